@@ -1,0 +1,222 @@
+using Microsoft.ML.Recurrent.Core;
+using Microsoft.ML.Recurrent.Kernels;
+using Microsoft.ML.Recurrent.Layers.Cells;
+
+namespace Microsoft.ML.Recurrent.Layers;
+
+/// <summary>
+/// One direction of one recurrent layer over a packed ragged batch (see <see cref="RaggedBatch"/>).
+/// Parameters (PyTorch names and shapes, G = gate count): weight_ih [G·H, I], weight_hh [G·H, H], bias_ih [G·H], bias_hh [G·H].
+/// <para>Forward: one GEMM projects every step's input at once (gates = X·W_ihᵀ + b_ih, [N, G·H]); then, step by step,
+/// one GEMM for the recurrent product of the rows still running and the cell's element-wise update.
+/// The forward direction walks t = 0 … T−1, the reverse direction t = T−1 … 0; in both, the rows active at step t
+/// are the prefix [0, b_t) of the sorted batch, and a row that has no previous state (its first step) sees zeros.
+/// So padded steps never touch the state, and each sequence's reverse pass starts at its own last real token.</para>
+/// <para>Backward is the forward read in reverse: the step loop produces the pre-activation gradients dG for every
+/// row; then three large GEMMs give dW_ih, dW_hh and dX.</para>
+/// Initial states are zero.
+/// </summary>
+internal sealed class RecurrentDirection
+{
+    private readonly ParameterSet _parameters;
+    private readonly RecurrentCell _cell;
+    private readonly Parameter _weightIh, _weightHh, _biasIh, _biasHh;
+
+    // Activations kept from forward for backward, all packed [N, …].
+    private float[] _gates = [];   // [N, G·H]
+    private float[] _aux = [];     // [N, H] (LSTM c_t, GRU W_hn h + b_hn)
+    // Scratch.
+    private float[] _gh = [];      // [B, G·H] recurrent product of one step
+    private float[] _dGx = [];     // [N, G·H]
+    private float[] _dGh = [];     // [N, G·H] (GRU only; otherwise dGx is used)
+    private float[] _hPrev = [];   // [N, H] h_prev per packed row, for dW_hh
+    private float[] _dh = [];       // [B, H]
+    private float[] _dAux = [];     // [B, H]
+    private readonly float[] _zeros;   // [H]
+    private readonly float[] _scratch; // [H]
+
+    /// <summary>Input width I.</summary>
+    public int InputSize { get; }
+
+    /// <summary>Hidden width H.</summary>
+    public int HiddenSize { get; }
+
+    /// <summary>Whether this direction runs from the end of each sequence to its start.</summary>
+    public bool Reverse { get; }
+
+    /// <summary>The cell.</summary>
+    public RecurrentCell Cell => _cell;
+
+    /// <summary>Registers weight_ih{suffix}, weight_hh{suffix}, bias_ih{suffix}, bias_hh{suffix} under <paramref name="prefix"/>.</summary>
+    public RecurrentDirection(ParameterSet parameters, string prefix, string suffix, RecurrentCellKind kind,
+        int inputSize, int hiddenSize, bool reverse)
+    {
+        _parameters = parameters;
+        _cell = RecurrentCell.Create(kind);
+        InputSize = inputSize;
+        HiddenSize = hiddenSize;
+        Reverse = reverse;
+        int gh = _cell.Gates * hiddenSize;
+        _weightIh = parameters.Register($"{prefix}weight_ih{suffix}", gh, inputSize);
+        _weightHh = parameters.Register($"{prefix}weight_hh{suffix}", gh, hiddenSize);
+        _biasIh = parameters.Register($"{prefix}bias_ih{suffix}", gh);
+        _biasHh = parameters.Register($"{prefix}bias_hh{suffix}", gh);
+        _zeros = new float[hiddenSize];
+        _scratch = new float[hiddenSize];
+    }
+
+    /// <summary>PyTorch's default initialization: every weight and bias U(−1/√H, 1/√H).</summary>
+    public void Initialize(SeededRandom random)
+    {
+        float bound = 1f / MathF.Sqrt(HiddenSize);
+        foreach (var p in new[] { _weightIh, _weightHh, _biasIh, _biasHh })
+            random.FillUniform(_parameters.Value(p), -bound, bound);
+    }
+
+    /// <summary>First packed row and count of the rows that have a previous state at step t, for this direction.</summary>
+    private (int Offset, int Rows) Previous(RaggedBatch batch, int t)
+    {
+        if (Reverse)
+            return t + 1 < batch.MaxLength ? (batch.StepOffsets[t + 1], batch.StepSizes[t + 1]) : (0, 0);
+        return t > 0 ? (batch.StepOffsets[t - 1], batch.StepSizes[t]) : (0, 0);
+    }
+
+    /// <summary>
+    /// x: [N, I] (row stride I). y: [N, ·] with row stride <paramref name="ldy"/>, this direction's H columns starting
+    /// at element 0 of the span (slice the span by the column offset).
+    /// </summary>
+    public void Forward(RaggedBatch batch, ReadOnlySpan<float> x, Span<float> y, int ldy)
+    {
+        int n = batch.TotalSteps, h = HiddenSize, gw = _cell.Gates * h;
+        var gates = Workspace.Ensure(ref _gates, n * gw);
+        var aux = _cell.UsesAux ? Workspace.Ensure(ref _aux, n * h) : default;
+        var gh = Workspace.Ensure(ref _gh, batch.BatchSize * gw);
+        var wIh = _parameters.Value(_weightIh);
+        var wHh = _parameters.Value(_weightHh);
+        var bIh = _parameters.Value(_biasIh);
+        var bHh = _parameters.Value(_biasHh);
+
+        // gates[N, G·H] = X[N, I] · W_ihᵀ + b_ih
+        Sgemm.Multiply(Transpose.No, Transpose.Yes, n, gw, InputSize, x, InputSize, wIh, InputSize, gates, gw, accumulate: false);
+        for (int r = 0; r < n; r++)
+            System.Numerics.Tensors.TensorPrimitives.Add(gates.Slice(r * gw, gw), bIh, gates.Slice(r * gw, gw));
+
+        for (int s = 0; s < batch.MaxLength; s++)
+        {
+            int t = Reverse ? batch.MaxLength - 1 - s : s;
+            int rows = batch.StepSizes[t], offset = batch.StepOffsets[t];
+            var (prevOffset, prevRows) = Previous(batch, t);
+            // gh[0:prevRows, G·H] = Y[prev rows, H] · W_hhᵀ ; rows without a previous state see zeros.
+            if (prevRows > 0)
+                Sgemm.Multiply(Transpose.No, Transpose.Yes, prevRows, gw, h, y.Slice(prevOffset * ldy), ldy, wHh, h, gh, gw, accumulate: false);
+            gh.Slice(prevRows * gw, (rows - prevRows) * gw).Clear();
+            for (int j = 0; j < rows; j++)
+            {
+                int row = offset + j;
+                bool hasPrev = j < prevRows;
+                _cell.ForwardRow(
+                    gates.Slice(row * gw, gw),
+                    gh.Slice(j * gw, gw),
+                    bHh,
+                    hasPrev ? y.Slice((prevOffset + j) * ldy, h) : _zeros,
+                    hasPrev && _cell.UsesAux ? aux.Slice((prevOffset + j) * h, h) : _zeros,
+                    y.Slice(row * ldy, h),
+                    _cell.UsesAux ? aux.Slice(row * h, h) : default,
+                    _scratch);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Final states in sorted batch order: hN [B, H] from y, cN [B, H] (LSTM only; pass empty otherwise).
+    /// The forward direction ends at each sequence's last real step, the reverse direction at step 0.
+    /// </summary>
+    public void FinalStates(RaggedBatch batch, ReadOnlySpan<float> y, int ldy, Span<float> hN, Span<float> cN)
+    {
+        int h = HiddenSize;
+        for (int j = 0; j < batch.BatchSize; j++)
+        {
+            int row = Reverse ? j : batch.Row(batch.SortedLengths[j] - 1, j);
+            y.Slice(row * ldy, h).CopyTo(hN.Slice(j * h, h));
+            if (!cN.IsEmpty)
+                _aux.AsSpan(row * h, h).CopyTo(cN.Slice(j * h, h));
+        }
+    }
+
+    /// <summary>
+    /// Backward of the last <see cref="Forward"/>. Adds into the parameter gradients and into <paramref name="dX"/> [N, I]
+    /// (skipped when empty). dY: gradient of y (same layout, may be empty); dhN/dcN [B, H] sorted order: gradients of
+    /// the final states (may be empty).
+    /// </summary>
+    public void Backward(RaggedBatch batch, ReadOnlySpan<float> x, ReadOnlySpan<float> y, int ldy,
+        ReadOnlySpan<float> dY, ReadOnlySpan<float> dhN, ReadOnlySpan<float> dcN, Span<float> dX)
+    {
+        int n = batch.TotalSteps, b = batch.BatchSize, h = HiddenSize, gw = _cell.Gates * h;
+        var gates = _gates.AsSpan(0, n * gw);
+        var aux = _cell.UsesAux ? _aux.AsSpan(0, n * h) : default;
+        var dGx = Workspace.Ensure(ref _dGx, n * gw);
+        var dGh = _cell.SeparateRecurrentGradient ? Workspace.Ensure(ref _dGh, n * gw) : dGx;
+        var dh = Workspace.Ensure(ref _dh, b * h);
+        var dAux = Workspace.Ensure(ref _dAux, b * h);
+        var wIh = _parameters.Value(_weightIh);
+        var wHh = _parameters.Value(_weightHh);
+
+        if (dhN.IsEmpty) dh.Clear(); else dhN.Slice(0, b * h).CopyTo(dh);
+        if (dcN.IsEmpty) dAux.Clear(); else dcN.Slice(0, b * h).CopyTo(dAux);
+
+        for (int s = batch.MaxLength - 1; s >= 0; s--)
+        {
+            int t = Reverse ? batch.MaxLength - 1 - s : s;
+            int rows = batch.StepSizes[t], offset = batch.StepOffsets[t];
+            var (prevOffset, prevRows) = Previous(batch, t);
+            for (int j = 0; j < rows; j++)
+            {
+                int row = offset + j;
+                var dhRow = dh.Slice(j * h, h);
+                if (!dY.IsEmpty)
+                    System.Numerics.Tensors.TensorPrimitives.Add(dhRow, dY.Slice(row * ldy, h), dhRow);
+                bool hasPrev = j < prevRows;
+                _cell.BackwardRow(
+                    gates.Slice(row * gw, gw),
+                    _cell.UsesAux ? aux.Slice(row * h, h) : default,
+                    hasPrev ? y.Slice((prevOffset + j) * ldy, h) : _zeros,
+                    hasPrev && _cell.UsesAux ? aux.Slice((prevOffset + j) * h, h) : _zeros,
+                    y.Slice(row * ldy, h),
+                    dhRow,
+                    dAux.Slice(j * h, h),
+                    dGx.Slice(row * gw, gw),
+                    dGh.Slice(row * gw, gw));
+            }
+            // dh[0:prevRows, H] (+)= dGh[rows of step t, G·H] · W_hh[G·H, H]
+            if (prevRows > 0)
+                Sgemm.Multiply(Transpose.No, Transpose.No, prevRows, h, gw, dGh.Slice(offset * gw), gw, wHh, h, dh, h,
+                    accumulate: _cell.HasDirectStateGradient);
+        }
+
+        // hPrev[N, H]: the state each packed row started from (zeros at a sequence's first step).
+        var hPrev = Workspace.Ensure(ref _hPrev, n * h);
+        for (int t = 0; t < batch.MaxLength; t++)
+        {
+            int rows = batch.StepSizes[t], offset = batch.StepOffsets[t];
+            var (prevOffset, prevRows) = Previous(batch, t);
+            for (int j = 0; j < prevRows; j++)
+                y.Slice((prevOffset + j) * ldy, h).CopyTo(hPrev.Slice((offset + j) * h, h));
+            hPrev.Slice((offset + prevRows) * h, (rows - prevRows) * h).Clear();
+        }
+
+        // dW_ih[G·H, I] += dGxᵀ · X ; dW_hh[G·H, H] += dGhᵀ · hPrev ; dX[N, I] += dGx · W_ih
+        Sgemm.Multiply(Transpose.Yes, Transpose.No, gw, InputSize, n, dGx, gw, x, InputSize, _parameters.Gradient(_weightIh), InputSize, accumulate: true);
+        Sgemm.Multiply(Transpose.Yes, Transpose.No, gw, h, n, dGh, gw, hPrev, h, _parameters.Gradient(_weightHh), h, accumulate: true);
+        AddColumnSums(dGx, n, gw, _parameters.Gradient(_biasIh));
+        AddColumnSums(dGh, n, gw, _parameters.Gradient(_biasHh));
+        if (!dX.IsEmpty)
+            Sgemm.Multiply(Transpose.No, Transpose.No, n, InputSize, gw, dGx, gw, wIh, InputSize, dX, InputSize, accumulate: true);
+    }
+
+    /// <summary>sums[c] += Σ_r m[r, c] for m [rows, cols].</summary>
+    private static void AddColumnSums(ReadOnlySpan<float> m, int rows, int cols, Span<float> sums)
+    {
+        for (int r = 0; r < rows; r++)
+            System.Numerics.Tensors.TensorPrimitives.Add(sums, m.Slice(r * cols, cols), sums);
+    }
+}

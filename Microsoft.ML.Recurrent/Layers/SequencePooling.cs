@@ -1,0 +1,135 @@
+using Microsoft.ML.Recurrent.Core;
+
+namespace Microsoft.ML.Recurrent.Layers;
+
+/// <summary>How a sequence of recurrent outputs becomes one feature vector. Several may be combined; the pieces are concatenated in the order listed here.</summary>
+[Flags]
+public enum PoolingKind
+{
+    /// <summary>The final states: forward direction at the sequence's last real step, reverse direction at its first step (PyTorch's h_n of the top layer).</summary>
+    FinalState = 1,
+    /// <summary>Mean of the outputs over the sequence's real steps.</summary>
+    Mean = 2,
+    /// <summary>Element-wise maximum of the outputs over the sequence's real steps.</summary>
+    Max = 4,
+}
+
+/// <summary>
+/// Pools the top layer's packed output Y [N, W] (W = D·H) into [B, P] in sorted batch order, P = (number of kinds)·W,
+/// using real positions only.
+/// </summary>
+internal sealed class SequencePooling
+{
+    private int[] _argMax = []; // [B, W] packed row of each maximum
+
+    /// <summary>Which pieces, concatenated in enum order.</summary>
+    public PoolingKind Kinds { get; }
+
+    /// <summary>Hidden width H per direction.</summary>
+    public int HiddenSize { get; }
+
+    /// <summary>Directions D.</summary>
+    public int NumDirections { get; }
+
+    /// <summary>Input width W = D·H.</summary>
+    public int InputSize => HiddenSize * NumDirections;
+
+    /// <summary>Output width P.</summary>
+    public int OutputSize => System.Numerics.BitOperations.PopCount((uint)Kinds) * InputSize;
+
+    /// <summary>Creates a pooling over outputs of D directions of width H.</summary>
+    public SequencePooling(PoolingKind kinds, int hiddenSize, int numDirections)
+    {
+        if (kinds == 0 || (kinds & ~(PoolingKind.FinalState | PoolingKind.Mean | PoolingKind.Max)) != 0)
+            throw new ArgumentOutOfRangeException(nameof(kinds), kinds, "Choose one or more of FinalState, Mean and Max.");
+        Kinds = kinds;
+        HiddenSize = hiddenSize;
+        NumDirections = numDirections;
+    }
+
+    /// <summary>pooled [B, P] from y [N, W].</summary>
+    public void Forward(RaggedBatch batch, ReadOnlySpan<float> y, Span<float> pooled)
+    {
+        int w = InputSize, p = OutputSize, h = HiddenSize;
+        int column = 0;
+        if ((Kinds & PoolingKind.FinalState) != 0)
+        {
+            for (int j = 0; j < batch.BatchSize; j++)
+                for (int d = 0; d < NumDirections; d++)
+                {
+                    int row = d == 0 ? batch.Row(batch.SortedLengths[j] - 1, j) : j;
+                    y.Slice(row * w + d * h, h).CopyTo(pooled.Slice(j * p + column + d * h, h));
+                }
+            column += w;
+        }
+        if ((Kinds & PoolingKind.Mean) != 0)
+        {
+            for (int j = 0; j < batch.BatchSize; j++)
+            {
+                var dst = pooled.Slice(j * p + column, w);
+                dst.Clear();
+                for (int t = 0; t < batch.SortedLengths[j]; t++)
+                    System.Numerics.Tensors.TensorPrimitives.Add(dst, y.Slice(batch.Row(t, j) * w, w), dst);
+                System.Numerics.Tensors.TensorPrimitives.Multiply(dst, 1f / batch.SortedLengths[j], dst);
+            }
+            column += w;
+        }
+        if ((Kinds & PoolingKind.Max) != 0)
+        {
+            var arg = Workspace.Ensure(ref _argMax, batch.BatchSize * w);
+            for (int j = 0; j < batch.BatchSize; j++)
+            {
+                var dst = pooled.Slice(j * p + column, w);
+                var argRow = arg.Slice(j * w, w);
+                int first = batch.Row(0, j);
+                y.Slice(first * w, w).CopyTo(dst);
+                argRow.Fill(first);
+                for (int t = 1; t < batch.SortedLengths[j]; t++)
+                {
+                    int row = batch.Row(t, j);
+                    var src = y.Slice(row * w, w);
+                    for (int k = 0; k < w; k++)
+                        if (src[k] > dst[k]) { dst[k] = src[k]; argRow[k] = row; }
+                }
+            }
+        }
+    }
+
+    /// <summary>dY [N, W] += gradient of the pooling given dPooled [B, P].</summary>
+    public void Backward(RaggedBatch batch, ReadOnlySpan<float> dPooled, Span<float> dY)
+    {
+        int w = InputSize, p = OutputSize, h = HiddenSize;
+        int column = 0;
+        if ((Kinds & PoolingKind.FinalState) != 0)
+        {
+            for (int j = 0; j < batch.BatchSize; j++)
+                for (int d = 0; d < NumDirections; d++)
+                {
+                    int row = d == 0 ? batch.Row(batch.SortedLengths[j] - 1, j) : j;
+                    var dst = dY.Slice(row * w + d * h, h);
+                    System.Numerics.Tensors.TensorPrimitives.Add(dst, dPooled.Slice(j * p + column + d * h, h), dst);
+                }
+            column += w;
+        }
+        if ((Kinds & PoolingKind.Mean) != 0)
+        {
+            for (int j = 0; j < batch.BatchSize; j++)
+            {
+                var src = dPooled.Slice(j * p + column, w);
+                float scale = 1f / batch.SortedLengths[j];
+                for (int t = 0; t < batch.SortedLengths[j]; t++)
+                {
+                    var dst = dY.Slice(batch.Row(t, j) * w, w);
+                    System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(src, scale, dst, dst);
+                }
+            }
+            column += w;
+        }
+        if ((Kinds & PoolingKind.Max) != 0)
+        {
+            for (int j = 0; j < batch.BatchSize; j++)
+                for (int k = 0; k < w; k++)
+                    dY[_argMax[j * w + k] * w + k] += dPooled[j * p + column + k];
+        }
+    }
+}

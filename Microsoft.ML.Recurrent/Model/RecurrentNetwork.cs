@@ -1,0 +1,138 @@
+using Microsoft.ML.Recurrent.Core;
+using Microsoft.ML.Recurrent.Layers;
+
+namespace Microsoft.ML.Recurrent.Model;
+
+/// <summary>The shape of a <see cref="RecurrentNetwork"/>.</summary>
+internal sealed record NetworkConfig
+{
+    /// <summary>Cell of every recurrent layer.</summary>
+    public RecurrentCellKind Cell { get; init; } = RecurrentCellKind.Lstm;
+    /// <summary>Vocabulary size V for token input; 0 for dense input.</summary>
+    public int VocabularySize { get; init; }
+    /// <summary>Embedding width E (token input) or features per step (dense input): the recurrent stack's input width.</summary>
+    public int InputSize { get; init; }
+    /// <summary>Hidden width H per direction.</summary>
+    public int HiddenSize { get; init; }
+    /// <summary>Number of stacked layers L.</summary>
+    public int NumLayers { get; init; } = 1;
+    /// <summary>Whether each layer has a reverse direction.</summary>
+    public bool Bidirectional { get; init; }
+    /// <summary>Dropout between recurrent layers (training only).</summary>
+    public float Dropout { get; init; }
+    /// <summary>How the top layer's outputs are pooled into one vector.</summary>
+    public PoolingKind Pooling { get; init; } = PoolingKind.FinalState;
+    /// <summary>Width O of the linear head (classes, 1 for binary or regression).</summary>
+    public int OutputSize { get; init; }
+    /// <summary>Token id that gets no embedding gradient, or −1.</summary>
+    public int PaddingId { get; init; } = -1;
+
+    /// <summary>Whether the input is token ids (true) or dense per-step features (false).</summary>
+    public bool TokenInput => VocabularySize > 0;
+}
+
+/// <summary>
+/// A whole sequence model over flat parameters: (embedding | dense input) → recurrent stack → pooling → linear head.
+/// Parameter names: <c>embedding.weight</c>, <c>rnn.weight_ih_l0</c>…, <c>head.weight</c>, <c>head.bias</c>.
+/// Batches are ragged (<see cref="RaggedBatch"/>); inputs and outputs are in the caller's order.
+/// </summary>
+internal sealed class RecurrentNetwork
+{
+    private readonly Embedding? _embedding;
+    private readonly RecurrentStack _stack;
+    private readonly SequencePooling _pooling;
+    private readonly Linear _head;
+    private float[] _input = [];      // [N, I] packed input of the stack
+    private float[] _dInput = [];     // [N, I]
+    private float[] _pooled = [];     // [B, P] sorted order
+    private float[] _dPooled = [];    // [B, P]
+    private float[] _dStack = [];     // [N, D·H]
+    private float[] _sortedOut = [];  // [B, O]
+
+    /// <summary>The shape.</summary>
+    public NetworkConfig Config { get; }
+
+    /// <summary>All parameters and gradients.</summary>
+    public ParameterSet Parameters { get; } = new();
+
+    /// <summary>The recurrent layers.</summary>
+    public RecurrentStack Stack => _stack;
+
+    /// <summary>Builds the network and allocates its parameters (zeros; call <see cref="Initialize"/>).</summary>
+    public RecurrentNetwork(NetworkConfig config)
+    {
+        Config = config;
+        if (config.InputSize <= 0) throw new ArgumentOutOfRangeException(nameof(config), config.InputSize, "The input (embedding) size must be positive.");
+        if (config.VocabularySize < 0) throw new ArgumentOutOfRangeException(nameof(config), config.VocabularySize, "The vocabulary size must not be negative.");
+        if (config.TokenInput)
+            _embedding = new Embedding(Parameters, "embedding.", config.VocabularySize, config.InputSize, config.PaddingId);
+        _stack = new RecurrentStack(Parameters, "rnn.", config.Cell, config.InputSize, config.HiddenSize, config.NumLayers, config.Bidirectional, config.Dropout);
+        _pooling = new SequencePooling(config.Pooling, config.HiddenSize, _stack.NumDirections);
+        _head = new Linear(Parameters, "head.", _pooling.OutputSize, config.OutputSize);
+        Parameters.Allocate();
+    }
+
+    /// <summary>Seeded initialization of every parameter (PyTorch's default schemes), in registration order.</summary>
+    public void Initialize(long seed)
+    {
+        var random = new SeededRandom(seed);
+        _embedding?.Initialize(random);
+        _stack.Initialize(random);
+        _head.Initialize(random);
+    }
+
+    /// <summary>
+    /// Forward for token input (ids of all sequences concatenated, original order). Writes outputs [B, O] (original order).
+    /// <paramref name="dropout"/> non-null enables training-time dropout.
+    /// </summary>
+    public void Forward(RaggedBatch batch, ReadOnlySpan<int> tokens, Span<float> outputs, SeededRandom? dropout = null)
+    {
+        if (_embedding is null) throw new InvalidOperationException("This network takes dense input.");
+        var input = Workspace.Ensure(ref _input, batch.TotalSteps * Config.InputSize);
+        _embedding.Forward(batch, tokens, input);
+        ForwardFromInput(batch, input, outputs, dropout);
+    }
+
+    /// <summary>Forward for dense input: features of all sequences concatenated, [Σ lengths, I], original order.</summary>
+    public void Forward(RaggedBatch batch, ReadOnlySpan<float> features, Span<float> outputs, SeededRandom? dropout = null)
+    {
+        if (_embedding is not null) throw new InvalidOperationException("This network takes token ids.");
+        var input = Workspace.Ensure(ref _input, batch.TotalSteps * Config.InputSize);
+        batch.Pack(features, Config.InputSize, input);
+        ForwardFromInput(batch, input, outputs, dropout);
+    }
+
+    private void ForwardFromInput(RaggedBatch batch, ReadOnlySpan<float> input, Span<float> outputs, SeededRandom? dropout)
+    {
+        var y = _stack.Forward(batch, input, dropout);
+        var pooled = Workspace.Ensure(ref _pooled, batch.BatchSize * _pooling.OutputSize);
+        _pooling.Forward(batch, y, pooled);
+        var sorted = Workspace.Ensure(ref _sortedOut, batch.BatchSize * Config.OutputSize);
+        _head.Forward(batch.BatchSize, pooled, sorted);
+        batch.SortedToOriginal(sorted, Config.OutputSize, outputs);
+    }
+
+    /// <summary>
+    /// Backward of the last forward given dOutputs [B, O] (original order): adds into <see cref="ParameterSet.Gradients"/>.
+    /// For token input pass the same token ids; for dense input pass an empty span.
+    /// </summary>
+    public void Backward(RaggedBatch batch, ReadOnlySpan<int> tokens, ReadOnlySpan<float> dOutputs)
+    {
+        int n = batch.TotalSteps;
+        var dSorted = Workspace.Ensure(ref _sortedOut, batch.BatchSize * Config.OutputSize);
+        batch.OriginalToSorted(dOutputs, Config.OutputSize, dSorted);
+        var dPooled = Workspace.Ensure(ref _dPooled, batch.BatchSize * _pooling.OutputSize);
+        _head.Backward(batch.BatchSize, _pooled.AsSpan(0, batch.BatchSize * _pooling.OutputSize), dSorted, dPooled);
+        var dStack = Workspace.Ensure(ref _dStack, n * _stack.OutputSize);
+        dStack.Clear();
+        _pooling.Backward(batch, dPooled, dStack);
+        Span<float> dInput = default;
+        if (_embedding is not null)
+        {
+            dInput = Workspace.Ensure(ref _dInput, n * Config.InputSize);
+            dInput.Clear();
+        }
+        _stack.Backward(batch, _input.AsSpan(0, n * Config.InputSize), dStack, default, default, dInput);
+        _embedding?.Backward(batch, tokens, dInput);
+    }
+}
