@@ -1,0 +1,98 @@
+using System.Diagnostics;
+using TorchSharp;
+
+namespace TorchParity;
+
+/// <summary>
+/// Writes PyTorch (libtorch via TorchSharp) reference outputs and gradients as JSON fixtures.
+/// Usage: dotnet run -c Release --project build/TorchParity -- [output-dir]
+/// (default output dir: Microsoft.ML.Recurrent.Tests/Fixtures/torch, relative to the current directory).
+/// </summary>
+internal static class Program
+{
+    public const string GeneratorName = "TorchSharp-cpu 0.107.0 / libtorch 2.10.0";
+
+    private static int Main(string[] args)
+    {
+        if (args.Length > 1 || (args.Length == 1 && args[0] is "-h" or "--help"))
+        {
+            Console.Error.WriteLine("usage: TorchParity [output-dir]   (default: Microsoft.ML.Recurrent.Tests/Fixtures/torch)");
+            return 2;
+        }
+
+        string outDir = Path.GetFullPath(args.Length == 1 ? args[0] : Path.Combine("Microsoft.ML.Recurrent.Tests", "Fixtures", "torch"));
+        var sw = Stopwatch.StartNew();
+
+        // Must run before anything touches TorchSharp.torch (its static constructor loads libLibTorchSharp.so).
+        string native = Path.Combine(AppContext.BaseDirectory, "libLibTorchSharp.so");
+        if (OperatingSystem.IsLinux() && File.Exists(native))
+        {
+            foreach (string note in ElfVersionPatcher.PatchIfNeeded(native))
+            {
+                Console.WriteLine("elf-patch: " + note);
+            }
+        }
+
+        Console.WriteLine($"libtorch {torch.__version__}; writing fixtures to {outDir}");
+        if (!torch.__version__.StartsWith("2.10.0", StringComparison.Ordinal))
+        {
+            throw new InvalidOperationException($"expected libtorch 2.10.0, got {torch.__version__}");
+        }
+
+        torch.set_num_threads(1);
+        torch.set_default_dtype(torch.float32);
+
+        var fixtures = new List<(string File, Func<JObj> Make)>();
+        long seed = 1000;
+        foreach (string cell in new[] { "lstm", "gru", "rnn_tanh" })
+        {
+            foreach (bool bi in new[] { false, true })
+            {
+                for (int layers = 1; layers <= 3; layers++)
+                {
+                    long s = seed++;
+                    string c = cell;
+                    bool b = bi;
+                    int l = layers;
+                    fixtures.Add(($"{cell}_{(bi ? "bi" : "uni")}_l{layers}.json", () => Recurrent.Fixture(c, b, l, s)));
+                }
+            }
+        }
+
+        fixtures.Add(("rnn_relu_uni_l2.json", () => Recurrent.Fixture("rnn_relu", false, 2, 1100)));
+        fixtures.Add(("model_bilstm_classifier.json", () => Models.BiLstmClassifier(2000)));
+        fixtures.Add(("model_bigru_meanmax.json", () => Models.BiGruMeanMax(2001)));
+        fixtures.Add(("optim_adam.json", () => Optim.Fixture("adam", 3000)));
+        fixtures.Add(("optim_adamw.json", () => Optim.Fixture("adamw", 3001)));
+        fixtures.Add(("optim_sgd_momentum.json", () => Optim.Fixture("sgd_momentum", 3002)));
+        fixtures.Add(("clip_grad_norm.json", () => Optim.ClipGradNorm(3100)));
+
+        // Build everything (and pass every check) before writing anything.
+        var outputs = new List<(string File, string Text)>();
+        foreach (var (file, make) in fixtures)
+        {
+            using var scope = torch.NewDisposeScope();
+            outputs.Add((file, Json.Serialize(make())));
+        }
+
+        Directory.CreateDirectory(outDir);
+        long total = 0;
+        foreach (var (file, text) in outputs)
+        {
+            string path = Path.Combine(outDir, file);
+            File.WriteAllText(path, text);
+            total += text.Length;
+            Console.WriteLine($"  wrote {file,-30} {text.Length,8:N0} bytes");
+        }
+
+        var stale = Directory.GetFiles(outDir, "*.json").Select(Path.GetFileName).Except(outputs.Select(o => o.File)).ToList();
+        foreach (string? f in stale)
+        {
+            Console.WriteLine($"  note: {f} in the output directory was not produced by this run");
+        }
+
+        Console.WriteLine($"{outputs.Count} fixtures, {total:N0} bytes, {Check.Count} sanity checks passed "
+            + $"(max |packed - reference| {Check.MaxDiffSeen:G3}) in {sw.Elapsed.TotalSeconds:F1}s");
+        return 0;
+    }
+}
