@@ -107,14 +107,21 @@ internal static unsafe class SgemmPacking
             }
             else
             {
-                // B stored n×k: op(B)[p, j] = b[j·ldb + p]. Read each stored row contiguously, scatter with stride NR.
-                for (int j = 0; j < cols; j++)
+                // B stored n×k: op(B)[p, j] = b[j·ldb + p]. A whole [kc × NR] panel (48 KB at kc = 256) overflows L1,
+                // so transpose in strips of 16 packed rows: each strip reads 16 contiguous floats of each stored row
+                // and writes 16 × NR floats (3 KB) that stay in L1 until complete.
+                const int Strip = 16;
+                for (int ps = 0; ps < kc; ps += Strip)
                 {
-                    float* src = b + (nint)(j0 + n0 + j) * ldb + p0;
-                    float* d = dst + j;
-                    for (int p = 0; p < kc; p++)
+                    int pe = Math.Min(kc, ps + Strip);
+                    for (int j = 0; j < cols; j++)
                     {
-                        d[p * NR] = src[p];
+                        float* src = b + (nint)(j0 + n0 + j) * ldb + p0;
+                        float* d = dst + j;
+                        for (int p = ps; p < pe; p++)
+                        {
+                            d[p * NR] = src[p];
+                        }
                     }
                 }
 
