@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Microsoft.ML.Recurrent.Kernels;
 
@@ -114,7 +115,23 @@ internal static unsafe class SgemmPacking
                 for (int ps = 0; ps < kc; ps += Strip)
                 {
                     int pe = Math.Min(kc, ps + Strip);
-                    for (int j = 0; j < cols; j++)
+                    int j = 0;
+                    if (Avx2.IsSupported && ldb <= int.MaxValue / 8)
+                    {
+                        // Eight stored rows at once: one gather of b[(j + 0..7)·ldb + p] fills eight packed columns of row p.
+                        Vector256<int> rowOffsets = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * (int)ldb;
+                        for (; j + 8 <= cols; j += 8)
+                        {
+                            float* src = b + (nint)(j0 + n0 + j) * ldb + p0;
+                            float* d = dst + j;
+                            for (int p = ps; p < pe; p++)
+                            {
+                                Vector256.Store(Avx2.GatherVector256(src + p, rowOffsets, 4), d + p * NR);
+                            }
+                        }
+                    }
+
+                    for (; j < cols; j++)
                     {
                         float* src = b + (nint)(j0 + n0 + j) * ldb + p0;
                         float* d = dst + j;
