@@ -47,11 +47,16 @@ internal sealed class ParameterSet
         return p;
     }
 
-    /// <summary>Creates the value and gradient buffers (zeros).</summary>
-    public void Allocate()
+    /// <summary>
+    /// Creates the value buffer (zeros), or adopts <paramref name="sharedValues"/> so several networks (e.g. one per
+    /// inference cursor) read the same weights; the gradient buffer only when <paramref name="withGradients"/>.
+    /// </summary>
+    public void Allocate(float[]? sharedValues = null, bool withGradients = true)
     {
-        Values = new float[_length];
-        Gradients = new float[_length];
+        if (sharedValues is not null && sharedValues.Length != _length)
+            throw new ArgumentException($"Expected {_length} shared values, got {sharedValues.Length}.", nameof(sharedValues));
+        Values = sharedValues ?? new float[_length];
+        Gradients = withGradients ? new float[_length] : Array.Empty<float>();
     }
 
     /// <summary>The parameter with this name.</summary>

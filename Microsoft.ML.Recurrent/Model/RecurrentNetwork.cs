@@ -59,7 +59,14 @@ internal sealed class RecurrentNetwork
     public RecurrentStack Stack => _stack;
 
     /// <summary>Builds the network and allocates its parameters (zeros; call <see cref="Initialize"/>).</summary>
-    public RecurrentNetwork(NetworkConfig config)
+    public RecurrentNetwork(NetworkConfig config) : this(config, null)
+    {
+    }
+
+    /// <summary>An inference-only network (no gradient buffer) that shares this network's weights but has its own activations.</summary>
+    public RecurrentNetwork CreateInferenceSibling() => new(Config, Parameters.Values);
+
+    private RecurrentNetwork(NetworkConfig config, float[]? sharedValues)
     {
         Config = config;
         if (config.InputSize <= 0) throw new ArgumentOutOfRangeException(nameof(config), config.InputSize, "The input (embedding) size must be positive.");
@@ -69,7 +76,7 @@ internal sealed class RecurrentNetwork
         _stack = new RecurrentStack(Parameters, "rnn.", config.Cell, config.InputSize, config.HiddenSize, config.NumLayers, config.Bidirectional, config.Dropout);
         _pooling = new SequencePooling(config.Pooling, config.HiddenSize, _stack.NumDirections);
         _head = new Linear(Parameters, "head.", _pooling.OutputSize, config.OutputSize);
-        Parameters.Allocate();
+        Parameters.Allocate(sharedValues, withGradients: sharedValues is null);
     }
 
     /// <summary>Seeded initialization of every parameter (PyTorch's default schemes), in registration order.</summary>

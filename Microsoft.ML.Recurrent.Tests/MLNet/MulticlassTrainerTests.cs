@@ -1,0 +1,70 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+
+namespace Microsoft.ML.Recurrent.Tests.MLNet;
+
+[TestClass]
+public sealed class MulticlassTrainerTests
+{
+    public sealed class Prediction
+    {
+        public string PredictedLabel { get; set; } = "";
+        public float[] Score { get; set; } = [];
+    }
+
+    private static IEstimator<ITransformer> Pipeline(MLContext ml, int epochs = 6) =>
+        ml.Transforms.Conversion.MapValueToKey("Label")
+            .Append(TestData.TokenKeys(ml))
+            .Append(ml.MulticlassClassification.Trainers.Recurrent(new RecurrentMulticlassTrainer.Options
+            {
+                EmbeddingSize = 16, HiddenSize = 16, NumberOfEpochs = epochs, BatchSize = 16, LearningRate = 1e-2f,
+            }))
+            .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel"));
+
+    [TestMethod]
+    public void LearnsTopicsEvaluatesSavesAndLoads()
+    {
+        var ml = new MLContext(seed: 1);
+        var train = ml.Data.LoadFromEnumerable(TestData.Topic(600, 1));
+        var test = ml.Data.LoadFromEnumerable(TestData.Topic(200, 2));
+        var model = Pipeline(ml).Fit(train);
+        var scored = model.Transform(test);
+        var metrics = ml.MulticlassClassification.Evaluate(scored);
+        Assert.IsTrue(metrics.MicroAccuracy > 0.9, $"accuracy {metrics.MicroAccuracy}");
+
+        string path = Path.Combine(Path.GetTempPath(), $"rnn-{Guid.NewGuid():N}.zip");
+        try
+        {
+            ml.Model.Save(model, train.Schema, path);
+            var loaded = new MLContext(seed: 5).Model.Load(path, out var schema);
+            var before = ml.Data.CreateEnumerable<Prediction>(scored, reuseRowObject: false).ToList();
+            var after = ml.Data.CreateEnumerable<Prediction>(loaded.Transform(test), reuseRowObject: false).ToList();
+            Assert.AreEqual(before.Count, after.Count);
+            for (int i = 0; i < before.Count; i++)
+            {
+                Assert.AreEqual(before[i].PredictedLabel, after[i].PredictedLabel);
+                CollectionAssert.AreEqual(before[i].Score, after[i].Score, $"row {i}");
+            }
+            var engine = ml.Model.CreatePredictionEngine<TextRow, Prediction>(loaded);
+            var one = engine.Predict(new TextRow { Text = "the coach said the team will win the league match" });
+            Assert.AreEqual("Sports", one.PredictedLabel);
+            Assert.AreEqual(3, one.Score.Length);
+            Assert.AreEqual(1.0, one.Score.Sum(), 1e-5);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [TestMethod]
+    public void OutputSchemaBeforeFitMatchesSchemaAfter()
+    {
+        var ml = new MLContext(seed: 1);
+        var data = ml.Data.LoadFromEnumerable(TestData.Topic(64, 3));
+        var pipeline = Pipeline(ml, epochs: 1);
+        var shape = pipeline.GetOutputSchema(SchemaShapes.Create(data.Schema));
+        var schema = pipeline.Fit(data).GetOutputSchema(data.Schema);
+        SchemaShapes.AssertMatches(shape, schema);
+    }
+}

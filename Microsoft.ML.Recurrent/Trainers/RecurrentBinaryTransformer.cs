@@ -1,0 +1,60 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Recurrent;
+using Microsoft.ML.Runtime;
+
+[assembly: LoadableClass(typeof(RecurrentBinaryTransformer), null, typeof(SignatureLoadModel),
+    "Recurrent Binary Classifier", RecurrentBinaryTransformer.LoaderSignature)]
+
+namespace Microsoft.ML.Recurrent;
+
+/// <summary>
+/// The model produced by <see cref="RecurrentBinaryTrainer"/>: adds <c>Score</c> (the network's logit),
+/// <c>Probability</c> (its logistic sigmoid) and <c>PredictedLabel</c> (true when Score &gt; 0).
+/// </summary>
+public sealed class RecurrentBinaryTransformer : RecurrentTransformerBase
+{
+    internal const string LoaderSignature = "RecurrentBinary";
+
+    private static VersionInfo GetVersionInfo() => new(
+        modelSignature: "RNNBINCL",
+        verWrittenCur: 0x00010001, // Initial
+        verReadableCur: 0x00010001,
+        verWeCanReadBack: 0x00010001,
+        loaderSignature: LoaderSignature,
+        loaderAssemblyName: typeof(RecurrentBinaryTransformer).Assembly.GetName().Name);
+
+    internal RecurrentBinaryTransformer(IHostEnvironment env, RecurrentModel model)
+        : base(env.Register(nameof(RecurrentBinaryTransformer)), model)
+    {
+    }
+
+    // Factory method for SignatureLoadModel. Binary format: see RecurrentModel.Write.
+    private static RecurrentBinaryTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
+    {
+        ArgumentNullException.ThrowIfNull(env);
+        ArgumentNullException.ThrowIfNull(ctx);
+        ctx.CheckAtModel(GetVersionInfo());
+        return new RecurrentBinaryTransformer(env, ReadModel(ctx));
+    }
+
+    private protected override VersionInfo GetVersionInfoCore() => GetVersionInfo();
+
+    private protected override DataViewSchema.DetachedColumn[] GetOutputColumns()
+    {
+        const string kind = AnnotationUtils.Const.ScoreColumnKind.BinaryClassification;
+        return
+        [
+            new DataViewSchema.DetachedColumn(DefaultColumnNames.Score, NumberDataViewType.Single, ScoreAnnotations.Build(kind, AnnotationUtils.Const.ScoreValueKind.Score)),
+            new DataViewSchema.DetachedColumn(DefaultColumnNames.Probability, NumberDataViewType.Single, ScoreAnnotations.Build(kind, AnnotationUtils.Const.ScoreValueKind.Probability, isNormalized: true)),
+            new DataViewSchema.DetachedColumn(DefaultColumnNames.PredictedLabel, BooleanDataViewType.Instance, ScoreAnnotations.Build(kind, AnnotationUtils.Const.ScoreValueKind.PredictedLabel)),
+        ];
+    }
+
+    private protected override Delegate MakeOutputGetter(int index, RowOutputs outputs) => index switch
+    {
+        0 => (ValueGetter<float>)((ref float dst) => dst = outputs.Current()[0]),
+        1 => (ValueGetter<float>)((ref float dst) => dst = 1f / (1f + MathF.Exp(-outputs.Current()[0]))),
+        _ => (ValueGetter<bool>)((ref bool dst) => dst = outputs.Current()[0] > 0),
+    };
+}

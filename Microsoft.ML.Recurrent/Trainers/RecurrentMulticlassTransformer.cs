@@ -1,0 +1,83 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Recurrent;
+using Microsoft.ML.Runtime;
+
+[assembly: LoadableClass(typeof(RecurrentMulticlassTransformer), null, typeof(SignatureLoadModel),
+    "Recurrent Multiclass Classifier", RecurrentMulticlassTransformer.LoaderSignature)]
+
+namespace Microsoft.ML.Recurrent;
+
+/// <summary>
+/// The model produced by <see cref="RecurrentMulticlassTrainer"/>: adds <c>Score</c> (vector of class probabilities,
+/// softmax of the network's outputs, with the class names as slot names) and <c>PredictedLabel</c> (key of the most
+/// probable class, carrying the training label's key values, so <c>MapKeyToValue</c> turns it back into the label).
+/// </summary>
+public sealed class RecurrentMulticlassTransformer : RecurrentTransformerBase
+{
+    internal const string LoaderSignature = "RecurrentMulticlass";
+
+    private static VersionInfo GetVersionInfo() => new(
+        modelSignature: "RNNMCLAS",
+        verWrittenCur: 0x00010001, // Initial
+        verReadableCur: 0x00010001,
+        verWeCanReadBack: 0x00010001,
+        loaderSignature: LoaderSignature,
+        loaderAssemblyName: typeof(RecurrentMulticlassTransformer).Assembly.GetName().Name);
+
+    /// <summary>Number of classes.</summary>
+    public int NumberOfClasses => Model.OutputSize;
+
+    internal RecurrentMulticlassTransformer(IHostEnvironment env, RecurrentModel model)
+        : base(env.Register(nameof(RecurrentMulticlassTransformer)), model)
+    {
+    }
+
+    // Factory method for SignatureLoadModel. Binary format: see RecurrentModel.Write.
+    private static RecurrentMulticlassTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
+    {
+        ArgumentNullException.ThrowIfNull(env);
+        ArgumentNullException.ThrowIfNull(ctx);
+        ctx.CheckAtModel(GetVersionInfo());
+        return new RecurrentMulticlassTransformer(env, ReadModel(ctx));
+    }
+
+    private protected override VersionInfo GetVersionInfoCore() => GetVersionInfo();
+
+    private protected override DataViewSchema.DetachedColumn[] GetOutputColumns()
+    {
+        int classes = Model.OutputSize;
+        var score = new DataViewSchema.Annotations.Builder();
+        if (Model.LabelValues is { } labels)
+        {
+            var names = labels.Names;
+            score.AddSlotNames(classes, (ref VBuffer<ReadOnlyMemory<char>> dst) => new VBuffer<ReadOnlyMemory<char>>(names.Length, names).CopyTo(ref dst));
+        }
+        ScoreAnnotations.Add(score, AnnotationUtils.Const.ScoreColumnKind.MulticlassClassification, AnnotationUtils.Const.ScoreValueKind.Score);
+        var predicted = new DataViewSchema.Annotations.Builder();
+        Model.LabelValues?.AddTo(predicted);
+        ScoreAnnotations.Add(predicted, AnnotationUtils.Const.ScoreColumnKind.MulticlassClassification, AnnotationUtils.Const.ScoreValueKind.PredictedLabel);
+        return
+        [
+            new DataViewSchema.DetachedColumn(DefaultColumnNames.Score, new VectorDataViewType(NumberDataViewType.Single, classes), score.ToAnnotations()),
+            new DataViewSchema.DetachedColumn(DefaultColumnNames.PredictedLabel, new KeyDataViewType(typeof(uint), classes), predicted.ToAnnotations()),
+        ];
+    }
+
+    private protected override Delegate MakeOutputGetter(int index, RowOutputs outputs)
+    {
+        int classes = Model.OutputSize;
+        if (index == 0)
+        {
+            ValueGetter<VBuffer<float>> score = (ref VBuffer<float> dst) =>
+            {
+                var editor = VBufferEditor.Create(ref dst, classes);
+                System.Numerics.Tensors.TensorPrimitives.SoftMax(outputs.Current(), editor.Values);
+                dst = editor.Commit();
+            };
+            return score;
+        }
+        ValueGetter<uint> predicted = (ref uint dst) => dst = (uint)System.Numerics.Tensors.TensorPrimitives.IndexOfMax(outputs.Current()) + 1;
+        return predicted;
+    }
+}

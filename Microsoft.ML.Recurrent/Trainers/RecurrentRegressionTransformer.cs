@@ -1,0 +1,48 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Recurrent;
+using Microsoft.ML.Runtime;
+
+[assembly: LoadableClass(typeof(RecurrentRegressionTransformer), null, typeof(SignatureLoadModel),
+    "Recurrent Regression", RecurrentRegressionTransformer.LoaderSignature)]
+
+namespace Microsoft.ML.Recurrent;
+
+/// <summary>The model produced by <see cref="RecurrentRegressionTrainer"/>: adds <c>Score</c>, the predicted value.</summary>
+public sealed class RecurrentRegressionTransformer : RecurrentTransformerBase
+{
+    internal const string LoaderSignature = "RecurrentRegression";
+
+    private static VersionInfo GetVersionInfo() => new(
+        modelSignature: "RNNREGRS",
+        verWrittenCur: 0x00010001, // Initial
+        verReadableCur: 0x00010001,
+        verWeCanReadBack: 0x00010001,
+        loaderSignature: LoaderSignature,
+        loaderAssemblyName: typeof(RecurrentRegressionTransformer).Assembly.GetName().Name);
+
+    internal RecurrentRegressionTransformer(IHostEnvironment env, RecurrentModel model)
+        : base(env.Register(nameof(RecurrentRegressionTransformer)), model)
+    {
+    }
+
+    // Factory method for SignatureLoadModel. Binary format: see RecurrentModel.Write.
+    private static RecurrentRegressionTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
+    {
+        ArgumentNullException.ThrowIfNull(env);
+        ArgumentNullException.ThrowIfNull(ctx);
+        ctx.CheckAtModel(GetVersionInfo());
+        return new RecurrentRegressionTransformer(env, ReadModel(ctx));
+    }
+
+    private protected override VersionInfo GetVersionInfoCore() => GetVersionInfo();
+
+    private protected override DataViewSchema.DetachedColumn[] GetOutputColumns() =>
+    [
+        new DataViewSchema.DetachedColumn(DefaultColumnNames.Score, NumberDataViewType.Single,
+            ScoreAnnotations.Build(AnnotationUtils.Const.ScoreColumnKind.Regression, AnnotationUtils.Const.ScoreValueKind.Score)),
+    ];
+
+    private protected override Delegate MakeOutputGetter(int index, RowOutputs outputs) =>
+        (ValueGetter<float>)((ref float dst) => dst = outputs.Current()[0]);
+}

@@ -1,0 +1,99 @@
+using Microsoft.ML.Data;
+using Microsoft.ML.Recurrent.Layers;
+using Microsoft.ML.Recurrent.Training;
+
+namespace Microsoft.ML.Recurrent;
+
+/// <summary>
+/// Options shared by the recurrent trainers. The network is: input (an embedding of the token keys, or the dense
+/// per-step features) → <see cref="NumberOfLayers"/> recurrent layers of <see cref="Cell"/> with
+/// <see cref="HiddenSize"/> units per direction → pooling over each sequence's real steps → a linear head.
+/// </summary>
+public abstract class RecurrentTrainerOptions
+{
+    /// <summary>The label column. Default <c>Label</c>.</summary>
+    public string LabelColumnName = DefaultColumnNames.Label;
+
+    /// <summary>The feature column: a variable-length vector of keys (token ids) or of <see cref="float"/> values. Default <c>Features</c>.</summary>
+    public string FeatureColumnName = DefaultColumnNames.Features;
+
+    /// <summary>Optional example-weight column (<see cref="float"/>). Default none.</summary>
+    public string? ExampleWeightColumnName;
+
+    /// <summary>Recurrent cell. Default <see cref="RecurrentCellKind.Lstm"/>.</summary>
+    public RecurrentCellKind Cell = RecurrentCellKind.Lstm;
+
+    /// <summary>Embedding width for token input. Default 128.</summary>
+    public int EmbeddingSize = 128;
+
+    /// <summary>Values per time step for dense <see cref="float"/> input (the row holds T × this many values). Default 1.</summary>
+    public int FeaturesPerStep = 1;
+
+    /// <summary>Hidden units per direction. Default 128.</summary>
+    public int HiddenSize = 128;
+
+    /// <summary>Stacked recurrent layers. Default 1.</summary>
+    public int NumberOfLayers = 1;
+
+    /// <summary>Whether each layer also reads the sequence backwards (outputs are concatenated). Default true.</summary>
+    public bool Bidirectional = true;
+
+    /// <summary>Dropout between recurrent layers during training. Default 0.</summary>
+    public float Dropout;
+
+    /// <summary>How each sequence's outputs become one vector for the head. Default <see cref="PoolingKind.FinalState"/>.</summary>
+    public PoolingKind Pooling = PoolingKind.FinalState;
+
+    /// <summary>Sequences longer than this keep their first steps, in training and scoring; 0 = no limit. Default 256.</summary>
+    public int MaximumSequenceLength = 256;
+
+    /// <summary>Passes over the training data. Default 5.</summary>
+    public int NumberOfEpochs = 5;
+
+    /// <summary>Sequences per mini-batch (also the scoring batch size). Default 32.</summary>
+    public int BatchSize = 32;
+
+    /// <summary>Learning rate. Default 0.002.</summary>
+    public float LearningRate = 2e-3f;
+
+    /// <summary>Optimizer. Default <see cref="OptimizerKind.Adam"/>.</summary>
+    public OptimizerKind Optimizer = OptimizerKind.Adam;
+
+    /// <summary>Momentum for <see cref="OptimizerKind.Sgd"/>. Default 0.9.</summary>
+    public float Momentum = 0.9f;
+
+    /// <summary>Weight decay (L2 for Adam and SGD, decoupled for AdamW). Default 0.</summary>
+    public float WeightDecay;
+
+    /// <summary>Gradients are scaled down when their global 2-norm exceeds this; 0 disables clipping. Default 5.</summary>
+    public float GradientClipNorm = 5f;
+
+    /// <summary>Seed for initialization, shuffling and dropout; null takes one from the <c>MLContext</c>'s seed. Default null.</summary>
+    public int? Seed;
+
+    internal void Validate()
+    {
+        static void Positive(int value, string name)
+        {
+            if (value <= 0) throw new ArgumentOutOfRangeException(name, value, $"{name} must be positive.");
+        }
+        if (string.IsNullOrWhiteSpace(LabelColumnName)) throw new ArgumentException("LabelColumnName must be set.", nameof(LabelColumnName));
+        if (string.IsNullOrWhiteSpace(FeatureColumnName)) throw new ArgumentException("FeatureColumnName must be set.", nameof(FeatureColumnName));
+        Positive(EmbeddingSize, nameof(EmbeddingSize));
+        Positive(FeaturesPerStep, nameof(FeaturesPerStep));
+        Positive(HiddenSize, nameof(HiddenSize));
+        Positive(NumberOfLayers, nameof(NumberOfLayers));
+        Positive(NumberOfEpochs, nameof(NumberOfEpochs));
+        Positive(BatchSize, nameof(BatchSize));
+        if (!Enum.IsDefined(Cell)) throw new ArgumentOutOfRangeException(nameof(Cell), Cell, "Unknown cell kind.");
+        if (!Enum.IsDefined(Optimizer)) throw new ArgumentOutOfRangeException(nameof(Optimizer), Optimizer, "Unknown optimizer.");
+        if (!(Dropout >= 0 && Dropout < 1)) throw new ArgumentOutOfRangeException(nameof(Dropout), Dropout, "Dropout must be in [0, 1).");
+        if (MaximumSequenceLength < 0) throw new ArgumentOutOfRangeException(nameof(MaximumSequenceLength), MaximumSequenceLength, "MaximumSequenceLength must not be negative.");
+        if (!(LearningRate > 0 && float.IsFinite(LearningRate))) throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate, "LearningRate must be positive.");
+        if (!(WeightDecay >= 0)) throw new ArgumentOutOfRangeException(nameof(WeightDecay), WeightDecay, "WeightDecay must not be negative.");
+        if (!(GradientClipNorm >= 0)) throw new ArgumentOutOfRangeException(nameof(GradientClipNorm), GradientClipNorm, "GradientClipNorm must not be negative.");
+        if (!(Momentum >= 0 && Momentum < 1)) throw new ArgumentOutOfRangeException(nameof(Momentum), Momentum, "Momentum must be in [0, 1).");
+        if (Pooling == 0 || (Pooling & ~(PoolingKind.FinalState | PoolingKind.Mean | PoolingKind.Max)) != 0)
+            throw new ArgumentOutOfRangeException(nameof(Pooling), Pooling, "Choose one or more of FinalState, Mean and Max.");
+    }
+}

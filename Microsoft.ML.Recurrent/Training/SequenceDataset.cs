@@ -1,0 +1,66 @@
+namespace Microsoft.ML.Recurrent.Training;
+
+/// <summary>What the network is trained to predict.</summary>
+internal enum Objective
+{
+    /// <summary>One of C classes; softmax cross-entropy; labels are class indices.</summary>
+    Multiclass,
+    /// <summary>Two classes; logistic loss on one logit; targets are 0 or 1.</summary>
+    Binary,
+    /// <summary>A real value; squared error.</summary>
+    Regression,
+}
+
+/// <summary>
+/// Examples held in memory in flat arrays: the sequences concatenated (token ids, or dense features of
+/// <see cref="FeaturesPerStep"/> values per step), their lengths, targets and optional weights.
+/// Memory: 4 bytes per token (token input) or 4·F bytes per step (dense input), plus 12 bytes per example.
+/// </summary>
+internal sealed class SequenceDataset
+{
+    /// <summary>Token ids, all sequences concatenated (token input), else empty.</summary>
+    public int[] Tokens { get; }
+    /// <summary>Dense features [Σ lengths, F] (dense input), else empty.</summary>
+    public float[] Features { get; }
+    /// <summary>Values per step F (dense input), 0 for token input.</summary>
+    public int FeaturesPerStep { get; }
+    /// <summary>Length of each sequence (≥ 1).</summary>
+    public int[] Lengths { get; }
+    /// <summary>Start of each sequence in steps, [Count + 1].</summary>
+    public long[] Starts { get; }
+    /// <summary>Class index (multiclass) or 0/1 (binary) or target value (regression), as float.</summary>
+    public float[] Targets { get; }
+    /// <summary>Example weights, or empty for all 1.</summary>
+    public float[] Weights { get; }
+
+    /// <summary>Number of examples.</summary>
+    public int Count => Lengths.Length;
+
+    /// <summary>Whether the sequences are token ids.</summary>
+    public bool TokenInput => FeaturesPerStep == 0;
+
+    /// <summary>Wraps the arrays (no copy). Lengths must be positive and match the data.</summary>
+    public SequenceDataset(int[] tokens, float[] features, int featuresPerStep, int[] lengths, float[] targets, float[] weights)
+    {
+        if (targets.Length != lengths.Length) throw new ArgumentException("One target per sequence is required.", nameof(targets));
+        if (weights.Length != 0 && weights.Length != lengths.Length) throw new ArgumentException("One weight per sequence is required.", nameof(weights));
+        Tokens = tokens;
+        Features = features;
+        FeaturesPerStep = featuresPerStep;
+        Lengths = lengths;
+        Targets = targets;
+        Weights = weights;
+        Starts = new long[lengths.Length + 1];
+        for (int i = 0; i < lengths.Length; i++)
+        {
+            if (lengths[i] <= 0) throw new ArgumentException($"Sequence {i} is empty.", nameof(lengths));
+            Starts[i + 1] = Starts[i] + lengths[i];
+        }
+        long steps = Starts[^1];
+        if (featuresPerStep == 0 ? tokens.Length != steps : features.LongLength != steps * featuresPerStep)
+            throw new ArgumentException("The sequence data does not match the lengths.");
+    }
+
+    /// <summary>Total number of steps (tokens).</summary>
+    public long TotalSteps => Starts[^1];
+}
