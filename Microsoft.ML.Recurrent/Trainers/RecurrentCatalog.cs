@@ -80,3 +80,25 @@ public static class RecurrentCatalog
         RecurrentRegressionTrainer.Options options)
         => new(CatalogUtils.GetEnvironment(catalog ?? throw new ArgumentNullException(nameof(catalog))), options);
 }
+
+/// <summary>Catalog extension methods for tokenizing text into key vectors with Microsoft.ML.Tokenizers.</summary>
+public static class TokenizerCatalog
+{
+    /// <summary>
+    /// Tokenizes a text column into a variable-length vector of keys (token id + 1) with a Microsoft.ML.Tokenizers
+    /// tokenizer; the tokenizer's data is saved with the model.
+    /// </summary>
+    /// <param name="catalog">The text transforms catalog.</param>
+    /// <param name="outputColumnName">Name of the key-vector column to create.</param>
+    /// <param name="inputColumnName">Text column to tokenize.</param>
+    /// <param name="tokenizer">The tokenizer and its data, e.g. <see cref="TokenizerData.Bert"/>.</param>
+    public static TokenizeToIdsEstimator TokenizeToIds(this TransformsCatalog.TextTransforms catalog,
+        string outputColumnName, string inputColumnName, TokenizerData tokenizer)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        ArgumentException.ThrowIfNullOrWhiteSpace(outputColumnName);
+        ArgumentException.ThrowIfNullOrWhiteSpace(inputColumnName);
+        ArgumentNullException.ThrowIfNull(tokenizer);
+        return new TokenizeToIdsEstimator(CatalogUtils.GetEnvironment(catalog), outputColumnName, inputColumnName, tokenizer);
+    }
+}

@@ -1,0 +1,173 @@
+using System.Diagnostics;
+using System.Reflection;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Recurrent.Tests.Scorer;
+
+namespace Microsoft.ML.Recurrent.Tests.MLNet;
+
+/// <summary>
+/// Save → load in a fresh <c>dotnet</c> process that references only Microsoft.ML.Recurrent → every output value
+/// compared bit for bit with the scores of the training process.
+/// </summary>
+[TestClass]
+public sealed class RoundTripTests
+{
+    public TestContext TestContext { get; set; } = null!;
+
+    public sealed class AgNewsRow
+    {
+        [LoadColumn(0)] public string Label { get; set; } = "";
+        [LoadColumn(1)] public string Title { get; set; } = "";
+        [LoadColumn(2)] public string Text { get; set; } = "";
+    }
+
+    public sealed class SeriesRow
+    {
+        [VectorType] public float[] Features { get; set; } = [];
+        public float Label { get; set; }
+    }
+
+    /// <summary>Saves model and data, scores both here and in a second process, asserts identical output.</summary>
+    private void AssertSameScoresInAnotherProcess(MLContext ml, ITransformer model, DataViewSchema inputSchema, IDataView test)
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "rnn-roundtrip-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        try
+        {
+            string zip = Path.Combine(dir, "model.zip"), data = Path.Combine(dir, "data.idv"), output = Path.Combine(dir, "scores.txt");
+            ml.Model.Save(model, inputSchema, zip);
+            using (var stream = File.Create(data))
+                ml.Data.SaveAsBinary(test, stream, keepHidden: false);
+            string expected = ScoreDump.Dump(model.Transform(test));
+            Assert.IsTrue(expected.Length > 0);
+
+            string scorer = typeof(RoundTripTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "ScorerPath").Value!;
+            Assert.IsTrue(File.Exists(scorer), $"Scorer not built at {scorer}");
+            var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+            foreach (var arg in new[] { scorer, zip, data, output }) start.ArgumentList.Add(arg);
+            using var process = Process.Start(start)!;
+            var stdout = process.StandardOutput.ReadToEndAsync();
+            var stderr = process.StandardError.ReadToEndAsync();
+            Assert.IsTrue(process.WaitForExit(TimeSpan.FromMinutes(2)), "the scoring process did not finish in 2 minutes");
+            TestContext.WriteLine(stdout.Result);
+            Assert.AreEqual(0, process.ExitCode, "scorer failed: " + stderr.Result);
+            string actual = File.ReadAllText(output);
+            Assert.AreEqual(expected, actual, "scores differ between the training process and the loading process");
+            TestContext.WriteLine($"{expected.Split('\n').Length - 1} rows identical; first: {expected.Split('\n')[0]}");
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [TestMethod]
+    public void AgNewsMulticlassPipelineRoundTrips()
+    {
+        var ml = new MLContext(seed: 1);
+        var all = ml.Data.LoadFromTextFile<AgNewsRow>(Datasets.Require("ag_news/train_subset_10k.csv"), separatorChar: ',', allowQuoting: true);
+        var train = ml.Data.TakeRows(all, 800);
+        var test = ml.Data.TakeRows(ml.Data.LoadFromTextFile<AgNewsRow>(Datasets.Require("ag_news/test.csv"), separatorChar: ',', allowQuoting: true), 300);
+        var pipeline = ml.Transforms.Conversion.MapValueToKey("Label")
+            .Append(ml.Transforms.Text.NormalizeText("Normalized", "Text"))
+            .Append(ml.Transforms.Text.TokenizeIntoWords("Tokens", "Normalized"))
+            .Append(ml.Transforms.Conversion.MapValueToKey("Features", "Tokens"))
+            .Append(ml.MulticlassClassification.Trainers.Recurrent(new RecurrentMulticlassTrainer.Options
+            {
+                EmbeddingSize = 32, HiddenSize = 32, NumberOfEpochs = 5, BatchSize = 32, LearningRate = 1e-2f, MaximumSequenceLength = 64,
+                Pooling = Layers.PoolingKind.Mean | Layers.PoolingKind.Max,
+            }))
+            .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel"));
+        var model = pipeline.Fit(train);
+        var metrics = ml.MulticlassClassification.Evaluate(model.Transform(test));
+        TestContext.WriteLine($"AG News, 800 training rows, 5 epochs: accuracy {metrics.MicroAccuracy:P1}, log-loss {metrics.LogLoss:F3}");
+        Assert.IsTrue(metrics.MicroAccuracy > 0.4, $"accuracy {metrics.MicroAccuracy} is not above chance (0.25)");
+        AssertSameScoresInAnotherProcess(ml, model, train.Schema, test);
+    }
+
+    [TestMethod]
+    public void BinaryPipelineRoundTrips()
+    {
+        var ml = new MLContext(seed: 2);
+        var train = ml.Data.LoadFromEnumerable(TestData.Sentiment(400, 1));
+        var test = ml.Data.LoadFromEnumerable(TestData.Sentiment(100, 2));
+        var model = TestData.TokenKeys(ml)
+            .Append(ml.BinaryClassification.Trainers.Recurrent(new RecurrentBinaryTrainer.Options
+            {
+                EmbeddingSize = 8, HiddenSize = 12, NumberOfEpochs = 8, BatchSize = 16, LearningRate = 1e-2f, Cell = Layers.RecurrentCellKind.Gru,
+            }))
+            .Fit(train);
+        var metrics = ml.BinaryClassification.Evaluate(model.Transform(test));
+        TestContext.WriteLine($"negation task: accuracy {metrics.Accuracy:P1}, AUC {metrics.AreaUnderRocCurve:F3}");
+        Assert.IsTrue(metrics.Accuracy > 0.9, $"accuracy {metrics.Accuracy}");
+        AssertSameScoresInAnotherProcess(ml, model, train.Schema, test);
+    }
+
+    /// <summary>Dense multivariate time series: 2 features per step, variable length, predict the next value of the first.</summary>
+    internal static List<SeriesRow> Series(int count, int seed)
+    {
+        var random = new Random(seed);
+        var rows = new List<SeriesRow>();
+        for (int i = 0; i < count; i++)
+        {
+            int steps = 5 + random.Next(15);
+            double phase = random.NextDouble() * Math.PI * 2, frequency = 0.2 + random.NextDouble() * 0.3;
+            var values = new float[steps * 2];
+            for (int t = 0; t < steps; t++)
+            {
+                values[2 * t] = (float)Math.Sin(phase + frequency * t);
+                values[2 * t + 1] = (float)frequency;
+            }
+            rows.Add(new SeriesRow { Features = values, Label = (float)Math.Sin(phase + frequency * steps) });
+        }
+        return rows;
+    }
+
+    [TestMethod]
+    public void RegressionOnDenseTimeSeriesRoundTrips()
+    {
+        var ml = new MLContext(seed: 3);
+        var train = ml.Data.LoadFromEnumerable(Series(500, 1));
+        var test = ml.Data.LoadFromEnumerable(Series(100, 2));
+        var model = ml.Regression.Trainers.Recurrent(new RecurrentRegressionTrainer.Options
+        {
+            FeaturesPerStep = 2, HiddenSize = 16, NumberOfEpochs = 15, BatchSize = 16, LearningRate = 1e-2f, Bidirectional = false,
+        }).Fit(train);
+        var metrics = ml.Regression.Evaluate(model.Transform(test));
+        TestContext.WriteLine($"sine continuation: RMSE {metrics.RootMeanSquaredError:F3}, R² {metrics.RSquared:F3}");
+        Assert.IsTrue(metrics.RSquared > 0.8, $"R² {metrics.RSquared}");
+        AssertSameScoresInAnotherProcess(ml, model, train.Schema, test);
+    }
+
+    [TestMethod]
+    public void TokenizeToIdsPipelineRoundTrips()
+    {
+        var ml = new MLContext(seed: 4);
+        var rows = TestData.Topic(400, 5);
+        string vocabulary = Path.Combine(Path.GetTempPath(), $"vocab-{Guid.NewGuid():N}.txt");
+        try
+        {
+            var words = rows.SelectMany(r => r.Text.Split(' ')).Distinct().Order().Take(20);
+            File.WriteAllLines(vocabulary, ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", .. words, "##s", "##ing"]);
+            var train = ml.Data.LoadFromEnumerable(rows);
+            var test = ml.Data.LoadFromEnumerable(TestData.Topic(100, 6));
+            var model = ml.Transforms.Conversion.MapValueToKey("Label")
+                .Append(ml.Transforms.Text.TokenizeToIds("Features", "Text", TokenizerData.Bert(vocabulary)))
+                .Append(ml.MulticlassClassification.Trainers.Recurrent(new RecurrentMulticlassTrainer.Options
+                {
+                    EmbeddingSize = 16, HiddenSize = 16, NumberOfEpochs = 4, BatchSize = 16, LearningRate = 1e-2f,
+                }))
+                .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel"))
+                .Fit(train);
+            File.Delete(vocabulary); // the zip must carry the vocabulary itself
+            var metrics = ml.MulticlassClassification.Evaluate(model.Transform(test));
+            Assert.IsTrue(metrics.MicroAccuracy > 0.6, $"accuracy {metrics.MicroAccuracy}");
+            AssertSameScoresInAnotherProcess(ml, model, train.Schema, test);
+        }
+        finally
+        {
+            File.Delete(vocabulary);
+        }
+    }
+}
