@@ -67,4 +67,28 @@ public sealed class MulticlassTrainerTests
         var schema = pipeline.Fit(data).GetOutputSchema(data.Schema);
         SchemaShapes.AssertMatches(shape, schema);
     }
+
+    [TestMethod]
+    public void ProgressReachesMLContextLog()
+    {
+        var ml = new MLContext(seed: 1);
+        var messages = new List<string>();
+        ml.Log += (_, e) => { if (e.Message.Contains("Epoch")) lock (messages) messages.Add(e.Message); };
+        Pipeline(ml, epochs: 2).Fit(ml.Data.LoadFromEnumerable(TestData.Topic(64, 3)));
+        Assert.IsTrue(messages.Any(m => m.Contains("Epoch 1/2") && m.Contains("loss")), string.Join("\n", messages));
+        Assert.IsTrue(messages.Any(m => m.Contains("Epoch 2/2")), string.Join("\n", messages));
+    }
+
+    [TestMethod]
+    public void SameMLContextSeedGivesIdenticalModels()
+    {
+        string Scores(int seed)
+        {
+            var ml = new MLContext(seed);
+            var data = ml.Data.LoadFromEnumerable(TestData.Topic(100, 3));
+            return Scorer.ScoreDump.Dump(Pipeline(ml, epochs: 2).Fit(data).Transform(data));
+        }
+        Assert.AreEqual(Scores(7), Scores(7));
+        Assert.AreNotEqual(Scores(7), Scores(8));
+    }
 }
