@@ -32,6 +32,8 @@ internal sealed class RecurrentDirection
     private float[] _hPrev = [];   // [N, H] h_prev per packed row, for dW_hh
     private float[] _dh = [];       // [B, H]
     private float[] _dAux = [];     // [B, H]
+    private PackedMatrix? _packedHhT;  // op(B) = W_hhᵀ [H, G·H], packed for the per-step forward product
+    private PackedMatrix? _packedHh;   // op(B) = W_hh [G·H, H], packed for the per-step backward product
     private readonly float[] _zeros;   // [H]
     private readonly float[] _scratch; // [H]
 
@@ -96,6 +98,10 @@ internal sealed class RecurrentDirection
         var bIh = _parameters.Value(_biasIh);
         var bHh = _parameters.Value(_biasHh);
 
+        // The recurrent weights are used at every step: pack them once per pass (they change between training steps).
+        if (_packedHhT is null) _packedHhT = Sgemm.PackB(Transpose.Yes, h, gw, wHh, h);
+        else Sgemm.RepackB(_packedHhT, Transpose.Yes, wHh, h);
+
         // gates[N, G·H] = X[N, I] · W_ihᵀ + b_ih
         Sgemm.Multiply(Transpose.No, Transpose.Yes, n, gw, InputSize, x, InputSize, wIh, InputSize, gates, gw, accumulate: false);
         for (int r = 0; r < n; r++)
@@ -108,7 +114,7 @@ internal sealed class RecurrentDirection
             var (prevOffset, prevRows) = Previous(batch, t);
             // gh[0:prevRows, G·H] = Y[prev rows, H] · W_hhᵀ ; rows without a previous state see zeros.
             if (prevRows > 0)
-                Sgemm.Multiply(Transpose.No, Transpose.Yes, prevRows, gw, h, y.Slice(prevOffset * ldy), ldy, wHh, h, gh, gw, accumulate: false);
+                Sgemm.Multiply(Transpose.No, prevRows, y.Slice(prevOffset * ldy), ldy, _packedHhT, gh, gw, accumulate: false);
             gh.Slice(prevRows * gw, (rows - prevRows) * gw).Clear();
             for (int j = 0; j < rows; j++)
             {
@@ -161,6 +167,9 @@ internal sealed class RecurrentDirection
         var wIh = _parameters.Value(_weightIh);
         var wHh = _parameters.Value(_weightHh);
 
+        if (_packedHh is null) _packedHh = Sgemm.PackB(Transpose.No, gw, h, wHh, h);
+        else Sgemm.RepackB(_packedHh, Transpose.No, wHh, h);
+
         if (dhN.IsEmpty) dh.Clear(); else dhN.Slice(0, b * h).CopyTo(dh);
         if (dcN.IsEmpty) dAux.Clear(); else dcN.Slice(0, b * h).CopyTo(dAux);
 
@@ -189,7 +198,7 @@ internal sealed class RecurrentDirection
             }
             // dh[0:prevRows, H] (+)= dGh[rows of step t, G·H] · W_hh[G·H, H]
             if (prevRows > 0)
-                Sgemm.Multiply(Transpose.No, Transpose.No, prevRows, h, gw, dGh.Slice(offset * gw), gw, wHh, h, dh, h,
+                Sgemm.Multiply(Transpose.No, prevRows, dGh.Slice(offset * gw), gw, _packedHh, dh, h,
                     accumulate: _cell.HasDirectStateGradient);
         }
 
