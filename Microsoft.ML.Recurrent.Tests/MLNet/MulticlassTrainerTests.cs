@@ -6,6 +6,8 @@ namespace Microsoft.ML.Recurrent.Tests.MLNet;
 [TestClass]
 public sealed class MulticlassTrainerTests
 {
+    public TestContext TestContext { get; set; } = null!;
+
     public sealed class Prediction
     {
         public string PredictedLabel { get; set; } = "";
@@ -90,5 +92,38 @@ public sealed class MulticlassTrainerTests
         }
         Assert.AreEqual(Scores(7), Scores(7));
         Assert.AreNotEqual(Scores(7), Scores(8));
+    }
+
+    [TestMethod]
+    public void TransformIsLazyStreamsInBatchesAndMatchesPredictionEngine()
+    {
+        var ml = new MLContext(seed: 1);
+        var trainRows = TestData.Topic(200, 3);
+        var model = Pipeline(ml, epochs: 1).Fit(ml.Data.LoadFromEnumerable(trainRows));
+        var testRows = TestData.Topic(20000, 4);
+        int enumerated = 0;
+        IEnumerable<TextRow> Counted() { foreach (var row in testRows) { Interlocked.Increment(ref enumerated); yield return row; } }
+        var scored = model.Transform(ml.Data.LoadFromEnumerable(Counted()));
+        Assert.AreEqual(0, enumerated, "Transform must not read rows");
+        using (var cursor = scored.GetRowCursor(scored.Schema.Where(c => c.Name == "Score")))
+        {
+            var score = cursor.GetGetter<VBuffer<float>>(scored.Schema["Score"]);
+            VBuffer<float> value = default;
+            Assert.IsTrue(cursor.MoveNext());
+            score(ref value);
+            Thread.Sleep(200);
+            // ML.NET's own cursors read ahead on a background thread into bounded queues; the point is that scoring one
+            // row reads a bounded prefix of the source, not all of it.
+            TestContext.WriteLine($"reading one scored row enumerated {enumerated} of {testRows.Count} source rows");
+            Assert.IsTrue(enumerated < testRows.Count / 2, $"reading one scored row enumerated {enumerated} source rows");
+        }
+        long batchedBefore = RecurrentTransformerBase.DiagnosticBatchedRows, singleBefore = RecurrentTransformerBase.DiagnosticSingleRows;
+        var batched = ml.Data.CreateEnumerable<Prediction>(scored, reuseRowObject: false).Take(300).ToList();
+        long servedFromBatches = RecurrentTransformerBase.DiagnosticBatchedRows - batchedBefore;
+        TestContext.WriteLine($"{servedFromBatches} rows served from read-ahead batches, {RecurrentTransformerBase.DiagnosticSingleRows - singleBefore} scored alone");
+        Assert.IsTrue(servedFromBatches >= 250, "Transform should score in batches");
+        var engine = ml.Model.CreatePredictionEngine<TextRow, Prediction>(model);
+        for (int i = 0; i < batched.Count; i++)
+            CollectionAssert.AreEqual(engine.Predict(testRows[i]).Score, batched[i].Score, $"row {i}: batched and single-row scores differ");
     }
 }

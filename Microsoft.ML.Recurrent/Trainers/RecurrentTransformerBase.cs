@@ -17,6 +17,9 @@ public abstract class RecurrentTransformerBase : RowToRowTransformerBase, ITrans
 
     internal RecurrentModel Model { get; }
 
+    internal static long DiagnosticBatchedRows => Interlocked.Read(ref RowOutputs.BatchedRows);
+    internal static long DiagnosticSingleRows => Interlocked.Read(ref RowOutputs.SingleRows);
+
     /// <summary>Name of the feature column the model reads.</summary>
     public string FeatureColumnName => Model.Input.ColumnName;
 
@@ -125,6 +128,9 @@ public abstract class RecurrentTransformerBase : RowToRowTransformerBase, ITrans
     /// </summary>
     private protected sealed class RowOutputs : IDisposable
     {
+        /// <summary>Rows served from a read-ahead batch and rows scored alone, process-wide (diagnostics for tests).</summary>
+        internal static long BatchedRows, SingleRows;
+
         private readonly RecurrentModel _model;
         private readonly DataViewRow _input;
         private readonly ValueGetter<VBuffer<uint>>? _tokens;
@@ -141,8 +147,9 @@ public abstract class RecurrentTransformerBase : RowToRowTransformerBase, ITrans
         private readonly ValueGetter<DataViewRowId>? _leaderId;
         private readonly SequenceScorer? _batchScorer;
         private readonly List<DataViewRowId> _batchIds = new();
-        private long _batchStart;
+        private int _nextSlot;
         private bool _batchScored;
+        private const int MaxSkip = 1 << 14;
         private bool _aligned = true;
         private VBuffer<uint> _tokenBuffer;
         private VBuffer<float> _featureBuffer;
@@ -182,6 +189,7 @@ public abstract class RecurrentTransformerBase : RowToRowTransformerBase, ITrans
 
         private void ScoreSingle(long position)
         {
+            Interlocked.Increment(ref SingleRows);
             _single.Clear();
             if (_tokens is not null)
             {
@@ -197,51 +205,55 @@ public abstract class RecurrentTransformerBase : RowToRowTransformerBase, ITrans
             _single.Outputs.CopyTo(_current);
         }
 
+        /// <summary>
+        /// Serves the row from the read-ahead batch. The follower (the cursor being served) may see every row of the
+        /// source in order, or — when ML.NET splits a cursor into parallel cursors — an increasing subsequence of it;
+        /// so rows are matched by id: the leader skips forward (reading, not scoring) to the requested row and then
+        /// scores it together with the rows that follow it.
+        /// </summary>
         private bool TryFromBatch(long position)
         {
             if (_leader is null || !_aligned)
                 return false;
-            while (position >= _batchStart + _batchIds.Count)
-            {
-                if (!ReadNextBatch())
-                {
-                    _aligned = false;
-                    return false;
-                }
-            }
-            if (position < _batchStart)
-            {
-                _aligned = false;
-                return false;
-            }
             DataViewRowId id = default;
             _id(ref id);
-            int slot = (int)(position - _batchStart);
-            if (!id.Equals(_batchIds[slot]))
+            int slot = _batchIds.IndexOf(id, _nextSlot);
+            if (slot < 0 && !ReadBatchStartingAt(id))
             {
-                _aligned = false;
+                _aligned = false; // shuffled or otherwise unrelated order: score one row at a time from now on
                 return false;
             }
+            if (slot < 0) slot = 0;
             if (!_batchScored)
             {
                 _batchScorer!.Run();
                 _batchScored = true;
             }
+            _nextSlot = slot + 1;
             int o = _model.OutputSize;
             _batchScorer!.Outputs.Slice(slot * o, o).CopyTo(_current);
+            Interlocked.Increment(ref BatchedRows);
             return true;
         }
 
-        private bool ReadNextBatch()
+        /// <summary>Moves the leader to the row with <paramref name="id"/> (at most <see cref="MaxSkip"/> rows on) and reads a batch from it.</summary>
+        private bool ReadBatchStartingAt(DataViewRowId id)
         {
-            _batchStart += _batchIds.Count;
             _batchIds.Clear();
             _batchScorer!.Clear();
             _batchScored = false;
-            while (_batchIds.Count < _model.ScoringBatchSize && _leader!.MoveNext())
+            _nextSlot = 0;
+            DataViewRowId leaderId = default;
+            for (int skipped = 0; ; skipped++)
             {
-                DataViewRowId id = default;
-                _leaderId!(ref id);
+                if (skipped > MaxSkip || !_leader!.MoveNext())
+                    return false;
+                _leaderId!(ref leaderId);
+                if (leaderId.Equals(id))
+                    break;
+            }
+            while (true)
+            {
                 if (_leaderTokens is not null)
                 {
                     _leaderTokens(ref _tokenBuffer);
@@ -252,9 +264,11 @@ public abstract class RecurrentTransformerBase : RowToRowTransformerBase, ITrans
                     _leaderFeatures!(ref _featureBuffer);
                     _batchScorer.Add(_featureBuffer, _leader.Position);
                 }
-                _batchIds.Add(id);
+                _batchIds.Add(leaderId);
+                if (_batchIds.Count == _model.ScoringBatchSize || !_leader.MoveNext())
+                    return true;
+                _leaderId!(ref leaderId);
             }
-            return _batchIds.Count > 0;
         }
 
         public void Dispose() => _leader?.Dispose();
