@@ -62,4 +62,37 @@ public sealed class DeterminismTests
         Assert.IsTrue(uniform.All(v => v >= -1 && v < 1));
         Assert.AreEqual(0.0, uniform.Average(), 0.1);
     }
+
+    [TestMethod]
+    [DataRow(true)]
+    [DataRow(false)]
+    public void ThreadCountDoesNotChangeAnyBit(bool bidirectional)
+    {
+        (float[] Outputs, float[] Gradients) Run(int threads)
+        {
+            var network = new RecurrentNetwork(new NetworkConfig
+            {
+                Cell = RecurrentCellKind.Lstm, VocabularySize = 50, InputSize = 64, HiddenSize = 96, NumLayers = 2,
+                Bidirectional = bidirectional, Dropout = 0.2f, InputDropout = 0.1f, HeadDropout = 0.1f,
+                Pooling = PoolingKind.FinalState | PoolingKind.Mean, OutputSize = 4,
+            });
+            network.Initialize(3);
+            network.Threads = threads;
+            var lengths = Enumerable.Range(0, 24).Select(i => 1 + (i * 37) % 60).ToArray();
+            var batch = new RaggedBatch(lengths);
+            var tokens = new int[batch.TotalSteps];
+            var data = new SeededRandom(8);
+            for (int i = 0; i < tokens.Length; i++) tokens[i] = data.NextInt(50);
+            var logits = new float[24 * 4];
+            network.Forward(batch, tokens, logits, new SeededRandom(9));
+            var dLogits = logits.Select((v, i) => MathF.Sin(i + v)).ToArray();
+            network.Parameters.ZeroGradients();
+            network.Backward(batch, tokens, dLogits);
+            return (logits, network.Parameters.Gradients.ToArray());
+        }
+        var one = Run(1);
+        var two = Run(2);
+        CollectionAssert.AreEqual(one.Outputs, two.Outputs);
+        CollectionAssert.AreEqual(one.Gradients, two.Gradients);
+    }
 }

@@ -76,10 +76,12 @@ public sealed class GradientCheckTests
     [DataRow(RecurrentCellKind.RnnTanh, false, PoolingKind.FinalState | PoolingKind.Mean | PoolingKind.Max)]
     public void ClassifierGradientsMatchFiniteDifferences(RecurrentCellKind cell, bool bidirectional, PoolingKind pooling)
     {
+        // Input, inter-layer and head dropout with the same mask at every evaluation (fixed seed per forward).
         var network = new RecurrentNetwork(new NetworkConfig
         {
             Cell = cell, VocabularySize = 7, InputSize = 3, HiddenSize = 3, NumLayers = 2,
             Bidirectional = bidirectional, Pooling = pooling, OutputSize = 3, PaddingId = 6,
+            Dropout = 0.3f, InputDropout = 0.2f, HeadDropout = 0.2f,
         });
         network.Initialize(5);
         var batch = new RaggedBatch(Lengths);
@@ -95,7 +97,7 @@ public sealed class GradientCheckTests
 
         double Loss()
         {
-            network.Forward(batch, tokens, logits);
+            network.Forward(batch, tokens, logits, new SeededRandom(31));
             return SoftmaxCrossEntropy.Forward(batch.BatchSize, 3, logits, labels, classWeights, default, probabilities, dLogits);
         }
 

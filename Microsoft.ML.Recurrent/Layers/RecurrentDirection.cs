@@ -46,6 +46,9 @@ internal sealed class RecurrentDirection
     /// <summary>Whether this direction runs from the end of each sequence to its start.</summary>
     public bool Reverse { get; }
 
+    /// <summary>Threads for the large GEMMs (input projection, weight and input gradients) and the per-step product. Results do not depend on it.</summary>
+    public int GemmThreads { get; set; } = 1;
+
     /// <summary>The cell.</summary>
     public RecurrentCell Cell => _cell;
 
@@ -103,7 +106,7 @@ internal sealed class RecurrentDirection
         else Sgemm.RepackB(_packedHhT, Transpose.Yes, wHh, h);
 
         // gates[N, G·H] = X[N, I] · W_ihᵀ + b_ih
-        Sgemm.Multiply(Transpose.No, Transpose.Yes, n, gw, InputSize, x, InputSize, wIh, InputSize, gates, gw, accumulate: false);
+        Sgemm.Multiply(Transpose.No, Transpose.Yes, n, gw, InputSize, x, InputSize, wIh, InputSize, gates, gw, accumulate: false, GemmThreads);
         for (int r = 0; r < n; r++)
             System.Numerics.Tensors.TensorPrimitives.Add(gates.Slice(r * gw, gw), bIh, gates.Slice(r * gw, gw));
 
@@ -114,7 +117,7 @@ internal sealed class RecurrentDirection
             var (prevOffset, prevRows) = Previous(batch, t);
             // gh[0:prevRows, G·H] = Y[prev rows, H] · W_hhᵀ ; rows without a previous state see zeros.
             if (prevRows > 0)
-                Sgemm.Multiply(Transpose.No, prevRows, y.Slice(prevOffset * ldy), ldy, _packedHhT, gh, gw, accumulate: false);
+                Sgemm.Multiply(Transpose.No, prevRows, y.Slice(prevOffset * ldy), ldy, _packedHhT, gh, gw, accumulate: false, GemmThreads);
             gh.Slice(prevRows * gw, (rows - prevRows) * gw).Clear();
             for (int j = 0; j < rows; j++)
             {
@@ -199,7 +202,7 @@ internal sealed class RecurrentDirection
             // dh[0:prevRows, H] (+)= dGh[rows of step t, G·H] · W_hh[G·H, H]
             if (prevRows > 0)
                 Sgemm.Multiply(Transpose.No, prevRows, dGh.Slice(offset * gw), gw, _packedHh, dh, h,
-                    accumulate: _cell.HasDirectStateGradient);
+                    accumulate: _cell.HasDirectStateGradient, GemmThreads);
         }
 
         // hPrev[N, H]: the state each packed row started from (zeros at a sequence's first step).
@@ -214,12 +217,12 @@ internal sealed class RecurrentDirection
         }
 
         // dW_ih[G·H, I] += dGxᵀ · X ; dW_hh[G·H, H] += dGhᵀ · hPrev ; dX[N, I] += dGx · W_ih
-        Sgemm.Multiply(Transpose.Yes, Transpose.No, gw, InputSize, n, dGx, gw, x, InputSize, _parameters.Gradient(_weightIh), InputSize, accumulate: true);
-        Sgemm.Multiply(Transpose.Yes, Transpose.No, gw, h, n, dGh, gw, hPrev, h, _parameters.Gradient(_weightHh), h, accumulate: true);
+        Sgemm.Multiply(Transpose.Yes, Transpose.No, gw, InputSize, n, dGx, gw, x, InputSize, _parameters.Gradient(_weightIh), InputSize, accumulate: true, GemmThreads);
+        Sgemm.Multiply(Transpose.Yes, Transpose.No, gw, h, n, dGh, gw, hPrev, h, _parameters.Gradient(_weightHh), h, accumulate: true, GemmThreads);
         AddColumnSums(dGx, n, gw, _parameters.Gradient(_biasIh));
         AddColumnSums(dGh, n, gw, _parameters.Gradient(_biasHh));
         if (!dX.IsEmpty)
-            Sgemm.Multiply(Transpose.No, Transpose.No, n, InputSize, gw, dGx, gw, wIh, InputSize, dX, InputSize, accumulate: true);
+            Sgemm.Multiply(Transpose.No, Transpose.No, n, InputSize, gw, dGx, gw, wIh, InputSize, dX, InputSize, accumulate: true, GemmThreads);
     }
 
     /// <summary>sums[c] += Σ_r m[r, c] for m [rows, cols].</summary>

@@ -8,16 +8,21 @@ namespace Microsoft.ML.Recurrent.Layers;
 /// direction in columns [0, H), the reverse direction in [H, 2H). X_0 is the input; X_{l+1} = dropout(Y_l) during
 /// training (inverted dropout, none after the last layer). Parameter names: <c>{prefix}weight_ih_l{l}[_reverse]</c> etc.
 /// Final states use PyTorch's layout [L·D, B, H] with index l·D + d, in sorted batch order.
+/// <para>With <see cref="Threads"/> ≥ 2 the two directions of a layer run on two threads (they share no state; the
+/// reverse direction's input gradient goes to its own buffer and is added afterwards, in the same order for any
+/// thread count, so results are bitwise identical); a unidirectional stack gives the threads to the large GEMMs.</para>
 /// </summary>
 internal sealed class RecurrentStack
 {
     private readonly RecurrentDirection[] _directions; // [L·D], index l·D + d
-    private float[][] _outputs;   // per layer Y_l [N, D·H]
-    private float[][] _masks;     // per layer l < L−1: dropout scale per element of Y_l (0 or 1/(1−p))
-    private float[][] _inputs;    // per layer l ≥ 1: X_l = dropout(Y_{l−1}) when dropout is active
+    private readonly Dropout[] _dropouts;              // after layer l < L−1
+    private readonly float[][] _outputs;   // per layer Y_l [N, D·H]
+    private readonly float[][] _inputs;    // per layer l ≥ 1: X_l = dropout(Y_{l−1}) when dropout is active
     private float[] _dCurrent = [];
     private float[] _dNext = [];
+    private float[] _dReverse = [];       // reverse direction's input gradient [N, I_l]
     private bool _droppedOut;
+    private int _threads = 1;
 
     /// <summary>Cell kind.</summary>
     public RecurrentCellKind CellKind { get; }
@@ -35,10 +40,22 @@ internal sealed class RecurrentStack
     public int NumDirections { get; }
 
     /// <summary>Dropout probability between layers (training only).</summary>
-    public float Dropout { get; }
+    public float DropoutProbability { get; }
 
     /// <summary>Output width D·H.</summary>
     public int OutputSize => NumDirections * HiddenSize;
+
+    /// <summary>Threads used by forward and backward (1 or 2 are meaningful). Results do not depend on it.</summary>
+    public int Threads
+    {
+        get => _threads;
+        set
+        {
+            _threads = Math.Max(1, value);
+            foreach (var d in _directions)
+                d.GemmThreads = NumDirections == 1 ? _threads : 1;
+        }
+    }
 
     /// <summary>Registers the parameters of every layer and direction.</summary>
     public RecurrentStack(ParameterSet parameters, string prefix, RecurrentCellKind kind, int inputSize, int hiddenSize,
@@ -53,7 +70,7 @@ internal sealed class RecurrentStack
         HiddenSize = hiddenSize;
         NumLayers = numLayers;
         NumDirections = bidirectional ? 2 : 1;
-        Dropout = dropout;
+        DropoutProbability = dropout;
         _directions = new RecurrentDirection[numLayers * NumDirections];
         for (int l = 0; l < numLayers; l++)
         {
@@ -62,13 +79,13 @@ internal sealed class RecurrentStack
                 _directions[l * NumDirections + d] = new RecurrentDirection(parameters, prefix,
                     $"_l{l}{(d == 1 ? "_reverse" : "")}", kind, layerInput, hiddenSize, reverse: d == 1);
         }
+        _dropouts = new Dropout[numLayers];
         _outputs = new float[numLayers][];
-        _masks = new float[numLayers][];
         _inputs = new float[numLayers][];
         for (int l = 0; l < numLayers; l++)
         {
+            _dropouts[l] = new Dropout(dropout);
             _outputs[l] = [];
-            _masks[l] = [];
             _inputs[l] = [];
         }
     }
@@ -80,31 +97,42 @@ internal sealed class RecurrentStack
             d.Initialize(random);
     }
 
-    /// <summary>The last forward's output of the top layer, [N, D·H].</summary>
-    public ReadOnlySpan<float> Output(RaggedBatch batch) => _outputs[NumLayers - 1].AsSpan(0, batch.TotalSteps * OutputSize);
+    private bool Parallel => _threads > 1 && NumDirections == 2;
 
     /// <summary>
     /// Runs all layers over x [N, I] and returns the top layer's output [N, D·H] (valid until the next call).
-    /// With <paramref name="random"/> non-null and <see cref="Dropout"/> &gt; 0, dropout is applied between layers.
+    /// With <paramref name="random"/> non-null and dropout &gt; 0, dropout is applied between layers.
     /// </summary>
-    public ReadOnlySpan<float> Forward(RaggedBatch batch, ReadOnlySpan<float> x, SeededRandom? random)
+    public unsafe ReadOnlySpan<float> Forward(RaggedBatch batch, ReadOnlySpan<float> x, SeededRandom? random)
     {
-        int n = batch.TotalSteps, width = OutputSize;
-        _droppedOut = random is not null && Dropout > 0;
+        int n = batch.TotalSteps, width = OutputSize, h = HiddenSize;
+        _droppedOut = random is not null && DropoutProbability > 0;
         ReadOnlySpan<float> input = x;
         for (int l = 0; l < NumLayers; l++)
         {
             var y = Workspace.Ensure(ref _outputs[l], n * width);
-            for (int d = 0; d < NumDirections; d++)
-                _directions[l * NumDirections + d].Forward(batch, input, y.Slice(d * HiddenSize), width);
+            if (Parallel)
+            {
+                fixed (float* px = input, py = y)
+                {
+                    float* inputPointer = px, outputPointer = py;
+                    int inputLength = input.Length, outputLength = y.Length;
+                    var forward = _directions[l * 2];
+                    var reverse = _directions[l * 2 + 1];
+                    System.Threading.Tasks.Parallel.Invoke(
+                        () => forward.Forward(batch, new ReadOnlySpan<float>(inputPointer, inputLength), new Span<float>(outputPointer, outputLength), width),
+                        () => reverse.Forward(batch, new ReadOnlySpan<float>(inputPointer, inputLength), new Span<float>(outputPointer + h, outputLength - h), width));
+                }
+            }
+            else
+            {
+                for (int d = 0; d < NumDirections; d++)
+                    _directions[l * NumDirections + d].Forward(batch, input, y.Slice(d * h), width);
+            }
             if (l + 1 < NumLayers && _droppedOut)
             {
-                var mask = Workspace.Ensure(ref _masks[l], n * width);
-                float scale = 1f / (1f - Dropout);
-                for (int i = 0; i < mask.Length; i++)
-                    mask[i] = random!.NextSingle() < Dropout ? 0f : scale;
                 var next = Workspace.Ensure(ref _inputs[l + 1], n * width);
-                System.Numerics.Tensors.TensorPrimitives.Multiply(y, mask, next);
+                _dropouts[l].Forward(y, next, random);
                 input = next;
             }
             else
@@ -132,13 +160,14 @@ internal sealed class RecurrentStack
     /// Backward of the last <see cref="Forward"/>: dOutput [N, D·H] (may be empty), dhN/dcN [L·D, B, H] (may be empty).
     /// Adds into the parameter gradients and into <paramref name="dX"/> [N, I] when it is not empty.
     /// </summary>
-    public void Backward(RaggedBatch batch, ReadOnlySpan<float> x, ReadOnlySpan<float> dOutput,
+    public unsafe void Backward(RaggedBatch batch, ReadOnlySpan<float> x, ReadOnlySpan<float> dOutput,
         ReadOnlySpan<float> dhN, ReadOnlySpan<float> dcN, Span<float> dX)
     {
         int n = batch.TotalSteps, b = batch.BatchSize, h = HiddenSize, width = OutputSize;
         ReadOnlySpan<float> dY = dOutput;
         for (int l = NumLayers - 1; l >= 0; l--)
         {
+            int layerInput = l == 0 ? InputSize : width;
             ReadOnlySpan<float> input = l == 0 ? x : _droppedOut ? _inputs[l].AsSpan(0, n * width) : _outputs[l - 1].AsSpan(0, n * width);
             Span<float> dInput = default;
             if (l > 0)
@@ -151,22 +180,59 @@ internal sealed class RecurrentStack
                 dInput = dX;
             }
             var y = _outputs[l].AsSpan(0, n * width);
-            for (int d = 0; d < NumDirections; d++)
+            if (NumDirections == 1)
             {
-                int k = l * NumDirections + d;
-                _directions[k].Backward(batch, input, y.Slice(d * h), width,
-                    dY.IsEmpty ? default : dY.Slice(d * h),
-                    dhN.IsEmpty ? default : dhN.Slice(k * b * h, b * h),
-                    dcN.IsEmpty ? default : dcN.Slice(k * b * h, b * h),
+                _directions[l].Backward(batch, input, y, width, dY,
+                    dhN.IsEmpty ? default : dhN.Slice(l * b * h, b * h),
+                    dcN.IsEmpty ? default : dcN.Slice(l * b * h, b * h),
                     dInput);
+            }
+            else
+            {
+                // The reverse direction's input gradient goes to its own buffer and is added last, for any thread count.
+                var dReverse = dInput.IsEmpty ? default : Workspace.Ensure(ref _dReverse, n * layerInput);
+                dReverse.Clear();
+                if (Parallel)
+                    BackwardBothInParallel(batch, l, input, y, dY, dhN, dcN, dInput, dReverse);
+                else
+                    for (int d = 0; d < 2; d++)
+                        BackwardOne(batch, l, d, input, y, dY, dhN, dcN, d == 0 ? dInput : dReverse);
+                if (!dInput.IsEmpty)
+                    System.Numerics.Tensors.TensorPrimitives.Add(dInput, dReverse, dInput);
             }
             if (l > 0)
             {
-                if (_droppedOut)
-                    System.Numerics.Tensors.TensorPrimitives.Multiply(dInput, _masks[l - 1].AsSpan(0, n * width), dInput);
+                _dropouts[l - 1].Backward(dInput, dInput);
                 (_dCurrent, _dNext) = (_dNext, _dCurrent);
                 dY = _dCurrent.AsSpan(0, n * width);
             }
+        }
+    }
+
+    private void BackwardOne(RaggedBatch batch, int l, int d, ReadOnlySpan<float> input, ReadOnlySpan<float> y,
+        ReadOnlySpan<float> dY, ReadOnlySpan<float> dhN, ReadOnlySpan<float> dcN, Span<float> dInput)
+    {
+        int b = batch.BatchSize, h = HiddenSize, k = l * 2 + d;
+        _directions[k].Backward(batch, input, y.Slice(d * h), OutputSize,
+            dY.IsEmpty ? default : dY.Slice(d * h),
+            dhN.IsEmpty ? default : dhN.Slice(k * b * h, b * h),
+            dcN.IsEmpty ? default : dcN.Slice(k * b * h, b * h),
+            dInput);
+    }
+
+    private unsafe void BackwardBothInParallel(RaggedBatch batch, int l, ReadOnlySpan<float> input, ReadOnlySpan<float> y,
+        ReadOnlySpan<float> dY, ReadOnlySpan<float> dhN, ReadOnlySpan<float> dcN, Span<float> dForward, Span<float> dReverse)
+    {
+        fixed (float* pInput = input, pY = y, pDY = dY, pDhN = dhN, pDcN = dcN, pDForward = dForward, pDReverse = dReverse)
+        {
+            float* inputPointer = pInput, yPointer = pY, dyPointer = pDY, dhPointer = pDhN, dcPointer = pDcN, dfPointer = pDForward, drPointer = pDReverse;
+            int inputLength = input.Length, yLength = y.Length, dyLength = dY.Length, dhLength = dhN.Length, dcLength = dcN.Length;
+            int dfLength = dForward.Length, drLength = dReverse.Length;
+            System.Threading.Tasks.Parallel.Invoke(
+                () => BackwardOne(batch, l, 0, new(inputPointer, inputLength), new(yPointer, yLength), new(dyPointer, dyLength),
+                    new(dhPointer, dhLength), new(dcPointer, dcLength), new(dfPointer, dfLength)),
+                () => BackwardOne(batch, l, 1, new(inputPointer, inputLength), new(yPointer, yLength), new(dyPointer, dyLength),
+                    new(dhPointer, dhLength), new(dcPointer, dcLength), new(drPointer, drLength)));
         }
     }
 }

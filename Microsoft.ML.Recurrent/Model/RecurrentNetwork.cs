@@ -20,6 +20,10 @@ internal sealed record NetworkConfig
     public bool Bidirectional { get; init; }
     /// <summary>Dropout between recurrent layers (training only).</summary>
     public float Dropout { get; init; }
+    /// <summary>Dropout on the stack's input — the embedded tokens or the dense features (training only, not saved).</summary>
+    public float InputDropout { get; init; }
+    /// <summary>Dropout on the pooled vector before the head (training only, not saved).</summary>
+    public float HeadDropout { get; init; }
     /// <summary>How the top layer's outputs are pooled into one vector.</summary>
     public PoolingKind Pooling { get; init; } = PoolingKind.FinalState;
     /// <summary>Width O of the linear head (classes, 1 for binary or regression).</summary>
@@ -42,6 +46,8 @@ internal sealed class RecurrentNetwork
     private readonly RecurrentStack _stack;
     private readonly SequencePooling _pooling;
     private readonly Linear _head;
+    private readonly Dropout _inputDropout;
+    private readonly Dropout _headDropout;
     private float[] _input = [];      // [N, I] packed input of the stack
     private float[] _dInput = [];     // [N, I]
     private float[] _pooled = [];     // [B, P] sorted order
@@ -57,6 +63,13 @@ internal sealed class RecurrentNetwork
 
     /// <summary>The recurrent layers.</summary>
     public RecurrentStack Stack => _stack;
+
+    /// <summary>Threads for forward and backward (see <see cref="RecurrentStack.Threads"/>); results do not depend on it.</summary>
+    public int Threads
+    {
+        get => _stack.Threads;
+        set => _stack.Threads = value;
+    }
 
     /// <summary>Builds the network and allocates its parameters (zeros; call <see cref="Initialize"/>).</summary>
     public RecurrentNetwork(NetworkConfig config) : this(config, null)
@@ -76,6 +89,8 @@ internal sealed class RecurrentNetwork
         _stack = new RecurrentStack(Parameters, "rnn.", config.Cell, config.InputSize, config.HiddenSize, config.NumLayers, config.Bidirectional, config.Dropout);
         _pooling = new SequencePooling(config.Pooling, config.HiddenSize, _stack.NumDirections);
         _head = new Linear(Parameters, "head.", _pooling.OutputSize, config.OutputSize);
+        _inputDropout = new Dropout(config.InputDropout);
+        _headDropout = new Dropout(config.HeadDropout);
         Parameters.Allocate(sharedValues, withGradients: sharedValues is null);
     }
 
@@ -109,11 +124,13 @@ internal sealed class RecurrentNetwork
         ForwardFromInput(batch, input, outputs, dropout);
     }
 
-    private void ForwardFromInput(RaggedBatch batch, ReadOnlySpan<float> input, Span<float> outputs, SeededRandom? dropout)
+    private void ForwardFromInput(RaggedBatch batch, Span<float> input, Span<float> outputs, SeededRandom? dropout)
     {
+        _inputDropout.Forward(input, input, dropout);
         var y = _stack.Forward(batch, input, dropout);
         var pooled = Workspace.Ensure(ref _pooled, batch.BatchSize * _pooling.OutputSize);
         _pooling.Forward(batch, y, pooled);
+        _headDropout.Forward(pooled, pooled, dropout);
         var sorted = Workspace.Ensure(ref _sortedOut, batch.BatchSize * Config.OutputSize);
         _head.Forward(batch.BatchSize, pooled, sorted);
         batch.SortedToOriginal(sorted, Config.OutputSize, outputs);
@@ -130,6 +147,7 @@ internal sealed class RecurrentNetwork
         batch.OriginalToSorted(dOutputs, Config.OutputSize, dSorted);
         var dPooled = Workspace.Ensure(ref _dPooled, batch.BatchSize * _pooling.OutputSize);
         _head.Backward(batch.BatchSize, _pooled.AsSpan(0, batch.BatchSize * _pooling.OutputSize), dSorted, dPooled);
+        _headDropout.Backward(dPooled, dPooled);
         var dStack = Workspace.Ensure(ref _dStack, n * _stack.OutputSize);
         dStack.Clear();
         _pooling.Backward(batch, dPooled, dStack);
@@ -140,6 +158,10 @@ internal sealed class RecurrentNetwork
             dInput.Clear();
         }
         _stack.Backward(batch, _input.AsSpan(0, n * Config.InputSize), dStack, default, default, dInput);
-        _embedding?.Backward(batch, tokens, dInput);
+        if (_embedding is not null)
+        {
+            _inputDropout.Backward(dInput, dInput);
+            _embedding.Backward(batch, tokens, dInput);
+        }
     }
 }
