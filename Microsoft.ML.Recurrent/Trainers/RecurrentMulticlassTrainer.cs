@@ -23,6 +23,8 @@ public sealed class RecurrentMulticlassTrainer : RecurrentTrainerBase<RecurrentM
     /// <summary>Options for <see cref="RecurrentMulticlassTrainer"/>.</summary>
     public sealed class Options : RecurrentTrainerOptions
     {
+        /// <summary>Loss weight of each class, in key order (e.g. to counter class imbalance); null = all 1. Default null.</summary>
+        public float[]? ClassWeights;
     }
 
     internal RecurrentMulticlassTrainer(IHostEnvironment env, Options options)
@@ -31,6 +33,8 @@ public sealed class RecurrentMulticlassTrainer : RecurrentTrainerBase<RecurrentM
     }
 
     private protected override Objective Objective => Objective.Multiclass;
+
+    private protected override float[] ClassWeights => ((Options)TrainerOptions).ClassWeights ?? [];
 
     private protected override int CheckLabel(DataViewSchema.Column label)
     {

@@ -10,7 +10,7 @@ namespace Microsoft.ML.Recurrent;
 /// training loop inside an ML.NET progress channel (so progress reaches <c>MLContext.Log</c> and
 /// <c>MLContext.CancelExecution()</c> stops training within one batch) and wraps the result in the task's transformer.
 /// </summary>
-/// <typeparam name="TTransformer">The transformer that <see cref="Fit"/> returns.</typeparam>
+/// <typeparam name="TTransformer">The transformer that <c>Fit</c> returns.</typeparam>
 public abstract class RecurrentTrainerBase<TTransformer> : IEstimator<TTransformer>
     where TTransformer : RecurrentTransformerBase
 {
@@ -39,27 +39,57 @@ public abstract class RecurrentTrainerBase<TTransformer> : IEstimator<TTransform
     /// <summary>The output columns this trainer's transformer adds, given the input's label column.</summary>
     private protected abstract IEnumerable<SchemaShape.Column> OutputColumns(SchemaShape.Column label);
 
+    /// <summary>Per-class loss weights (multiclass), or empty.</summary>
+    private protected virtual float[] ClassWeights => [];
+
     /// <summary>Trains the network on <paramref name="input"/> and returns the transformer that scores with it.</summary>
-    public TTransformer Fit(IDataView input)
+    public TTransformer Fit(IDataView input) => Fit(input, null);
+
+    /// <summary>
+    /// Trains on <paramref name="trainData"/>, evaluating on <paramref name="validationData"/> after every epoch; the
+    /// weights of the best epoch (by <see cref="RecurrentTrainerOptions.EarlyStoppingMetric"/>) are kept and training
+    /// stops early after <see cref="RecurrentTrainerOptions.EarlyStoppingPatience"/> epochs without improvement.
+    /// Without validation data, <see cref="RecurrentTrainerOptions.ValidationFraction"/> of the training rows may be held out instead.
+    /// </summary>
+    public TTransformer Fit(IDataView trainData, IDataView? validationData)
     {
-        ArgumentNullException.ThrowIfNull(input);
-        var schema = input.Schema;
+        ArgumentNullException.ThrowIfNull(trainData);
+        var schema = trainData.Schema;
         var label = schema.GetColumnOrNull(TrainerOptions.LabelColumnName)
-            ?? throw new ArgumentOutOfRangeException(nameof(input), $"Label column '{TrainerOptions.LabelColumnName}' not found in the training data.");
+            ?? throw new ArgumentOutOfRangeException(nameof(trainData), $"Label column '{TrainerOptions.LabelColumnName}' not found in the training data.");
         int outputs = CheckLabel(label);
         var sequenceInput = SequenceInput.FromSchema(schema, TrainerOptions.FeatureColumnName, TrainerOptions.FeaturesPerStep, TrainerOptions.MaximumSequenceLength);
-        DataViewSchema.Column? weight = null;
-        if (TrainerOptions.ExampleWeightColumnName is { } weightName)
-        {
-            weight = schema.GetColumnOrNull(weightName)
-                ?? throw new ArgumentOutOfRangeException(nameof(input), $"Example weight column '{weightName}' not found in the training data.");
-            if (weight.Value.Type != NumberDataViewType.Single)
-                throw new ArgumentOutOfRangeException(nameof(input), $"Example weight column '{weightName}' has type {weight.Value.Type}; expected Single.");
-        }
+        var classWeights = ClassWeights;
+        if (classWeights.Length != 0 && classWeights.Length != outputs)
+            throw new ArgumentOutOfRangeException(nameof(trainData), $"{classWeights.Length} class weights are given but the label has {outputs} classes.");
 
         using var channel = Host.Start("Training");
-        var data = ReadTrainingData(input, label, sequenceInput, weight, channel);
+        var data = ReadData(trainData, label, sequenceInput, channel, "training");
         long seed = TrainerOptions.Seed ?? Host.Rand.Next();
+        SequenceDataset? validation = null;
+        if (validationData is not null)
+        {
+            var validationInput = SequenceInput.FromSchema(validationData.Schema, TrainerOptions.FeatureColumnName, TrainerOptions.FeaturesPerStep, TrainerOptions.MaximumSequenceLength);
+            if (validationInput.KeyCount != sequenceInput.KeyCount)
+                throw new ArgumentOutOfRangeException(nameof(validationData), $"Feature column '{TrainerOptions.FeatureColumnName}' of the validation data has {validationInput.KeyCount} keys; the training data has {sequenceInput.KeyCount}. Transform both with the same fitted featurizer.");
+            var validationLabel = validationData.Schema.GetColumnOrNull(TrainerOptions.LabelColumnName)
+                ?? throw new ArgumentOutOfRangeException(nameof(validationData), $"Label column '{TrainerOptions.LabelColumnName}' not found in the validation data.");
+            if (CheckLabel(validationLabel) != outputs)
+                throw new ArgumentOutOfRangeException(nameof(validationData), $"Label column '{TrainerOptions.LabelColumnName}' of the validation data has a different number of classes.");
+            validation = ReadData(validationData, validationLabel, sequenceInput, channel, "validation");
+        }
+        else if (TrainerOptions.ValidationFraction > 0)
+        {
+            var order = Enumerable.Range(0, data.Count).ToArray();
+            new Core.SeededRandom(seed + 0x9E37).Shuffle(order);
+            int held = (int)Math.Round(data.Count * (double)TrainerOptions.ValidationFraction);
+            if (held < 1 || held >= data.Count)
+                throw new ArgumentOutOfRangeException(nameof(trainData), $"ValidationFraction {TrainerOptions.ValidationFraction} of {data.Count} rows leaves no training or no validation rows.");
+            validation = data.Subset(order[..held]);
+            data = data.Subset(order[held..]);
+            channel.Info($"Holding out {held:N0} of the training rows for validation.");
+        }
+
         var network = new RecurrentNetwork(new NetworkConfig
         {
             Cell = TrainerOptions.Cell,
@@ -69,12 +99,16 @@ public abstract class RecurrentTrainerBase<TTransformer> : IEstimator<TTransform
             NumLayers = TrainerOptions.NumberOfLayers,
             Bidirectional = TrainerOptions.Bidirectional,
             Dropout = TrainerOptions.Dropout,
+            InputDropout = TrainerOptions.EmbeddingDropout,
+            HeadDropout = TrainerOptions.HeadDropout,
             Pooling = TrainerOptions.Pooling,
             OutputSize = outputs,
         });
         network.Initialize(seed);
+        int threads = TrainerOptions.NumberOfThreads ?? Environment.ProcessorCount;
         channel.Info($"Training a {(TrainerOptions.Bidirectional ? "bidirectional " : "")}{TrainerOptions.NumberOfLayers}-layer {TrainerOptions.Cell} " +
-            $"(hidden {TrainerOptions.HiddenSize}, {network.Parameters.Length:N0} parameters) on {data.Count:N0} rows, {data.TotalSteps:N0} steps, seed {seed}.");
+            $"(hidden {TrainerOptions.HiddenSize}, {network.Parameters.Length:N0} parameters) on {data.Count:N0} rows, {data.TotalSteps:N0} steps, " +
+            $"{threads} thread(s), seed {seed}.");
         var trainer = new SequenceTrainer(network, Objective, new TrainingSettings
         {
             Epochs = TrainerOptions.NumberOfEpochs,
@@ -84,22 +118,57 @@ public abstract class RecurrentTrainerBase<TTransformer> : IEstimator<TTransform
             Momentum = TrainerOptions.Momentum,
             WeightDecay = TrainerOptions.WeightDecay,
             GradientClipNorm = TrainerOptions.GradientClipNorm,
+            Schedule = TrainerOptions.LearningRateSchedule,
+            WarmupFraction = TrainerOptions.WarmupFraction,
+            ClassWeights = classWeights,
+            EarlyStoppingPatience = TrainerOptions.EarlyStoppingPatience,
+            EarlyStoppingMetric = TrainerOptions.EarlyStoppingMetric,
+            Threads = threads,
             Seed = seed,
         });
-        trainer.Train(data, Host.CheckAlive, report => channel.Info(
-            $"Epoch {report.Epoch}/{TrainerOptions.NumberOfEpochs}: loss {report.Loss:F4}" +
-            (double.IsNaN(report.Accuracy) ? "" : $", accuracy {report.Accuracy:P2}") +
-            $", {report.TokensPerSecond:N0} steps/s, {report.Elapsed.TotalSeconds:F1} s"));
+        var token = TrainerOptions.CancellationToken;
+        trainer.Train(data, validation, () =>
+        {
+            Host.CheckAlive();
+            token.ThrowIfCancellationRequested();
+        }, report =>
+        {
+            channel.Info(Describe(report));
+            TrainerOptions.EpochCallback?.Invoke(report);
+        });
+        if (validation is not null)
+            channel.Info($"Keeping the weights of epoch {trainer.BestEpoch}, the best on the validation data.");
+        network.Threads = 1; // scoring parallelism comes from ML.NET's cursors
         var labelValues = Objective == Objective.Multiclass ? LabelKeyValues.FromColumn(label) : null;
         if (labelValues is not null && labelValues.Count != outputs)
             labelValues = null;
         return MakeTransformer(new RecurrentModel(sequenceInput, Objective, network, labelValues, TrainerOptions.BatchSize));
     }
 
-    private SequenceDataset ReadTrainingData(IDataView input, DataViewSchema.Column label, SequenceInput sequenceInput,
-        DataViewSchema.Column? weight, IChannel channel)
+    private static string Describe(RecurrentEpochInfo r)
     {
-        var feature = input.Schema[TrainerOptions.FeatureColumnName];
+        var text = new System.Text.StringBuilder();
+        text.Append($"Epoch {r.Epoch}/{r.Epochs}: loss {r.Loss:F4}");
+        if (!double.IsNaN(r.Accuracy)) text.Append($", accuracy {r.Accuracy:P2}");
+        if (!double.IsNaN(r.ValidationLoss)) text.Append($", validation loss {r.ValidationLoss:F4}");
+        if (!double.IsNaN(r.ValidationAccuracy)) text.Append($", validation accuracy {r.ValidationAccuracy:P2}");
+        if (r.IsBest && !double.IsNaN(r.ValidationLoss)) text.Append(" (best)");
+        text.Append($", lr {r.LearningRate:G3}, {r.TokensPerSecond:N0} steps/s, {r.Elapsed.TotalSeconds:F1} s, ETA {r.Remaining:hh\\:mm\\:ss}");
+        return text.ToString();
+    }
+
+    private SequenceDataset ReadData(IDataView input, DataViewSchema.Column label, SequenceInput sequenceInput, IChannel channel, string what)
+    {
+        DataViewSchema.Column? weight = null;
+        if (TrainerOptions.ExampleWeightColumnName is { } weightName)
+        {
+            weight = input.Schema.GetColumnOrNull(weightName)
+                ?? throw new ArgumentOutOfRangeException(nameof(input), $"Example weight column '{weightName}' not found in the {what} data.");
+            if (weight.Value.Type != NumberDataViewType.Single)
+                throw new ArgumentOutOfRangeException(nameof(input), $"Example weight column '{weightName}' has type {weight.Value.Type}; expected Single.");
+        }
+        var feature = input.Schema.GetColumnOrNull(TrainerOptions.FeatureColumnName)
+            ?? throw new ArgumentOutOfRangeException(nameof(input), $"Feature column '{TrainerOptions.FeatureColumnName}' not found in the {what} data.");
         var columns = new List<DataViewSchema.Column> { label, feature };
         if (weight is not null) columns.Add(weight.Value);
         var tokens = new List<int>();
@@ -141,9 +210,9 @@ public abstract class RecurrentTrainerBase<TTransformer> : IEstimator<TTransform
             }
         }
         if (skipped > 0)
-            channel.Warning($"Skipped {skipped:N0} rows with a missing label or a non-positive weight.");
+            channel.Warning($"Skipped {skipped:N0} {what} rows with a missing label or a non-positive weight.");
         if (lengths.Count == 0)
-            throw new InvalidOperationException("The training data has no usable rows (every label is missing, or the data is empty).");
+            throw new InvalidOperationException($"The {what} data has no usable rows (every label is missing, or the data is empty).");
         return new SequenceDataset(tokens.ToArray(), features.ToArray(), sequenceInput.IsTokens ? 0 : sequenceInput.FeaturesPerStep,
             lengths.ToArray(), targets.ToArray(), weights.ToArray());
     }

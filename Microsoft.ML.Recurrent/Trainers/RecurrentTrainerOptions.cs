@@ -41,6 +41,12 @@ public abstract class RecurrentTrainerOptions
     /// <summary>Dropout between recurrent layers during training. Default 0.</summary>
     public float Dropout;
 
+    /// <summary>Dropout on the embedded tokens (or dense features) during training. Default 0.</summary>
+    public float EmbeddingDropout;
+
+    /// <summary>Dropout on the pooled vector before the linear head during training. Default 0.</summary>
+    public float HeadDropout;
+
     /// <summary>How each sequence's outputs become one vector for the head. Default <see cref="PoolingKind.FinalState"/>.</summary>
     public PoolingKind Pooling = PoolingKind.FinalState;
 
@@ -68,6 +74,36 @@ public abstract class RecurrentTrainerOptions
     /// <summary>Gradients are scaled down when their global 2-norm exceeds this; 0 disables clipping. Default 5.</summary>
     public float GradientClipNorm = 5f;
 
+    /// <summary>Learning-rate schedule after the warm-up. Default <see cref="LearningRateSchedule.Constant"/>.</summary>
+    public LearningRateSchedule LearningRateSchedule = LearningRateSchedule.Constant;
+
+    /// <summary>Fraction of all steps spent raising the learning rate linearly from 0. Default 0.</summary>
+    public float WarmupFraction;
+
+    /// <summary>
+    /// Fraction of the training rows held out for validation when <c>Fit</c> gets no validation data (0 = none).
+    /// With validation data the best epoch's weights are kept. Default 0.
+    /// </summary>
+    public float ValidationFraction;
+
+    /// <summary>Stop after this many epochs without improvement of the validation metric; 0 = never stop early. Default 0.</summary>
+    public int EarlyStoppingPatience;
+
+    /// <summary>Validation metric for early stopping and best-epoch selection. Default <see cref="Training.EarlyStoppingMetric.Auto"/> (accuracy for classification, loss for regression).</summary>
+    public EarlyStoppingMetric EarlyStoppingMetric = EarlyStoppingMetric.Auto;
+
+    /// <summary>Threads for training and scoring; null = all processors. Results do not depend on it. Default null.</summary>
+    public int? NumberOfThreads;
+
+    /// <summary>
+    /// Stops training (with <see cref="OperationCanceledException"/>) within one batch when cancelled. ML.NET's own
+    /// <c>MLContext.CancelExecution()</c> is honoured the same way, but ML.NET 5.0.1 keeps that method internal.
+    /// </summary>
+    public CancellationToken CancellationToken;
+
+    /// <summary>Called after every epoch with its loss, accuracy, validation metrics, throughput and ETA. Default none.</summary>
+    public Action<RecurrentEpochInfo>? EpochCallback;
+
     /// <summary>Seed for initialization, shuffling and dropout; null takes one from the <c>MLContext</c>'s seed. Default null.</summary>
     public int? Seed;
 
@@ -88,6 +124,13 @@ public abstract class RecurrentTrainerOptions
         if (!Enum.IsDefined(Cell)) throw new ArgumentOutOfRangeException(nameof(Cell), Cell, "Unknown cell kind.");
         if (!Enum.IsDefined(Optimizer)) throw new ArgumentOutOfRangeException(nameof(Optimizer), Optimizer, "Unknown optimizer.");
         if (!(Dropout >= 0 && Dropout < 1)) throw new ArgumentOutOfRangeException(nameof(Dropout), Dropout, "Dropout must be in [0, 1).");
+        if (!(EmbeddingDropout >= 0 && EmbeddingDropout < 1)) throw new ArgumentOutOfRangeException(nameof(EmbeddingDropout), EmbeddingDropout, "EmbeddingDropout must be in [0, 1).");
+        if (!(HeadDropout >= 0 && HeadDropout < 1)) throw new ArgumentOutOfRangeException(nameof(HeadDropout), HeadDropout, "HeadDropout must be in [0, 1).");
+        if (!(WarmupFraction >= 0 && WarmupFraction < 1)) throw new ArgumentOutOfRangeException(nameof(WarmupFraction), WarmupFraction, "WarmupFraction must be in [0, 1).");
+        if (!(ValidationFraction >= 0 && ValidationFraction < 1)) throw new ArgumentOutOfRangeException(nameof(ValidationFraction), ValidationFraction, "ValidationFraction must be in [0, 1).");
+        if (EarlyStoppingPatience < 0) throw new ArgumentOutOfRangeException(nameof(EarlyStoppingPatience), EarlyStoppingPatience, "EarlyStoppingPatience must not be negative.");
+        if (NumberOfThreads is <= 0) throw new ArgumentOutOfRangeException(nameof(NumberOfThreads), NumberOfThreads, "NumberOfThreads must be positive.");
+        if (!Enum.IsDefined(LearningRateSchedule)) throw new ArgumentOutOfRangeException(nameof(LearningRateSchedule), LearningRateSchedule, "Unknown schedule.");
         if (MaximumSequenceLength < 0) throw new ArgumentOutOfRangeException(nameof(MaximumSequenceLength), MaximumSequenceLength, "MaximumSequenceLength must not be negative.");
         if (!(LearningRate > 0 && float.IsFinite(LearningRate))) throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate, "LearningRate must be positive.");
         if (!(WeightDecay >= 0)) throw new ArgumentOutOfRangeException(nameof(WeightDecay), WeightDecay, "WeightDecay must not be negative.");

@@ -63,4 +63,31 @@ internal sealed class SequenceDataset
 
     /// <summary>Total number of steps (tokens).</summary>
     public long TotalSteps => Starts[^1];
+
+    /// <summary>A new dataset holding the given examples (copied), in the given order.</summary>
+    public SequenceDataset Subset(IReadOnlyList<int> indices)
+    {
+        var lengths = new int[indices.Count];
+        var targets = new float[indices.Count];
+        var weights = Weights.Length == 0 ? [] : new float[indices.Count];
+        long steps = 0;
+        for (int i = 0; i < indices.Count; i++)
+        {
+            lengths[i] = Lengths[indices[i]];
+            targets[i] = Targets[indices[i]];
+            if (weights.Length != 0) weights[i] = Weights[indices[i]];
+            steps += lengths[i];
+        }
+        int f = FeaturesPerStep;
+        var tokens = TokenInput ? new int[steps] : [];
+        var features = TokenInput ? [] : new float[steps * f];
+        long at = 0;
+        foreach (int index in indices)
+        {
+            if (TokenInput) Array.Copy(Tokens, Starts[index], tokens, at, Lengths[index]);
+            else Array.Copy(Features, Starts[index] * f, features, at * f, (long)Lengths[index] * f);
+            at += Lengths[index];
+        }
+        return new SequenceDataset(tokens, features, f, lengths, targets, weights);
+    }
 }

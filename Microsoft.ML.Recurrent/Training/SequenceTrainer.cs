@@ -7,8 +7,9 @@ namespace Microsoft.ML.Recurrent.Training;
 
 /// <summary>
 /// The mini-batch training loop over an in-memory <see cref="SequenceDataset"/>: bucketed batches shuffled from the
-/// seed, forward, loss, backward, gradient clipping, optimizer step. Deterministic for a given seed.
-/// Knows nothing of ML.NET: progress and cancellation come in as delegates.
+/// seed, forward, loss, backward, gradient clipping, learning-rate schedule, optimizer step; optional validation
+/// after every epoch with early stopping, keeping the best epoch's weights. Deterministic for a given seed, and
+/// independent of the thread count. Knows nothing of ML.NET: progress and cancellation come in as delegates.
 /// </summary>
 internal sealed class SequenceTrainer
 {
@@ -22,6 +23,9 @@ internal sealed class SequenceTrainer
     {
         if (settings.Epochs <= 0) throw new ArgumentOutOfRangeException(nameof(settings), settings.Epochs, "The number of epochs must be positive.");
         if (settings.BatchSize <= 0) throw new ArgumentOutOfRangeException(nameof(settings), settings.BatchSize, "The batch size must be positive.");
+        if (!(settings.WarmupFraction >= 0 && settings.WarmupFraction < 1)) throw new ArgumentOutOfRangeException(nameof(settings), settings.WarmupFraction, "The warm-up fraction must be in [0, 1).");
+        if (settings.ClassWeights.Length != 0 && settings.ClassWeights.Length != network.Config.OutputSize)
+            throw new ArgumentException($"{settings.ClassWeights.Length} class weights given for {network.Config.OutputSize} classes.", nameof(settings));
         _network = network;
         _objective = objective;
         _settings = settings;
@@ -35,20 +39,33 @@ internal sealed class SequenceTrainer
         };
         // One stream for the batch order and dropout, derived from the seed (the initial weights use the seed itself).
         _random = new SeededRandom(settings.Seed ^ 0x5DEECE66DL);
+        network.Threads = settings.Threads;
     }
 
+    /// <summary>Epoch at which the kept weights were reached (the best validation epoch, or the last epoch).</summary>
+    public int BestEpoch { get; private set; }
+
     /// <summary>
-    /// Trains for the configured number of epochs. <paramref name="checkCancelled"/> is called once per batch and
-    /// may throw to stop; <paramref name="onEpoch"/> receives each epoch's report.
+    /// Trains; with <paramref name="validation"/> evaluates after every epoch, stops early after
+    /// <see cref="TrainingSettings.EarlyStoppingPatience"/> epochs without improvement and restores the best epoch's
+    /// weights. <paramref name="checkCancelled"/> is called once per batch and may throw to stop.
     /// </summary>
     /// <exception cref="InvalidOperationException">The loss or the gradients became NaN or infinite.</exception>
-    public List<EpochReport> Train(SequenceDataset data, Action? checkCancelled = null, Action<EpochReport>? onEpoch = null)
+    public List<RecurrentEpochInfo> Train(SequenceDataset data, SequenceDataset? validation = null, Action? checkCancelled = null,
+        Action<RecurrentEpochInfo>? onEpoch = null)
     {
-        var reports = new List<EpochReport>();
+        var reports = new List<RecurrentEpochInfo>();
         int outputs = _network.Config.OutputSize;
         var outputBuffer = new float[_settings.BatchSize * outputs];
         var probabilities = new float[outputBuffer.Length];
         var dOutputs = new float[outputBuffer.Length];
+        int batchesPerEpoch = (data.Count + _settings.BatchSize - 1) / _settings.BatchSize;
+        long totalSteps = (long)batchesPerEpoch * _settings.Epochs, step = 0;
+        bool useAccuracy = _objective != Objective.Regression && _settings.EarlyStoppingMetric != EarlyStoppingMetric.Loss;
+        double bestMetric = double.NaN;
+        float[]? bestWeights = null;
+        int sinceBest = 0;
+        var started = System.Diagnostics.Stopwatch.StartNew();
         for (int epoch = 1; epoch <= _settings.Epochs; epoch++)
         {
             var clock = System.Diagnostics.Stopwatch.StartNew();
@@ -68,24 +85,101 @@ internal sealed class SequenceTrainer
                 else _network.Forward(batch, batchFeatures, output, _random);
                 float loss = Loss(output, targets, weights, probabilities.AsSpan(0, count * outputs), dOutput, ref correct);
                 if (!float.IsFinite(loss))
-                    throw new InvalidOperationException($"Training diverged: the loss is {loss} in epoch {epoch}, batch {b + 1}. Try a lower learning rate or gradient clipping.");
+                    throw new InvalidOperationException($"Training diverged: the loss is {loss} in epoch {epoch}, batch {b + 1}. The model is not kept; try a lower learning rate or gradient clipping.");
                 _network.Backward(batch, batchTokens, dOutput);
                 float norm = _settings.GradientClipNorm > 0
                     ? GradientClipping.ClipByGlobalNorm(_network.Parameters.Gradients, _settings.GradientClipNorm)
                     : GradientNorm(_network.Parameters.Gradients);
                 if (!float.IsFinite(norm))
-                    throw new InvalidOperationException($"Training diverged: the gradient norm is {norm} in epoch {epoch}, batch {b + 1}. Try a lower learning rate or gradient clipping.");
+                    throw new InvalidOperationException($"Training diverged: the gradient norm is {norm} in epoch {epoch}, batch {b + 1}. The model is not kept; try a lower learning rate or gradient clipping.");
+                _optimizer.LearningRate = ScheduledRate(step++, totalSteps);
                 _optimizer.Step(_network.Parameters.Values, _network.Parameters.Gradients);
                 lossSum += (double)loss * count;
                 examples += count;
                 tokens += batch.TotalSteps;
             }
-            var report = new EpochReport(epoch, lossSum / Math.Max(1, examples),
-                _objective == Objective.Regression ? double.NaN : (double)correct / Math.Max(1, examples), examples, tokens, clock.Elapsed);
+
+            double validationLoss = double.NaN, validationAccuracy = double.NaN;
+            bool isBest = false;
+            if (validation is not null)
+            {
+                (validationLoss, validationAccuracy) = Evaluate(validation);
+                double metric = useAccuracy ? validationAccuracy : -validationLoss;
+                if (double.IsNaN(bestMetric) || metric > bestMetric)
+                {
+                    bestMetric = metric;
+                    bestWeights ??= new float[_network.Parameters.Length];
+                    _network.Parameters.Values.CopyTo(bestWeights, 0);
+                    BestEpoch = epoch;
+                    isBest = true;
+                    sinceBest = 0;
+                }
+                else
+                {
+                    sinceBest++;
+                }
+            }
+            else
+            {
+                BestEpoch = epoch;
+                isBest = true;
+            }
+            var elapsed = clock.Elapsed;
+            var remaining = TimeSpan.FromTicks(started.Elapsed.Ticks / epoch * (_settings.Epochs - epoch));
+            var report = new RecurrentEpochInfo(epoch, _settings.Epochs, lossSum / Math.Max(1, examples),
+                _objective == Objective.Regression ? double.NaN : (double)correct / Math.Max(1, examples),
+                validationLoss, validationAccuracy, isBest, _optimizer.LearningRate, examples, tokens, elapsed, remaining);
             reports.Add(report);
             onEpoch?.Invoke(report);
+            if (_settings.EarlyStoppingPatience > 0 && sinceBest >= _settings.EarlyStoppingPatience)
+                break;
         }
+        if (bestWeights is not null)
+            bestWeights.CopyTo(_network.Parameters.Values, 0);
         return reports;
+    }
+
+    /// <summary>Linear warm-up, then constant / linear / cosine decay to zero at the last step.</summary>
+    internal float ScheduledRate(long step, long totalSteps)
+    {
+        float peak = _settings.LearningRate;
+        long warmup = (long)(_settings.WarmupFraction * totalSteps);
+        if (step < warmup)
+            return peak * (step + 1) / warmup;
+        if (_settings.Schedule == LearningRateSchedule.Constant || totalSteps <= warmup)
+            return peak;
+        double progress = (double)(step - warmup) / Math.Max(1, totalSteps - warmup);
+        return _settings.Schedule == LearningRateSchedule.Linear
+            ? (float)(peak * (1 - progress))
+            : (float)(peak * 0.5 * (1 + Math.Cos(Math.PI * progress)));
+    }
+
+    /// <summary>Mean loss and accuracy of the current weights on <paramref name="data"/> (no dropout; weights as in training).</summary>
+    public (double Loss, double Accuracy) Evaluate(SequenceDataset data)
+    {
+        var network = _network.CreateInferenceSibling();
+        network.Threads = _settings.Threads;
+        int outputs = _network.Config.OutputSize, size = Math.Max(_settings.BatchSize, 64);
+        var outputBuffer = new float[size * outputs];
+        var probabilities = new float[outputBuffer.Length];
+        var dOutputs = new float[outputBuffer.Length];
+        // Sorted by length: similar lengths per batch, and the result does not depend on any random order.
+        var order = Enumerable.Range(0, data.Count).OrderBy(i => data.Lengths[i]).ToArray();
+        double lossSum = 0, weightSum = 0;
+        long correct = 0;
+        for (int start = 0; start < order.Length; start += size)
+        {
+            var indices = order.AsSpan(start, Math.Min(size, order.Length - start)).ToArray();
+            var batch = Gather(data, indices, out var tokens, out var features, out var targets, out var weights);
+            var output = outputBuffer.AsSpan(0, indices.Length * outputs);
+            if (data.TokenInput) network.Forward(batch, tokens, output);
+            else network.Forward(batch, features, output);
+            float loss = Loss(output, targets, weights, probabilities.AsSpan(0, output.Length), dOutputs.AsSpan(0, output.Length), ref correct);
+            double w = weights.Length == 0 ? indices.Length : weights.Sum();
+            lossSum += loss * w;
+            weightSum += w;
+        }
+        return (lossSum / Math.Max(weightSum, 1e-12), _objective == Objective.Regression ? double.NaN : (double)correct / Math.Max(1, data.Count));
     }
 
     private float Loss(ReadOnlySpan<float> output, float[] targets, float[] weights, Span<float> probabilities, Span<float> dOutput, ref long correct)
@@ -97,7 +191,7 @@ internal sealed class SequenceTrainer
             {
                 var labels = new int[count];
                 for (int i = 0; i < count; i++) labels[i] = (int)targets[i];
-                float loss = SoftmaxCrossEntropy.Forward(count, classes, output, labels, default, weights, probabilities, dOutput);
+                float loss = SoftmaxCrossEntropy.Forward(count, classes, output, labels, _settings.ClassWeights, weights, probabilities, dOutput);
                 for (int i = 0; i < count; i++)
                     if (System.Numerics.Tensors.TensorPrimitives.IndexOfMax(output.Slice(i * classes, classes)) == labels[i]) correct++;
                 return loss;
