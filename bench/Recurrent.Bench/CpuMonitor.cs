@@ -42,6 +42,25 @@ internal sealed class CpuMonitor
         return ticks / 100.0 / seconds; // USER_HZ = 100 on Linux
     }
 
+    /// <summary>Waits (up to <paramref name="maxSeconds"/>) until other processes use less than 0.1 core over a 3 s window.</summary>
+    public static bool WaitForIdle(double maxSeconds)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(maxSeconds);
+        while (true)
+        {
+            var m = new CpuMonitor();
+            Thread.Sleep(3000);
+            double foreign = m.ForeignCores();
+            if (foreign < 0.1) return true;
+            if (DateTime.UtcNow >= deadline)
+            {
+                Console.WriteLine($"machine still busy ({foreign:F2} cores used by other processes); starting anyway");
+                return false;
+            }
+            Console.WriteLine($"waiting for the machine to go idle ({foreign:F2} cores used by other processes) ...");
+        }
+    }
+
     public static string LoadAverage()
     {
         try { return File.ReadAllText("/proc/loadavg").Trim(); }

@@ -29,6 +29,8 @@ internal sealed class Options
     public bool Memory { get; set; } = true;
     public string? Out { get; set; }
     public string? MemChild { get; set; }
+    public double WaitIdleSeconds { get; set; }
+    public bool CheckOnly { get; set; }
 
     public static Options Parse(string[] args)
     {
@@ -52,7 +54,9 @@ internal sealed class Options
                 case "--quick": o.Quick = true; break;
                 case "--smoke": o.Smoke = true; break;
                 case "--no-mem": o.Memory = false; break;
+                case "--check-only": o.CheckOnly = true; break;
                 case "--out": o.Out = Next(); break;
+                case "--wait-idle": o.WaitIdleSeconds = double.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--mem-child": o.MemChild = Next(); break;
                 case "-h":
                 case "--help":
@@ -82,7 +86,9 @@ internal static class Program
           --threads LIST  thread counts (default: 1,2)
           --quick         fewer iterations (numbers are noisier)
           --smoke         tiny shapes: checks the plumbing and the numerical checks only; numbers are meaningless
+          --check-only    run the numerical cross-checks only (no timing, nothing written)
           --no-mem        skip the peak-memory child processes of d-train
+          --wait-idle S   first wait up to S seconds for other processes to leave the CPUs idle
           --out PATH      JSON output (default: bench/results/latest.json for a full run, bench/results/partial.json otherwise)
         """;
 
@@ -123,6 +129,8 @@ internal static class Program
 
     private static int RunAll(Options o)
     {
+        if (o.WaitIdleSeconds > 0)
+            CpuMonitor.WaitForIdle(o.WaitIdleSeconds);
         var started = Stopwatch.StartNew();
         var monitor = new CpuMonitor();
         TorchRuntime.EnsureLoaded();
@@ -140,8 +148,15 @@ internal static class Program
             var sw = Stopwatch.StartNew();
             var rs = Cases.Run(c, o);
             records.AddRange(rs);
+            if (o.CheckOnly) continue;
             Console.WriteLine($"  [{c} done in {sw.Elapsed.TotalSeconds:F1} s]");
             Console.WriteLine();
+        }
+
+        if (o.CheckOnly)
+        {
+            Console.WriteLine($"all checks passed in {started.Elapsed.TotalSeconds:F0} s");
+            return 0;
         }
 
         if (o.Memory && o.Cases.Contains("d-train"))
@@ -175,6 +190,7 @@ internal static class Program
         string path = o.Out ?? Path.Combine(RepoRoot(), "bench", "results", o.Full ? "latest.json" : "partial.json");
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
         File.WriteAllText(path, ToJson(records));
+        File.WriteAllText(Path.ChangeExtension(path, ".md"), ToMarkdown(records));
         Console.WriteLine();
         Console.WriteLine($"wrote {path} ({records.Count} records) in {started.Elapsed.TotalMinutes:F1} min total");
         return 0;
@@ -228,6 +244,17 @@ internal static class Program
         : ms.ToString("F3", CultureInfo.InvariantCulture);
 
     private static string Bytes(long b) => b < 10_000 ? $"{b} B" : b < 10_000_000 ? $"{b / 1024} KB" : $"{b / (1024 * 1024)} MB";
+
+    private static string ToMarkdown(List<Record> records)
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine("| case | threads | ours ms (median) | peer | peer ms (median) | ratio peer/ours | ours min ms | peer min ms | ours alloc/call |");
+        sb.AppendLine("|---|---:|---:|---|---:|---:|---:|---:|---:|");
+        foreach (var r in records)
+            sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
+                $"| {r.Case} | {r.Threads} | {Ms(r.Ours.MedianMs)} | {r.Peer} | {Ms(r.PeerM.MedianMs)} | {r.Ratio:F2} | {Ms(r.Ours.MinMs)} | {Ms(r.PeerM.MinMs)} | {Bytes(r.Ours.AllocatedBytesPerCall)} |"));
+        return sb.ToString();
+    }
 
     private static string ToJson(List<Record> records)
     {
