@@ -31,6 +31,7 @@ internal sealed class Options
     public string? MemChild { get; set; }
     public double WaitIdleSeconds { get; set; }
     public bool CheckOnly { get; set; }
+    public bool Breakdown { get; set; }
 
     public static Options Parse(string[] args)
     {
@@ -55,6 +56,7 @@ internal sealed class Options
                 case "--smoke": o.Smoke = true; break;
                 case "--no-mem": o.Memory = false; break;
                 case "--check-only": o.CheckOnly = true; break;
+                case "--breakdown": o.Breakdown = true; break;
                 case "--out": o.Out = Next(); break;
                 case "--wait-idle": o.WaitIdleSeconds = double.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--mem-child": o.MemChild = Next(); break;
@@ -86,6 +88,7 @@ internal static class Program
           --threads LIST  thread counts (default: 1,2)
           --quick         fewer iterations (numbers are noisier)
           --smoke         tiny shapes: checks the plumbing and the numerical checks only; numbers are meaningless
+          --breakdown     where our time goes: times the GEMM and element-wise pieces of the selected LSTM cases (ours only)
           --check-only    run the numerical cross-checks only (no timing, nothing written)
           --no-mem        skip the peak-memory child processes of d-train
           --wait-idle S   first wait up to S seconds for other processes to leave the CPUs idle
@@ -113,6 +116,12 @@ internal static class Program
 
         if (o.MemChild is not null)
             return MemoryChild.Run(o);
+        if (o.Breakdown)
+        {
+            foreach (var c in Options.AllCases.Where(c => o.Cases.Contains(c) && c != "gemm-1024"))
+                Recurrent.Bench.Breakdown.Run(c, o);
+            return 0;
+        }
 
         try
         {
