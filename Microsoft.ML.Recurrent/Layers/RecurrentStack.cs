@@ -57,6 +57,17 @@ internal sealed class RecurrentStack
         }
     }
 
+    /// <summary>Weights never change (inference copies): packed weights are made once (see <see cref="RecurrentDirection.WeightsFrozen"/>).</summary>
+    public bool WeightsFrozen
+    {
+        get => _directions[0].WeightsFrozen;
+        set
+        {
+            foreach (var d in _directions)
+                d.WeightsFrozen = value;
+        }
+    }
+
     /// <summary>Registers the parameters of every layer and direction.</summary>
     public RecurrentStack(ParameterSet parameters, string prefix, RecurrentCellKind kind, int inputSize, int hiddenSize,
         int numLayers, bool bidirectional, float dropout)

@@ -77,7 +77,15 @@ internal sealed class RecurrentNetwork
     }
 
     /// <summary>An inference-only network (no gradient buffer) that shares this network's weights but has its own activations.</summary>
-    public RecurrentNetwork CreateInferenceSibling() => new(Config, Parameters.Values);
+    /// <remarks>The sibling assumes the weights no longer change: it packs them once (create a new sibling after training further).</remarks>
+    public RecurrentNetwork CreateInferenceSibling() => new(Config, Parameters.Values) { Threads = Threads, WeightsFrozen = true };
+
+    /// <summary>Whether the weights are frozen (inference siblings): packed weights are then made once.</summary>
+    public bool WeightsFrozen
+    {
+        get => _stack.WeightsFrozen;
+        private init => _stack.WeightsFrozen = value;
+    }
 
     private RecurrentNetwork(NetworkConfig config, float[]? sharedValues)
     {
