@@ -50,6 +50,12 @@ public abstract class RecurrentTrainerOptions
     /// <summary>How each sequence's outputs become one vector for the head. Default <see cref="PoolingKind.FinalState"/>.</summary>
     public PoolingKind Pooling = PoolingKind.FinalState;
 
+    /// <summary>
+    /// Token keys seen fewer times than this in the training data are read as the unknown token (key 0), in training
+    /// and scoring, so rare words share one learned embedding instead of overfitting one each. 1 keeps every key. Default 2.
+    /// </summary>
+    public int MinimumTokenFrequency = 2;
+
     /// <summary>Sequences longer than this keep their first steps, in training and scoring; 0 = no limit. Default 256.</summary>
     public int MaximumSequenceLength = 256;
 
@@ -121,6 +127,7 @@ public abstract class RecurrentTrainerOptions
         Positive(NumberOfLayers, nameof(NumberOfLayers));
         Positive(NumberOfEpochs, nameof(NumberOfEpochs));
         Positive(BatchSize, nameof(BatchSize));
+        Positive(MinimumTokenFrequency, nameof(MinimumTokenFrequency));
         if (!Enum.IsDefined(Cell)) throw new ArgumentOutOfRangeException(nameof(Cell), Cell, "Unknown cell kind.");
         if (!Enum.IsDefined(Optimizer)) throw new ArgumentOutOfRangeException(nameof(Optimizer), Optimizer, "Unknown optimizer.");
         if (!(Dropout >= 0 && Dropout < 1)) throw new ArgumentOutOfRangeException(nameof(Dropout), Dropout, "Dropout must be in [0, 1).");
