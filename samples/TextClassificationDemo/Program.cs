@@ -37,7 +37,7 @@ var pipeline = ml.Transforms.Conversion.MapValueToKey("Label")
         EmbeddingSize = 128,
         HiddenSize = 128,
         NumberOfLayers = 1,
-        Pooling = PoolingKind.FinalState | PoolingKind.Mean | PoolingKind.Max,
+        Pooling = PoolingKind.FinalState | PoolingKind.Mean | PoolingKind.Max | PoolingKind.InputMean,
         EmbeddingDropout = 0.25f,
         HeadDropout = 0.3f,
         MaximumSequenceLength = 256,
@@ -57,7 +57,7 @@ var pipeline = ml.Transforms.Conversion.MapValueToKey("Label")
     }))
     .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel"));
 
-Console.WriteLine("Training a bidirectional LSTM (embedding 128, hidden 128, pooling final+mean+max; 10 % of the rows held out for early stopping)…");
+Console.WriteLine("Training a bidirectional LSTM (embedding 128, hidden 128, pooling final+mean+max+input mean; 10 % of the rows held out for early stopping)…");
 var model = pipeline.Fit(train);
 Console.WriteLine($"Trained in {clock.Elapsed.TotalSeconds:F0} s; kept the weights of epoch {epochs.Last(e => e.IsBest).Epoch}.");
 
