@@ -4,7 +4,7 @@
 //   dotnet run --project samples/TextClassificationDemo -- --dataset agnews   full AG News from ../shared/datasets
 //   dotnet run --project samples/TextClassificationDemo -- --dataset sst2     SST-2 (train → dev)
 //   dotnet run --project samples/TextClassificationDemo -- --dataset imdb     IMDB (train → test)
-//   options: --epochs N  --datasets DIR  --out DIR
+//   options: --epochs N  --datasets DIR  --out DIR  --threads N
 //
 // It trains, prints per-epoch progress, evaluates on held-out rows, saves the model zip, loads it back, predicts a few
 // sentences and writes the training curve as an SVG file.
@@ -42,6 +42,7 @@ var pipeline = ml.Transforms.Conversion.MapValueToKey("Label")
         HeadDropout = 0.3f,
         MaximumSequenceLength = 256,
         NumberOfEpochs = arguments.Epochs,
+        NumberOfThreads = arguments.Threads,
         BatchSize = 32,
         LearningRate = 2e-3f,
         LearningRateSchedule = LearningRateSchedule.Cosine,
