@@ -1,0 +1,35 @@
+using System.Globalization;
+
+namespace Accuracy;
+
+/// <summary>Markdown tables from the JSON lines (the latest run of each data set × model × config × limit).</summary>
+internal static class Report
+{
+    public static void Print(List<RunResult> runs)
+    {
+        var latest = runs.GroupBy(r => (r.Dataset, r.Model, r.Config, r.Limit)).Select(g => g.Last()).ToList();
+        Console.WriteLine("| data set | model | limit | final acc % | best acc % (epoch) | per-epoch test acc % | s/epoch | tokens/s | train s | peak MiB | load start → end | commit |");
+        Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|---|");
+        foreach (var r in latest.Where(r => r.Model != "defaults").OrderBy(r => Order(r.Dataset)).ThenBy(r => r.Limit ?? int.MaxValue).ThenBy(r => r.Model))
+        {
+            string perEpoch = string.Join(", ", r.Epochs.Select(e => F(e.TestAccuracy)));
+            string seconds = string.Join(", ", r.Epochs.Select(e => e.Seconds.ToString("F1", CultureInfo.InvariantCulture)));
+            string tps = r.Epochs.Count == 0 ? "" : r.Epochs.Average(e => e.TokensPerSecond).ToString("F0", CultureInfo.InvariantCulture);
+            Console.WriteLine($"| {r.Dataset} | {r.Model} | {r.Limit?.ToString() ?? "full"} | {F(r.FinalAccuracy)} | {(double.IsNaN(r.BestAccuracy) ? "" : $"{F(r.BestAccuracy)} ({r.BestEpoch})")} | {perEpoch} | {seconds} | {tps} | {r.TrainSeconds:F0} | {r.PeakMemoryMiB:F0} | {r.LoadStart} → {r.LoadEnd} | {r.Commit} |");
+        }
+        Console.WriteLine();
+        Console.WriteLine("| config | limit | agnews % | sst2 % | imdb % | epochs run (agnews/sst2/imdb) | train s (agnews/sst2/imdb) |");
+        Console.WriteLine("|---|---|---|---|---|---|---|");
+        foreach (var g in latest.Where(r => r.Model == "defaults").GroupBy(r => (r.Config, r.Limit)))
+        {
+            RunResult? Get(string d) => g.FirstOrDefault(r => r.Dataset == d);
+            string A(string d) => Get(d) is { } r ? F(r.FinalAccuracy) : "";
+            string E(string d) => Get(d) is { } r ? r.Epochs.Count.ToString(CultureInfo.InvariantCulture) : "-";
+            string S(string d) => Get(d) is { } r ? r.TrainSeconds.ToString("F0", CultureInfo.InvariantCulture) : "-";
+            Console.WriteLine($"| `{g.Key.Config}` | {g.Key.Limit?.ToString() ?? "full"} | {A("agnews")} | {A("sst2")} | {A("imdb")} | {E("agnews")}/{E("sst2")}/{E("imdb")} | {S("agnews")}/{S("sst2")}/{S("imdb")} |");
+        }
+    }
+
+    private static int Order(string d) => d switch { "agnews" => 0, "sst2" => 1, _ => 2 };
+    private static string F(double v) => double.IsNaN(v) ? "–" : v.ToString("F2", CultureInfo.InvariantCulture);
+}
