@@ -91,7 +91,8 @@ namespace Accuracy
 
         public string Describe() =>
             $"{Name}: {TrainIds.Length} train / {TestIds.Length} test rows, {Classes.Length} classes, vocabulary {VocabularySize} (+UNK), " +
-            $"mean tokens {TrainIds.Average(a => a.Length):F1} (capped at {MaxTokens}), train tokens {TrainIds.Sum(a => (long)a.Length)}";
+            $"mean tokens {TrainIds.Average(a => a.Length):F1} (capped at {MaxTokens}), train tokens {TrainIds.Sum(a => (long)a.Length)}, " +
+            $"train labels {string.Join("/", Classes.Select((c, i) => $"{c}:{TrainLabels.Count(l => l == i)}"))}, test labels {string.Join("/", Classes.Select((c, i) => $"{c}:{TestLabels.Count(l => l == i)}"))}";
     }
 
     /// <summary>The length-bucketed batching of the recipe: shuffle, sort windows of 50 batches by length, cut, shuffle the batches.</summary>

@@ -23,13 +23,23 @@ internal static class OursRunner
     {
         var ml = new MLContext(seed: 1);
         var schema = SchemaDefinition.Create(typeof(IdRow));
+        // Caution (ML.NET 5.0.1, measured): LoadFromEnumerable stores a SCALAR key field's C# value v as key v + 1
+        // (v >= the key count becomes key 0, "missing"), but a VECTOR key field's values unchanged. So the label is
+        // given 0-based (index 0..C-1 → keys 1..C) and the token ids as they are: 0 = UNK → key 0, which our library
+        // treats as a learned embedding row; words 1..V → keys 1..V. The read-back check below guards both.
         schema["Label"].ColumnType = new KeyDataViewType(typeof(uint), corpus.Classes.Length);
-        // Key 0 (ML.NET's missing value) is UNK, a learned embedding row; words are keys 1..V.
         schema["Features"].ColumnType = new VectorDataViewType(new KeyDataViewType(typeof(uint), corpus.VocabularySize));
         IDataView View(int[][] ids, int[] labels) => ml.Data.LoadFromEnumerable(
-            ids.Select((row, i) => new IdRow { Label = (uint)labels[i] + 1, Features = row.Select(id => (uint)id).ToArray() }).ToList(), schema);
+            ids.Select((row, i) => new IdRow { Label = (uint)labels[i], Features = row.Select(id => (uint)id).ToArray() }).ToList(), schema);
         var train = View(corpus.TrainIds, corpus.TrainLabels);
         var test = View(corpus.TestIds, corpus.TestLabels);
+        // Guard against the off-by-one above: every label key must be 1..C and no token key may be 0.
+        var labelKeys = train.GetColumn<uint>("Label").GroupBy(k => k).OrderBy(g => g.Key).Select(g => $"{g.Key}:{g.Count()}").ToList();
+        Console.WriteLine("  label keys read back from the train view: " + string.Join(", ", labelKeys));
+        var firstRow = train.GetColumn<VBuffer<uint>>("Features").First().DenseValues().ToArray();
+        Console.WriteLine($"  first row ids {string.Join(" ", corpus.TrainIds[0].Take(12))} → keys {string.Join(" ", firstRow.Take(12))}");
+        if (train.GetColumn<uint>("Label").Any(k => k == 0) || !firstRow.SequenceEqual(corpus.TrainIds[0].Select(i => (uint)i)))
+            throw new InvalidOperationException("label key 0 (missing) or token keys differ from the ids in the reference data view");
 
         var options = new RecurrentMulticlassTrainer.Options
         {
@@ -38,7 +48,7 @@ internal static class OursRunner
             NumberOfEpochs = epochs, MaximumSequenceLength = 256, Seed = 1, NumberOfThreads = 2,
             EpochCallback = e => Record(result, e, "ours"),
         };
-        result.Settings = $"ours: Embedding({corpus.VocabularySize + 1},128) → LSTM 2 layers bidirectional hidden 128 dropout 0.3 → FinalState → Linear; " +
+        result.Settings = $"ours: Embedding({corpus.VocabularySize + 1},128) (UNK = key 0) → LSTM 2 layers bidirectional hidden 128 dropout 0.3 → FinalState → Linear; " +
                           $"Adam lr 2e-3, clip 5, batch 32, {epochs} epochs, max 256 tokens, seed 1, threads 2; Fit(train, test) for per-epoch test accuracy";
         Console.WriteLine(result.Settings);
         var clock = Stopwatch.StartNew();
