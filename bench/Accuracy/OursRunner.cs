@@ -22,24 +22,7 @@ internal static class OursRunner
     public static RunResult RunReference(Corpus corpus, int epochs, RunResult result)
     {
         var ml = new MLContext(seed: 1);
-        var schema = SchemaDefinition.Create(typeof(IdRow));
-        // Caution (ML.NET 5.0.1, measured): LoadFromEnumerable stores a SCALAR key field's C# value v as key v + 1
-        // (v >= the key count becomes key 0, "missing"), but a VECTOR key field's values unchanged. So the label is
-        // given 0-based (index 0..C-1 → keys 1..C) and the token ids as they are: 0 = UNK → key 0, which our library
-        // treats as a learned embedding row; words 1..V → keys 1..V. The read-back check below guards both.
-        schema["Label"].ColumnType = new KeyDataViewType(typeof(uint), corpus.Classes.Length);
-        schema["Features"].ColumnType = new VectorDataViewType(new KeyDataViewType(typeof(uint), corpus.VocabularySize));
-        IDataView View(int[][] ids, int[] labels) => ml.Data.LoadFromEnumerable(
-            ids.Select((row, i) => new IdRow { Label = (uint)labels[i], Features = row.Select(id => (uint)id).ToArray() }).ToList(), schema);
-        var train = View(corpus.TrainIds, corpus.TrainLabels);
-        var test = View(corpus.TestIds, corpus.TestLabels);
-        // Guard against the off-by-one above: every label key must be 1..C and no token key may be 0.
-        var labelKeys = train.GetColumn<uint>("Label").GroupBy(k => k).OrderBy(g => g.Key).Select(g => $"{g.Key}:{g.Count()}").ToList();
-        Console.WriteLine("  label keys read back from the train view: " + string.Join(", ", labelKeys));
-        var firstRow = train.GetColumn<VBuffer<uint>>("Features").First().DenseValues().ToArray();
-        Console.WriteLine($"  first row ids {string.Join(" ", corpus.TrainIds[0].Take(12))} → keys {string.Join(" ", firstRow.Take(12))}");
-        if (train.GetColumn<uint>("Label").Any(k => k == 0) || !firstRow.SequenceEqual(corpus.TrainIds[0].Select(i => (uint)i)))
-            throw new InvalidOperationException("label key 0 (missing) or token keys differ from the ids in the reference data view");
+        var (train, test) = IdViews(ml, corpus);
 
         var options = new RecurrentMulticlassTrainer.Options
         {
@@ -58,6 +41,31 @@ internal static class OursRunner
         Console.WriteLine($"  ML.NET evaluator on the returned (best-epoch) model: {100 * metrics.MicroAccuracy:F2}%");
         result.FinalAccuracy = result.Epochs[^1].TestAccuracy;
         return result;
+    }
+
+    /// <summary>The reference token ids as ML.NET data views (Label key, Features vector of keys).</summary>
+    public static (IDataView Train, IDataView Test) IdViews(MLContext ml, Corpus corpus)
+    {
+        var schema = SchemaDefinition.Create(typeof(IdRow));
+        // Caution (ML.NET 5.0.1, measured): LoadFromEnumerable stores a SCALAR key field's C# value v as key v + 1
+        // (v >= the key count becomes key 0, "missing"), but a VECTOR key field's values unchanged. So the label is
+        // given 0-based (index 0..C-1 → keys 1..C) and the token ids as they are: 0 = UNK → key 0, which our library
+        // treats as a learned embedding row; words 1..V → keys 1..V. The read-back check below guards both.
+        schema["Label"].ColumnType = new KeyDataViewType(typeof(uint), corpus.Classes.Length);
+        schema["Features"].ColumnType = new VectorDataViewType(new KeyDataViewType(typeof(uint), corpus.VocabularySize));
+        IDataView View(int[][] ids, int[] labels) => ml.Data.LoadFromEnumerable(
+            ids.Select((row, i) => new IdRow { Label = (uint)labels[i], Features = row.Select(id => (uint)id).ToArray() }).ToList(), schema);
+        var train = View(corpus.TrainIds, corpus.TrainLabels);
+        var test = View(corpus.TestIds, corpus.TestLabels);
+        // Guard against the off-by-one above: every label key must be 1..C and the token keys must equal the ids.
+        var labelKeys = train.GetColumn<uint>("Label").GroupBy(k => k).OrderBy(g => g.Key).Select(g => $"{g.Key}:{g.Count()}").ToList();
+        Console.WriteLine("  label keys read back from the train view: " + string.Join(", ", labelKeys));
+        var firstRow = train.GetColumn<VBuffer<uint>>("Features").First().DenseValues().ToArray();
+        Console.WriteLine($"  first row ids {string.Join(" ", corpus.TrainIds[0].Take(12))} → keys {string.Join(" ", firstRow.Take(12))}");
+        if (train.GetColumn<uint>("Label").Any(k => k == 0) || !firstRow.SequenceEqual(corpus.TrainIds[0].Select(i => (uint)i)))
+            throw new InvalidOperationException("label key 0 (missing) or token keys differ from the ids in the reference data view");
+
+        return (train, test);
     }
 
     private static void Record(RunResult result, RecurrentEpochInfo e, string who)
@@ -82,10 +90,27 @@ internal static class OursRunner
     public static RunResult RunPipeline(Corpus corpus, string config, int? epochs, RunResult result)
     {
         var ml = new MLContext(seed: 1);
+        var options = new RecurrentMulticlassTrainer.Options { LabelColumnName = "Label", FeatureColumnName = "Features" };
+        bool ids = config.Split(',').Any(p => p.Trim() == "input=ids");
+        Apply(options, string.Join(',', config.Split(',').Where(p => p.Trim() != "input=ids")));
+        if (ids)
+        {
+            // Diagnostic: the same trainer options on the reference token ids (alphanumeric tokens, vocabulary of tokens
+            // seen >= 2 times, rare tokens → a trained UNK), instead of the NormalizeText/TokenizeIntoWords pipeline.
+            var (idTrain, idTest) = IdViews(ml, corpus);
+            if (epochs is int m) options.NumberOfEpochs = m;
+            options.EpochCallback = e => Record(result, e, "ours-ids");
+            result.Settings = "reference token ids; " + Describe(options);
+            Console.WriteLine(result.Settings);
+            var c = Stopwatch.StartNew();
+            var idModel = ml.MulticlassClassification.Trainers.Recurrent(options).Fit(idTrain);
+            result.TrainSeconds = c.Elapsed.TotalSeconds;
+            result.FinalAccuracy = 100 * ml.MulticlassClassification.Evaluate(idModel.Transform(idTest)).MicroAccuracy;
+            Console.WriteLine($"  test accuracy {result.FinalAccuracy:F2}% (train {result.TrainSeconds:F0} s)");
+            return result;
+        }
         var train = ml.Data.LoadFromEnumerable(corpus.TrainRows);
         var test = ml.Data.LoadFromEnumerable(corpus.TestRows);
-        var options = new RecurrentMulticlassTrainer.Options { LabelColumnName = "Label", FeatureColumnName = "Features" };
-        Apply(options, config);
         if (epochs is int n) options.NumberOfEpochs = n;
         options.EpochCallback = e => Record(result, e, "ours-pipeline");
         result.Settings = Describe(options);
