@@ -74,6 +74,7 @@ public sealed class GradientCheckTests
     [DataRow(RecurrentCellKind.Lstm, true, PoolingKind.FinalState)]
     [DataRow(RecurrentCellKind.Gru, true, PoolingKind.Mean | PoolingKind.Max)]
     [DataRow(RecurrentCellKind.RnnTanh, false, PoolingKind.FinalState | PoolingKind.Mean | PoolingKind.Max)]
+    [DataRow(RecurrentCellKind.Lstm, true, PoolingKind.Max | PoolingKind.InputMean)]
     public void ClassifierGradientsMatchFiniteDifferences(RecurrentCellKind cell, bool bidirectional, PoolingKind pooling)
     {
         // Input, inter-layer and head dropout with the same mask at every evaluation (fixed seed per forward).

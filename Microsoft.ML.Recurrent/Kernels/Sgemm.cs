@@ -213,11 +213,60 @@ internal static unsafe class Sgemm
         fixed (float* pa = a)
         fixed (float* pc = c)
         {
+            if (path == KernelPath.Avx512 && transA == Transpose.No && m < SgemmKernelAvx512.MR && k > 0)
+            {
+                // Small batches (the recurrent step of a few sequences): read A in place, no packing, no blocking over n.
+                SmallRows(m, n, k, pa, lda, b, pc, ldc, accumulate);
+                GC.KeepAlive(b);
+                return;
+            }
+
             var job = new GemmJob(path, transA, Transpose.No, m, n, k, pa, lda, null, 0, b.Data, b.PaddedColumns, pc, ldc, accumulate);
             Dispatch(in job, maxThreads);
         }
 
         GC.KeepAlive(b);
+    }
+
+    /// <summary>
+    /// C (+)= A·B for m &lt; MR rows of a row-major A and a pre-packed B, on AVX-512, without packing A. Blocks over k
+    /// exactly as the general path does (KC, accumulating from the second block), and each element sums over p in the
+    /// same order, so the result is bitwise identical to it.
+    /// </summary>
+    private static void SmallRows(int m, int n, int k, float* a, nint lda, PackedMatrix b, float* c, nint ldc, bool accumulate)
+    {
+        const int NR = SgemmPacking.NR;
+        float* tile = AlignedBuffer.Ensure(ref t_tile, MaxMR * NR);
+        int fullPanels = n / NR, edge = n - fullPanels * NR;
+        for (int pc = 0; pc < k; pc += KC)
+        {
+            int kc = Math.Min(KC, k - pc);
+            bool acc = accumulate || pc > 0;
+            float* bBlock = b.Data + (nint)pc * b.PaddedColumns; // panels of [kc × NR], one after the other
+            float* aBlock = a + pc;
+            if (m == 1)
+            {
+                SgemmKernelAvx512.Row1Panels(fullPanels, kc, aBlock, 1, bBlock, c, acc);
+            }
+            else
+            {
+                for (int q = 0; q < fullPanels; q++)
+                    SgemmKernelAvx512.RunRows(m, kc, aBlock, 1, lda, bBlock + (nint)q * kc * NR, c + q * NR, ldc, acc);
+            }
+            if (edge > 0)
+            {
+                SgemmKernelAvx512.RunRows(m, kc, aBlock, 1, lda, bBlock + (nint)fullPanels * kc * NR, tile, NR, accumulate: false);
+                for (int r = 0; r < m; r++)
+                {
+                    float* src = tile + r * NR;
+                    float* dst = c + r * ldc + fullPanels * NR;
+                    if (acc)
+                        for (int j = 0; j < edge; j++) dst[j] += src[j];
+                    else
+                        for (int j = 0; j < edge; j++) dst[j] = src[j];
+                }
+            }
+        }
     }
 
     /// <summary>Argument checks shared with <see cref="SgemmReference"/>.</summary>
@@ -385,7 +434,14 @@ internal static unsafe class Sgemm
         {
             int rows = Math.Min(mr, mc - m0);
             float* aPanel = aPack + (nint)(m0 / mr) * kc * mr;  // panel m0/mr: [kc × mr]
-            for (int n0 = 0; n0 < nc; n0 += NR)
+            int start = 0;
+            if (rows == 1 && path == KernelPath.Avx512 && nc >= NR)
+            {
+                // A single row (batch of one): all full-width panels at once, several FMA chains in flight.
+                start = nc / NR * NR;
+                SgemmKernelAvx512.Row1Panels(nc / NR, kc, aPanel, bPack, c + m0 * ldc, accumulate);
+            }
+            for (int n0 = start; n0 < nc; n0 += NR)
             {
                 int cols = Math.Min(NR, nc - n0);
                 float* bPanel = bPack + (nint)(n0 / NR) * kc * NR; // panel n0/NR: [kc × NR]
@@ -394,10 +450,18 @@ internal static unsafe class Sgemm
                 {
                     RunKernel(path, kc, aPanel, bPanel, cTile, ldc, accumulate);
                 }
+                else if (path == KernelPath.Avx512 && cols == NR)
+                {
+                    // Partial row tile (small batches): only the real rows, straight into C.
+                    SgemmKernelAvx512.RunRows(rows, kc, aPanel, bPanel, cTile, ldc, accumulate);
+                }
                 else
                 {
-                    // Edge tile: compute the full mr × NR tile into scratch (padding rows/columns are zeros), copy the valid part.
-                    RunKernel(path, kc, aPanel, bPanel, tile, NR, accumulate: false);
+                    // Edge tile: compute the tile into scratch (padding rows/columns are zeros), copy the valid part.
+                    if (path == KernelPath.Avx512 && rows < mr)
+                        SgemmKernelAvx512.RunRows(rows, kc, aPanel, bPanel, tile, NR, accumulate: false);
+                    else
+                        RunKernel(path, kc, aPanel, bPanel, tile, NR, accumulate: false);
                     for (int r = 0; r < rows; r++)
                     {
                         float* src = tile + r * NR;

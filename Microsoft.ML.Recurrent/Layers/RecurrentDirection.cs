@@ -34,6 +34,7 @@ internal sealed class RecurrentDirection
     private float[] _dAux = [];     // [B, H]
     private PackedMatrix? _packedHhT;  // op(B) = W_hhᵀ [H, G·H], packed for the per-step forward product
     private PackedMatrix? _packedHh;   // op(B) = W_hh [G·H, H], packed for the per-step backward product
+    private PackedMatrix? _packedIhT;  // op(B) = W_ihᵀ [I, G·H], packed once when the weights are frozen
     private readonly float[] _zeros;   // [H]
     private readonly float[] _scratch; // [H]
 
@@ -48,6 +49,12 @@ internal sealed class RecurrentDirection
 
     /// <summary>Threads for the large GEMMs (input projection, weight and input gradients) and the per-step product. Results do not depend on it.</summary>
     public int GemmThreads { get; set; } = 1;
+
+    /// <summary>
+    /// Set for inference copies whose weights never change: the packed weights are then made once and reused by every
+    /// forward pass instead of being repacked each time.
+    /// </summary>
+    public bool WeightsFrozen { get; set; }
 
     /// <summary>The cell.</summary>
     public RecurrentCell Cell => _cell;
@@ -103,10 +110,18 @@ internal sealed class RecurrentDirection
 
         // The recurrent weights are used at every step: pack them once per pass (they change between training steps).
         if (_packedHhT is null) _packedHhT = Sgemm.PackB(Transpose.Yes, h, gw, wHh, h);
-        else Sgemm.RepackB(_packedHhT, Transpose.Yes, wHh, h);
+        else if (!WeightsFrozen) Sgemm.RepackB(_packedHhT, Transpose.Yes, wHh, h);
 
         // gates[N, G·H] = X[N, I] · W_ihᵀ + b_ih
-        Sgemm.Multiply(Transpose.No, Transpose.Yes, n, gw, InputSize, x, InputSize, wIh, InputSize, gates, gw, accumulate: false, GemmThreads);
+        if (WeightsFrozen)
+        {
+            _packedIhT ??= Sgemm.PackB(Transpose.Yes, InputSize, gw, wIh, InputSize);
+            Sgemm.Multiply(Transpose.No, n, x, InputSize, _packedIhT, gates, gw, accumulate: false, GemmThreads);
+        }
+        else
+        {
+            Sgemm.Multiply(Transpose.No, Transpose.Yes, n, gw, InputSize, x, InputSize, wIh, InputSize, gates, gw, accumulate: false, GemmThreads);
+        }
         for (int r = 0; r < n; r++)
             System.Numerics.Tensors.TensorPrimitives.Add(gates.Slice(r * gw, gw), bIh, gates.Slice(r * gw, gw));
 

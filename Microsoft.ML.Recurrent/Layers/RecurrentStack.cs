@@ -23,6 +23,7 @@ internal sealed class RecurrentStack
     private float[] _dReverse = [];       // reverse direction's input gradient [N, I_l]
     private bool _droppedOut;
     private int _threads = 1;
+    private readonly DirectionPair _pair;
 
     /// <summary>Cell kind.</summary>
     public RecurrentCellKind CellKind { get; }
@@ -57,6 +58,17 @@ internal sealed class RecurrentStack
         }
     }
 
+    /// <summary>Weights never change (inference copies): packed weights are made once (see <see cref="RecurrentDirection.WeightsFrozen"/>).</summary>
+    public bool WeightsFrozen
+    {
+        get => _directions[0].WeightsFrozen;
+        set
+        {
+            foreach (var d in _directions)
+                d.WeightsFrozen = value;
+        }
+    }
+
     /// <summary>Registers the parameters of every layer and direction.</summary>
     public RecurrentStack(ParameterSet parameters, string prefix, RecurrentCellKind kind, int inputSize, int hiddenSize,
         int numLayers, bool bidirectional, float dropout)
@@ -79,6 +91,7 @@ internal sealed class RecurrentStack
                 _directions[l * NumDirections + d] = new RecurrentDirection(parameters, prefix,
                     $"_l{l}{(d == 1 ? "_reverse" : "")}", kind, layerInput, hiddenSize, reverse: d == 1);
         }
+        _pair = new DirectionPair(this);
         _dropouts = new Dropout[numLayers];
         _outputs = new float[numLayers][];
         _inputs = new float[numLayers][];
@@ -103,7 +116,7 @@ internal sealed class RecurrentStack
     /// Runs all layers over x [N, I] and returns the top layer's output [N, D·H] (valid until the next call).
     /// With <paramref name="random"/> non-null and dropout &gt; 0, dropout is applied between layers.
     /// </summary>
-    public unsafe ReadOnlySpan<float> Forward(RaggedBatch batch, ReadOnlySpan<float> x, SeededRandom? random)
+    public ReadOnlySpan<float> Forward(RaggedBatch batch, ReadOnlySpan<float> x, SeededRandom? random)
     {
         int n = batch.TotalSteps, width = OutputSize, h = HiddenSize;
         _droppedOut = random is not null && DropoutProbability > 0;
@@ -113,16 +126,7 @@ internal sealed class RecurrentStack
             var y = Workspace.Ensure(ref _outputs[l], n * width);
             if (Parallel)
             {
-                fixed (float* px = input, py = y)
-                {
-                    float* inputPointer = px, outputPointer = py;
-                    int inputLength = input.Length, outputLength = y.Length;
-                    var forward = _directions[l * 2];
-                    var reverse = _directions[l * 2 + 1];
-                    System.Threading.Tasks.Parallel.Invoke(
-                        () => forward.Forward(batch, new ReadOnlySpan<float>(inputPointer, inputLength), new Span<float>(outputPointer, outputLength), width),
-                        () => reverse.Forward(batch, new ReadOnlySpan<float>(inputPointer, inputLength), new Span<float>(outputPointer + h, outputLength - h), width));
-                }
+                ForwardBothInParallel(batch, l, input, y);
             }
             else
             {
@@ -160,7 +164,7 @@ internal sealed class RecurrentStack
     /// Backward of the last <see cref="Forward"/>: dOutput [N, D·H] (may be empty), dhN/dcN [L·D, B, H] (may be empty).
     /// Adds into the parameter gradients and into <paramref name="dX"/> [N, I] when it is not empty.
     /// </summary>
-    public unsafe void Backward(RaggedBatch batch, ReadOnlySpan<float> x, ReadOnlySpan<float> dOutput,
+    public void Backward(RaggedBatch batch, ReadOnlySpan<float> x, ReadOnlySpan<float> dOutput,
         ReadOnlySpan<float> dhN, ReadOnlySpan<float> dcN, Span<float> dX)
     {
         int n = batch.TotalSteps, b = batch.BatchSize, h = HiddenSize, width = OutputSize;
@@ -220,19 +224,60 @@ internal sealed class RecurrentStack
             dInput);
     }
 
+    private unsafe void ForwardBothInParallel(RaggedBatch batch, int l, ReadOnlySpan<float> input, Span<float> y)
+    {
+        fixed (float* pInput = input, pY = y)
+        {
+            _pair.Set(batch, l, backward: false, pInput, input.Length, pY, y.Length, null, 0, null, 0, null, 0, null, 0, null, 0);
+            PairRunner.Run(_pair);
+        }
+    }
+
     private unsafe void BackwardBothInParallel(RaggedBatch batch, int l, ReadOnlySpan<float> input, ReadOnlySpan<float> y,
         ReadOnlySpan<float> dY, ReadOnlySpan<float> dhN, ReadOnlySpan<float> dcN, Span<float> dForward, Span<float> dReverse)
     {
         fixed (float* pInput = input, pY = y, pDY = dY, pDhN = dhN, pDcN = dcN, pDForward = dForward, pDReverse = dReverse)
         {
-            float* inputPointer = pInput, yPointer = pY, dyPointer = pDY, dhPointer = pDhN, dcPointer = pDcN, dfPointer = pDForward, drPointer = pDReverse;
-            int inputLength = input.Length, yLength = y.Length, dyLength = dY.Length, dhLength = dhN.Length, dcLength = dcN.Length;
-            int dfLength = dForward.Length, drLength = dReverse.Length;
-            System.Threading.Tasks.Parallel.Invoke(
-                () => BackwardOne(batch, l, 0, new(inputPointer, inputLength), new(yPointer, yLength), new(dyPointer, dyLength),
-                    new(dhPointer, dhLength), new(dcPointer, dcLength), new(dfPointer, dfLength)),
-                () => BackwardOne(batch, l, 1, new(inputPointer, inputLength), new(yPointer, yLength), new(dyPointer, dyLength),
-                    new(dhPointer, dhLength), new(dcPointer, dcLength), new(drPointer, drLength)));
+            _pair.Set(batch, l, backward: true, pInput, input.Length, pY, y.Length, pDY, dY.Length, pDhN, dhN.Length, pDcN, dcN.Length,
+                pDForward, dForward.Length, pDReverse, dReverse.Length);
+            PairRunner.Run(_pair);
+        }
+    }
+
+    /// <summary>
+    /// The arguments of one layer's two directions, held as pointers to memory pinned by the caller for the duration of
+    /// <see cref="PairRunner.Run"/>, so running them on two threads allocates nothing.
+    /// </summary>
+    private sealed unsafe class DirectionPair(RecurrentStack stack) : IPairWork
+    {
+        private RaggedBatch? _batch;
+        private int _layer;
+        private bool _backward;
+        private float* _input, _y, _dY, _dhN, _dcN, _dForward, _dReverse;
+        private int _inputLength, _yLength, _dYLength, _dhNLength, _dcNLength, _dForwardLength, _dReverseLength;
+
+        public void Set(RaggedBatch batch, int layer, bool backward, float* input, int inputLength, float* y, int yLength,
+            float* dY, int dYLength, float* dhN, int dhNLength, float* dcN, int dcNLength, float* dForward, int dForwardLength,
+            float* dReverse, int dReverseLength)
+        {
+            _batch = batch; _layer = layer; _backward = backward;
+            _input = input; _inputLength = inputLength; _y = y; _yLength = yLength; _dY = dY; _dYLength = dYLength;
+            _dhN = dhN; _dhNLength = dhNLength; _dcN = dcN; _dcNLength = dcNLength;
+            _dForward = dForward; _dForwardLength = dForwardLength; _dReverse = dReverse; _dReverseLength = dReverseLength;
+        }
+
+        public void RunPart(int part)
+        {
+            int h = stack.HiddenSize;
+            if (!_backward)
+            {
+                stack._directions[_layer * 2 + part].Forward(_batch!, new ReadOnlySpan<float>(_input, _inputLength),
+                    new Span<float>(_y + part * h, _yLength - part * h), stack.OutputSize);
+                return;
+            }
+            stack.BackwardOne(_batch!, _layer, part, new ReadOnlySpan<float>(_input, _inputLength), new ReadOnlySpan<float>(_y, _yLength),
+                new ReadOnlySpan<float>(_dY, _dYLength), new ReadOnlySpan<float>(_dhN, _dhNLength), new ReadOnlySpan<float>(_dcN, _dcNLength),
+                part == 0 ? new Span<float>(_dForward, _dForwardLength) : new Span<float>(_dReverse, _dReverseLength));
         }
     }
 }

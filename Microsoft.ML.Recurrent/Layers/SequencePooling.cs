@@ -12,6 +12,11 @@ public enum PoolingKind
     Mean = 2,
     /// <summary>Element-wise maximum of the outputs over the sequence's real steps.</summary>
     Max = 4,
+    /// <summary>
+    /// Mean of the network's <em>inputs</em> (the token embeddings, or the dense features) over the real steps: a
+    /// bag-of-words path beside the recurrent states. Combine it with at least one of the other kinds.
+    /// </summary>
+    InputMean = 8,
 }
 
 /// <summary>
@@ -41,7 +46,7 @@ internal sealed class SequencePooling
     public SequencePooling(PoolingKind kinds, int hiddenSize, int numDirections)
     {
         if (kinds == 0 || (kinds & ~(PoolingKind.FinalState | PoolingKind.Mean | PoolingKind.Max)) != 0)
-            throw new ArgumentOutOfRangeException(nameof(kinds), kinds, "Choose one or more of FinalState, Mean and Max.");
+            throw new ArgumentOutOfRangeException(nameof(kinds), kinds, "Choose one or more of FinalState, Mean and Max (InputMean is handled by the network).");
         Kinds = kinds;
         HiddenSize = hiddenSize;
         NumDirections = numDirections;

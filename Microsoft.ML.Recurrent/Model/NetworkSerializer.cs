@@ -144,7 +144,8 @@ internal static class NetworkSerializer
             long input = l == 0 ? c.InputSize : d * h;
             total += d * gates * h * (input + h + 2);
         }
-        long pooled = System.Numerics.BitOperations.PopCount((uint)c.Pooling) * d * h;
+        long pooled = System.Numerics.BitOperations.PopCount((uint)(c.Pooling & ~PoolingKind.InputMean)) * d * h
+            + ((c.Pooling & PoolingKind.InputMean) != 0 ? c.InputSize : 0);
         return total + pooled * c.OutputSize + c.OutputSize;
     }
 }

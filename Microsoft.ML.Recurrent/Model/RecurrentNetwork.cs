@@ -45,6 +45,9 @@ internal sealed class RecurrentNetwork
     private readonly Embedding? _embedding;
     private readonly RecurrentStack _stack;
     private readonly SequencePooling _pooling;
+    private readonly SequencePooling? _inputMean;   // PoolingKind.InputMean: mean of the stack's input
+    private float[] _pooledStack = [];   // [B, P_stack]
+    private float[] _pooledInput = [];   // [B, I]
     private readonly Linear _head;
     private readonly Dropout _inputDropout;
     private readonly Dropout _headDropout;
@@ -64,6 +67,9 @@ internal sealed class RecurrentNetwork
     /// <summary>The recurrent layers.</summary>
     public RecurrentStack Stack => _stack;
 
+    /// <summary>Width of the head's input: the pooled recurrent outputs, then the input mean when requested.</summary>
+    private int PooledSize => _pooling.OutputSize + (_inputMean?.OutputSize ?? 0);
+
     /// <summary>Threads for forward and backward (see <see cref="RecurrentStack.Threads"/>); results do not depend on it.</summary>
     public int Threads
     {
@@ -77,7 +83,15 @@ internal sealed class RecurrentNetwork
     }
 
     /// <summary>An inference-only network (no gradient buffer) that shares this network's weights but has its own activations.</summary>
-    public RecurrentNetwork CreateInferenceSibling() => new(Config, Parameters.Values);
+    /// <remarks>The sibling assumes the weights no longer change: it packs them once (create a new sibling after training further).</remarks>
+    public RecurrentNetwork CreateInferenceSibling() => new(Config, Parameters.Values) { Threads = Threads, WeightsFrozen = true };
+
+    /// <summary>Whether the weights are frozen (inference siblings): packed weights are then made once.</summary>
+    public bool WeightsFrozen
+    {
+        get => _stack.WeightsFrozen;
+        private init => _stack.WeightsFrozen = value;
+    }
 
     private RecurrentNetwork(NetworkConfig config, float[]? sharedValues)
     {
@@ -87,8 +101,13 @@ internal sealed class RecurrentNetwork
         if (config.TokenInput)
             _embedding = new Embedding(Parameters, "embedding.", config.VocabularySize, config.InputSize, config.PaddingId);
         _stack = new RecurrentStack(Parameters, "rnn.", config.Cell, config.InputSize, config.HiddenSize, config.NumLayers, config.Bidirectional, config.Dropout);
-        _pooling = new SequencePooling(config.Pooling, config.HiddenSize, _stack.NumDirections);
-        _head = new Linear(Parameters, "head.", _pooling.OutputSize, config.OutputSize);
+        var stackPooling = config.Pooling & ~PoolingKind.InputMean;
+        if (stackPooling == 0)
+            throw new ArgumentOutOfRangeException(nameof(config), config.Pooling, "Pooling needs at least one of FinalState, Mean and Max besides InputMean.");
+        _pooling = new SequencePooling(stackPooling, config.HiddenSize, _stack.NumDirections);
+        if ((config.Pooling & PoolingKind.InputMean) != 0)
+            _inputMean = new SequencePooling(PoolingKind.Mean, config.InputSize, 1);
+        _head = new Linear(Parameters, "head.", PooledSize, config.OutputSize);
         _inputDropout = new Dropout(config.InputDropout);
         _headDropout = new Dropout(config.HeadDropout);
         Parameters.Allocate(sharedValues, withGradients: sharedValues is null);
@@ -128,8 +147,26 @@ internal sealed class RecurrentNetwork
     {
         _inputDropout.Forward(input, input, dropout);
         var y = _stack.Forward(batch, input, dropout);
-        var pooled = Workspace.Ensure(ref _pooled, batch.BatchSize * _pooling.OutputSize);
-        _pooling.Forward(batch, y, pooled);
+        int b = batch.BatchSize, p = PooledSize;
+        var pooled = Workspace.Ensure(ref _pooled, b * p);
+        if (_inputMean is null)
+        {
+            _pooling.Forward(batch, y, pooled);
+        }
+        else
+        {
+            // pooled[j] = [pool(Y)[j] | mean(X)[j]]
+            int ps = _pooling.OutputSize, pi = _inputMean.OutputSize;
+            var fromStack = Workspace.Ensure(ref _pooledStack, b * ps);
+            var fromInput = Workspace.Ensure(ref _pooledInput, b * pi);
+            _pooling.Forward(batch, y, fromStack);
+            _inputMean.Forward(batch, input, fromInput);
+            for (int j = 0; j < b; j++)
+            {
+                fromStack.Slice(j * ps, ps).CopyTo(pooled.Slice(j * p, ps));
+                fromInput.Slice(j * pi, pi).CopyTo(pooled.Slice(j * p + ps, pi));
+            }
+        }
         _headDropout.Forward(pooled, pooled, dropout);
         var sorted = Workspace.Ensure(ref _sortedOut, batch.BatchSize * Config.OutputSize);
         _head.Forward(batch.BatchSize, pooled, sorted);
@@ -145,17 +182,35 @@ internal sealed class RecurrentNetwork
         int n = batch.TotalSteps;
         var dSorted = Workspace.Ensure(ref _sortedOut, batch.BatchSize * Config.OutputSize);
         batch.OriginalToSorted(dOutputs, Config.OutputSize, dSorted);
-        var dPooled = Workspace.Ensure(ref _dPooled, batch.BatchSize * _pooling.OutputSize);
-        _head.Backward(batch.BatchSize, _pooled.AsSpan(0, batch.BatchSize * _pooling.OutputSize), dSorted, dPooled);
+        int b = batch.BatchSize, p = PooledSize;
+        var dPooled = Workspace.Ensure(ref _dPooled, b * p);
+        _head.Backward(b, _pooled.AsSpan(0, b * p), dSorted, dPooled);
         _headDropout.Backward(dPooled, dPooled);
         var dStack = Workspace.Ensure(ref _dStack, n * _stack.OutputSize);
         dStack.Clear();
-        _pooling.Backward(batch, dPooled, dStack);
         Span<float> dInput = default;
         if (_embedding is not null)
         {
             dInput = Workspace.Ensure(ref _dInput, n * Config.InputSize);
             dInput.Clear();
+        }
+        if (_inputMean is null)
+        {
+            _pooling.Backward(batch, dPooled, dStack);
+        }
+        else
+        {
+            int ps = _pooling.OutputSize, pi = _inputMean.OutputSize;
+            var dFromStack = Workspace.Ensure(ref _pooledStack, b * ps);
+            var dFromInput = Workspace.Ensure(ref _pooledInput, b * pi);
+            for (int j = 0; j < b; j++)
+            {
+                dPooled.Slice(j * p, ps).CopyTo(dFromStack.Slice(j * ps, ps));
+                dPooled.Slice(j * p + ps, pi).CopyTo(dFromInput.Slice(j * pi, pi));
+            }
+            _pooling.Backward(batch, dFromStack, dStack);
+            if (!dInput.IsEmpty)
+                _inputMean.Backward(batch, dFromInput, dInput);
         }
         _stack.Backward(batch, _input.AsSpan(0, n * Config.InputSize), dStack, default, default, dInput);
         if (_embedding is not null)

@@ -10,13 +10,20 @@ internal static class GradientClipping
     public static float ClipByGlobalNorm(Span<float> gradients, float maxNorm)
     {
         if (!(maxNorm > 0)) throw new ArgumentOutOfRangeException(nameof(maxNorm), maxNorm, "The maximum norm must be positive.");
-        double sum = 0;
-        foreach (float g in gradients) sum += (double)g * g;
-        float norm = (float)Math.Sqrt(sum);
+        float norm = (float)Math.Sqrt(SumOfSquares(gradients));
         if (!float.IsFinite(norm)) return norm;
         float coefficient = maxNorm / (norm + 1e-6f);
         if (coefficient < 1f)
             System.Numerics.Tensors.TensorPrimitives.Multiply(gradients, coefficient, gradients);
         return norm;
+    }
+
+    /// <summary>Σ g² in double precision: float sums of 4,096-element blocks (vectorized) added in double.</summary>
+    public static double SumOfSquares(ReadOnlySpan<float> values)
+    {
+        double sum = 0;
+        for (int start = 0; start < values.Length; start += 4096)
+            sum += System.Numerics.Tensors.TensorPrimitives.SumOfSquares(values.Slice(start, Math.Min(4096, values.Length - start)));
+        return sum;
     }
 }

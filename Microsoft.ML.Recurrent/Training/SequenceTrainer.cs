@@ -208,12 +208,7 @@ internal sealed class SequenceTrainer
         }
     }
 
-    private static float GradientNorm(ReadOnlySpan<float> gradients)
-    {
-        double sum = 0;
-        foreach (float g in gradients) sum += (double)g * g;
-        return (float)Math.Sqrt(sum);
-    }
+    private static float GradientNorm(ReadOnlySpan<float> gradients) => (float)Math.Sqrt(GradientClipping.SumOfSquares(gradients));
 
     /// <summary>Collects the examples of one batch (in the given order) into a ragged batch.</summary>
     internal static RaggedBatch Gather(SequenceDataset data, int[] indices, out int[] tokens, out float[] features, out float[] targets, out float[] weights)

@@ -107,6 +107,7 @@ internal static class Cases
         var records = new List<Record>();
         foreach (int t in o.Threads)
         {
+            ours.Threads = t;
             var mo = Harness.Run(ours.Infer, budget);
             TorchRuntime.SetThreads(t);
             var mt = Harness.Run(torch.Infer, budget);
@@ -148,6 +149,7 @@ internal static class Cases
         var records = new List<Record>();
         foreach (int t in o.Threads)
         {
+            ours.Threads = t;
             var mo = Harness.Run(ours.TrainStep, budget);
             TorchRuntime.SetThreads(t);
             var mt = Harness.Run(torch.TrainStep, budget);
@@ -177,6 +179,7 @@ internal static class Cases
         var records = new List<Record>();
         foreach (int t in o.Threads)
         {
+            ours.Threads = t;
             var mo = Harness.Run(ours.ForwardBackward, budget);
             TorchRuntime.SetThreads(t);
             var mt = Harness.Run(torch.ForwardBackward, budget);
@@ -190,7 +193,7 @@ internal static class Cases
     private static Record Make(string c, int t, Measurement ours, string peer, Measurement m)
     {
         var r = new Record { Case = c, Threads = t, Ours = ours, Peer = peer, PeerM = m };
-        r.Extra["ours_threads_used"] = 1; // the recurrent layers take no thread count yet
+        r.Extra["ours_threads_used"] = t;
         return r;
     }
 

@@ -12,6 +12,17 @@ internal sealed class OursLstm
     private readonly float[] _packedX, _packedDy;
     private readonly float[] _logits, _probs, _dLogits;
     private Adam? _adam;
+    private readonly Microsoft.ML.Recurrent.Model.RecurrentNetwork _inference;
+
+    /// <summary>Threads of the training network and of the inference copy.</summary>
+    public int Threads
+    {
+        set
+        {
+            _f.Network.Threads = value;
+            _inference.Threads = value;
+        }
+    }
 
     /// <summary>Top-layer output [B, T, D·H], batch-first (inference cases).</summary>
     public float[] Output { get; }
@@ -28,6 +39,8 @@ internal sealed class OursLstm
         _logits = new float[s.B * Fixture.Classes];
         _probs = new float[_logits.Length];
         _dLogits = new float[_logits.Length];
+        // Scoring uses an inference copy (weights frozen, packed once), as the ML.NET transformer does.
+        _inference = f.Network.CreateInferenceSibling();
     }
 
     /// <summary>Inference: pack [B,T,E] → stack forward → unpack the top layer's output to [B,T,D·H].</summary>
@@ -35,7 +48,7 @@ internal sealed class OursLstm
     {
         var s = _f.Shape;
         _f.Batch.PackPadded(_f.X, s.T, s.E, _packedX);
-        var y = _f.Network.Stack.Forward(_f.Batch, _packedX, random: null);
+        var y = _inference.Stack.Forward(_f.Batch, _packedX, random: null);
         _f.Batch.UnpackPadded(y, s.T, s.OutputWidth, Output);
     }
 

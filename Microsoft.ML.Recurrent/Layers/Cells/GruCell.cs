@@ -1,4 +1,7 @@
 using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using Microsoft.ML.Recurrent.Kernels;
 
 namespace Microsoft.ML.Recurrent.Layers.Cells;
 
@@ -21,6 +24,48 @@ internal sealed class GruCell : RecurrentCell
     public override bool SeparateRecurrentGradient => true;
 
     public override void ForwardRow(Span<float> gates, ReadOnlySpan<float> gh, ReadOnlySpan<float> biasHh,
+        ReadOnlySpan<float> hPrev, ReadOnlySpan<float> auxPrev, Span<float> h, Span<float> hn, Span<float> scratch)
+    {
+        if (!Vector512.IsHardwareAccelerated)
+        {
+            ForwardRowReference(gates, gh, biasHh, hPrev, auxPrev, h, hn, scratch);
+            return;
+        }
+        int n = h.Length; // H
+        ref float gx = ref MemoryMarshal.GetReference(gates);
+        ref readonly float r0 = ref MemoryMarshal.GetReference(gh);
+        ref readonly float b = ref MemoryMarshal.GetReference(biasHh);
+        ref readonly float hp = ref MemoryMarshal.GetReference(hPrev);
+        ref float hv = ref MemoryMarshal.GetReference(h);
+        ref float hnv = ref MemoryMarshal.GetReference(hn);
+        int k = 0;
+        for (; k + 16 <= n; k += 16)
+        {
+            nuint kr = (nuint)k, kz = (nuint)(n + k), kn = (nuint)(2 * n + k);
+            var r = VectorMath.Sigmoid(Vector512.LoadUnsafe(ref gx, kr) + Vector512.LoadUnsafe(in r0, kr) + Vector512.LoadUnsafe(in b, kr));
+            var z = VectorMath.Sigmoid(Vector512.LoadUnsafe(ref gx, kz) + Vector512.LoadUnsafe(in r0, kz) + Vector512.LoadUnsafe(in b, kz));
+            var hidden = Vector512.LoadUnsafe(in r0, kn) + Vector512.LoadUnsafe(in b, kn);
+            var nn = VectorMath.Tanh(Vector512.FusedMultiplyAdd(r, hidden, Vector512.LoadUnsafe(ref gx, kn)));
+            r.StoreUnsafe(ref gx, kr);
+            z.StoreUnsafe(ref gx, kz);
+            nn.StoreUnsafe(ref gx, kn);
+            hidden.StoreUnsafe(ref hnv, kr);
+            Vector512.FusedMultiplyAdd(z, Vector512.LoadUnsafe(in hp, kr) - nn, nn).StoreUnsafe(ref hv, kr);
+        }
+        for (; k < n; k++)
+        {
+            float r = VectorMath.Sigmoid(gates[k] + gh[k] + biasHh[k]);
+            float z = VectorMath.Sigmoid(gates[n + k] + gh[n + k] + biasHh[n + k]);
+            float hidden = gh[2 * n + k] + biasHh[2 * n + k];
+            float nn = MathF.Tanh(MathF.FusedMultiplyAdd(r, hidden, gates[2 * n + k]));
+            gates[k] = r; gates[n + k] = z; gates[2 * n + k] = nn;
+            hn[k] = hidden;
+            h[k] = MathF.FusedMultiplyAdd(z, hPrev[k] - nn, nn);
+        }
+    }
+
+    /// <summary>The same step with one TensorPrimitives call per operation: the reference the fused path is tested against, and the path without AVX-512.</summary>
+    internal static void ForwardRowReference(Span<float> gates, ReadOnlySpan<float> gh, ReadOnlySpan<float> biasHh,
         ReadOnlySpan<float> hPrev, ReadOnlySpan<float> auxPrev, Span<float> h, Span<float> hn, Span<float> scratch)
     {
         int n = h.Length; // H

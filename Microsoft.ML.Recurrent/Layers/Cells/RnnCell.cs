@@ -1,4 +1,7 @@
 using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using Microsoft.ML.Recurrent.Kernels;
 
 namespace Microsoft.ML.Recurrent.Layers.Cells;
 
@@ -26,9 +29,20 @@ internal sealed class RnnCell : RecurrentCell
         TensorPrimitives.Add(gates, gh, gates);
         TensorPrimitives.Add(gates, biasHh, gates);
         if (_relu)
+        {
             TensorPrimitives.Max(gates, 0f, h);
-        else
-            TensorPrimitives.Tanh(gates, h);
+            return;
+        }
+        int k = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            ref float g = ref MemoryMarshal.GetReference(gates);
+            ref float hv = ref MemoryMarshal.GetReference(h);
+            for (; k + 16 <= h.Length; k += 16)
+                VectorMath.Tanh(Vector512.LoadUnsafe(ref g, (nuint)k)).StoreUnsafe(ref hv, (nuint)k);
+        }
+        for (; k < h.Length; k++)
+            h[k] = MathF.Tanh(gates[k]);
     }
 
     public override void BackwardRow(ReadOnlySpan<float> gates, ReadOnlySpan<float> aux, ReadOnlySpan<float> hPrev,
