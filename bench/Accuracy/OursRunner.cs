@@ -146,7 +146,7 @@ internal static class OursRunner
                     foreach (var p in value.Split('+'))
                         o.Pooling |= p.ToLowerInvariant() switch
                         {
-                            "final" => PoolingKind.FinalState, "mean" => PoolingKind.Mean, "max" => PoolingKind.Max,
+                            "final" => PoolingKind.FinalState, "mean" => PoolingKind.Mean, "max" => PoolingKind.Max, "inputmean" => PoolingKind.InputMean,
                             _ => throw new ArgumentException($"pooling '{p}'"),
                         };
                     break;
