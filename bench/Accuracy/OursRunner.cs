@@ -92,7 +92,9 @@ internal static class OursRunner
         var ml = new MLContext(seed: 1);
         var options = new RecurrentMulticlassTrainer.Options { LabelColumnName = "Label", FeatureColumnName = "Features" };
         bool ids = config.Split(',').Any(p => p.Trim() == "input=ids");
-        Apply(options, string.Join(',', config.Split(',').Where(p => p.Trim() != "input=ids")));
+        // Diagnostic: NormalizeText(keepPunctuations: false) instead of the default NormalizeText.
+        bool noPunctuation = config.Split(',').Any(p => p.Trim() == "nopunct");
+        Apply(options, string.Join(',', config.Split(',').Where(p => p.Trim() is not ("input=ids" or "nopunct"))));
         if (ids)
         {
             // Diagnostic: the same trainer options on the reference token ids (alphanumeric tokens, vocabulary of tokens
@@ -114,9 +116,9 @@ internal static class OursRunner
         if (epochs is int n) options.NumberOfEpochs = n;
         options.EpochCallback = e => Record(result, e, "ours-pipeline");
         result.Settings = Describe(options);
-        Console.WriteLine($"pipeline NormalizeText → TokenizeIntoWords → MapValueToKey → Recurrent; options: {result.Settings}");
+        Console.WriteLine($"pipeline NormalizeText{(noPunctuation ? "(keepPunctuations: false)" : "")} → TokenizeIntoWords → MapValueToKey → Recurrent; options: {result.Settings}");
         var pipeline = ml.Transforms.Conversion.MapValueToKey("Label")
-            .Append(ml.Transforms.Text.NormalizeText("Normalized", "Text"))
+            .Append(noPunctuation ? ml.Transforms.Text.NormalizeText("Normalized", "Text", keepPunctuations: false) : ml.Transforms.Text.NormalizeText("Normalized", "Text"))
             .Append(ml.Transforms.Text.TokenizeIntoWords("Tokens", "Normalized"))
             .Append(ml.Transforms.Conversion.MapValueToKey("Features", "Tokens"))
             .Append(ml.MulticlassClassification.Trainers.Recurrent(options));
