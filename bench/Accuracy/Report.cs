@@ -8,14 +8,15 @@ internal static class Report
     public static void Print(List<RunResult> runs)
     {
         var latest = runs.GroupBy(r => (r.Dataset, r.Model, r.Config, r.Limit)).Select(g => g.Last()).ToList();
-        Console.WriteLine("| data set | model | limit | final acc % | best acc % (epoch) | per-epoch test acc % | s/epoch | tokens/s | train s | peak MiB | load start → end | commit |");
-        Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|---|");
+        Console.WriteLine("| data set | model | limit | final acc % | best acc % (epoch) | per-epoch test acc % | s/epoch (incl. test eval) | train-only s/epoch | tokens/s | train s | peak MiB | load start → end | commit |");
+        Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         foreach (var r in latest.Where(r => r.Model != "defaults").OrderBy(r => Order(r.Dataset)).ThenBy(r => r.Limit ?? int.MaxValue).ThenBy(r => r.Model))
         {
             string perEpoch = string.Join(", ", r.Epochs.Select(e => F(e.TestAccuracy)));
             string seconds = string.Join(", ", r.Epochs.Select(e => e.Seconds.ToString("F1", CultureInfo.InvariantCulture)));
+            string trainOnly = r.Epochs.All(e => double.IsNaN(e.TrainSeconds)) ? "" : string.Join(", ", r.Epochs.Select(e => e.TrainSeconds.ToString("F1", CultureInfo.InvariantCulture)));
             string tps = r.Epochs.Count == 0 ? "" : r.Epochs.Average(e => e.TokensPerSecond).ToString("F0", CultureInfo.InvariantCulture);
-            Console.WriteLine($"| {r.Dataset} | {r.Model} | {r.Limit?.ToString() ?? "full"} | {F(r.FinalAccuracy)} | {(double.IsNaN(r.BestAccuracy) ? "" : $"{F(r.BestAccuracy)} ({r.BestEpoch})")} | {perEpoch} | {seconds} | {tps} | {r.TrainSeconds:F0} | {r.PeakMemoryMiB:F0} | {r.LoadStart} → {r.LoadEnd} | {r.Commit} |");
+            Console.WriteLine($"| {r.Dataset} | {r.Model} | {r.Limit?.ToString() ?? "full"} | {F(r.FinalAccuracy)} | {(double.IsNaN(r.BestAccuracy) ? "" : $"{F(r.BestAccuracy)} ({r.BestEpoch})")} | {perEpoch} | {seconds} | {trainOnly} | {tps} | {r.TrainSeconds:F0} | {r.PeakMemoryMiB:F0} | {r.LoadStart} → {r.LoadEnd} | {r.Commit} |");
         }
         Console.WriteLine();
         Console.WriteLine("| config | limit | agnews % | sst2 % | imdb % | epochs run (agnews/sst2/imdb) | train s (agnews/sst2/imdb) |");
