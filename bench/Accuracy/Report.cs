@@ -18,8 +18,8 @@ internal static class Report
             Console.WriteLine($"| {r.Dataset} | {r.Model} | {r.Limit?.ToString() ?? "full"} | {F(r.FinalAccuracy)} | {(double.IsNaN(r.BestAccuracy) ? "" : $"{F(r.BestAccuracy)} ({r.BestEpoch})")} | {perEpoch} | {seconds} | {trainOnly} | {tps} | {r.TrainSeconds:F0} | {r.PeakMemoryMiB:F0} | {r.LoadStart} → {r.LoadEnd} | {r.Commit} |");
         }
         Console.WriteLine();
-        Console.WriteLine("| config | agnews % | sst2 % | imdb % | epochs run (agnews/sst2/imdb) | train s (agnews/sst2/imdb) |");
-        Console.WriteLine("|---|---|---|---|---|---|");
+        Console.WriteLine("| config | agnews % | sst2 % | imdb % | epochs run (agnews/sst2/imdb) | train s (agnews/sst2/imdb) | tokens/s (agnews/sst2/imdb) | peak MiB (agnews/sst2/imdb) |");
+        Console.WriteLine("|---|---|---|---|---|---|---|---|");
         // Every run of a config is listed (repeats separated by " / "); a training-row limit is shown as "(10k)".
         var defaults = runs.Where(r => r.Model == "defaults").ToList();
         foreach (var g in defaults.GroupBy(r => r.Config))
@@ -29,7 +29,9 @@ internal static class Report
             string A(string d) => string.Join(" / ", Of(d).Select(r => F(r.FinalAccuracy) + Lim(r)));
             string E(string d) => Of(d).LastOrDefault() is { } r ? r.Epochs.Count.ToString(CultureInfo.InvariantCulture) : "-";
             string S(string d) => Of(d).LastOrDefault() is { } r ? r.TrainSeconds.ToString("F0", CultureInfo.InvariantCulture) : "-";
-            Console.WriteLine($"| `{g.Key}` | {A("agnews")} | {A("sst2")} | {A("imdb")} | {E("agnews")}/{E("sst2")}/{E("imdb")} | {S("agnews")}/{S("sst2")}/{S("imdb")} |");
+            string T(string d) => Of(d).LastOrDefault() is { Epochs.Count: > 0 } r ? r.Epochs.Average(e => e.TokensPerSecond).ToString("F0", CultureInfo.InvariantCulture) : "-";
+            string M(string d) => Of(d).LastOrDefault() is { } r ? r.PeakMemoryMiB.ToString("F0", CultureInfo.InvariantCulture) : "-";
+            Console.WriteLine($"| `{g.Key}` | {A("agnews")} | {A("sst2")} | {A("imdb")} | {E("agnews")}/{E("sst2")}/{E("imdb")} | {S("agnews")}/{S("sst2")}/{S("imdb")} | {T("agnews")}/{T("sst2")}/{T("imdb")} | {M("agnews")}/{M("sst2")}/{M("imdb")} |");
         }
     }
 
