@@ -95,25 +95,7 @@ public sealed class CellKernelTests
         var random = new SeededRandom(5);
         random.FillUniform(parameters.Values, -0.5f, 0.5f);
         var x = new float[batch.TotalSteps * 2];
-        var rY = new float[batch.TotalSteps * stack.OutputSize];
         random.FillUniform(x, -1, 1);
-        random.FillUniform(rY, -1, 1);
-        double Loss()
-        {
-            var y = stack.Forward(batch, x, null);
-            double sum = 0;
-            for (int i = 0; i < y.Length; i++) sum += (double)y[i] * rY[i];
-            return sum;
-        }
-        Loss();
-        parameters.ZeroGradients();
-        var dX = new float[x.Length];
-        stack.Backward(batch, x, rY, default, default, dX);
-        var failures = new List<string>();
-        foreach (var p in parameters.Parameters)
-            GradientCheckTests.CheckAll(p.Length, i => parameters.Values[p.Offset + i], (i, v) => parameters.Values[p.Offset + i] = v,
-                parameters.Gradient(p).ToArray(), Loss, p.Name, failures);
-        GradientCheckTests.CheckAll(x.Length, i => x[i], (i, v) => x[i] = v, dX, Loss, "input", failures);
-        Assert.AreEqual(0, failures.Count, string.Join("\n", failures.Take(20)));
+        GradientCheckTests.CheckStackOutputGradients(stack, parameters, batch, x, random, () => null);
     }
 }

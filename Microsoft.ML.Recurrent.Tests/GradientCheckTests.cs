@@ -129,12 +129,26 @@ public sealed class GradientCheckTests
         var random = new SeededRandom(77);
         random.FillUniform(parameters.Values, -0.7f, 0.7f);
         var x = new float[batch.TotalSteps * InputSize];
-        var rY = new float[batch.TotalSteps * stack.OutputSize];
         random.FillUniform(x, -1f, 1f);
+        CheckStackOutputGradients(stack, parameters, batch, x, random, () => new SeededRandom(1234));
+        // Training-time dropout really drops: outputs differ from inference.
+        var train = stack.Forward(batch, x, new SeededRandom(1234)).ToArray();
+        var infer = stack.Forward(batch, x, null).ToArray();
+        CollectionAssert.AreNotEqual(train, infer);
+    }
+
+    /// <summary>
+    /// Checks every parameter and input gradient of <paramref name="stack"/> for L = Σ Y ⊙ R (R random) by finite
+    /// differences; <paramref name="dropout"/> gives the same dropout generator for every forward (or null).
+    /// </summary>
+    internal static void CheckStackOutputGradients(RecurrentStack stack, ParameterSet parameters, RaggedBatch batch, float[] x,
+        SeededRandom random, Func<SeededRandom?> dropout)
+    {
+        var rY = new float[batch.TotalSteps * stack.OutputSize];
         random.FillUniform(rY, -1f, 1f);
         double Loss()
         {
-            var y = stack.Forward(batch, x, new SeededRandom(1234));
+            var y = stack.Forward(batch, x, dropout());
             double sum = 0;
             for (int i = 0; i < y.Length; i++) sum += (double)y[i] * rY[i];
             return sum;
@@ -149,10 +163,6 @@ public sealed class GradientCheckTests
                 parameters.Gradient(p).ToArray(), Loss, p.Name, failures);
         CheckAll(x.Length, i => x[i], (i, v) => x[i] = v, dX, Loss, "input", failures);
         Assert.AreEqual(0, failures.Count, string.Join("\n", failures.Take(20)));
-        // Training-time dropout really drops: outputs differ from inference.
-        var train = stack.Forward(batch, x, new SeededRandom(1234)).ToArray();
-        var infer = stack.Forward(batch, x, null).ToArray();
-        CollectionAssert.AreNotEqual(train, infer);
     }
 
     /// <summary>Compares every analytic gradient with a central difference (float32 forward, step 1e−2).</summary>

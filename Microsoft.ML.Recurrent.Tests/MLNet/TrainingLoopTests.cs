@@ -1,4 +1,5 @@
 using Microsoft.ML;
+using Microsoft.ML.Data;
 using Microsoft.ML.Recurrent.Model;
 using Microsoft.ML.Recurrent.Training;
 
@@ -109,5 +110,38 @@ public sealed class TrainingLoopTests
         var linear = Make(LearningRateSchedule.Linear);
         Assert.AreEqual(0.5f, linear.ScheduledRate(55, 100), 1e-6f);
         Assert.AreEqual(1f, Make(LearningRateSchedule.Constant).ScheduledRate(99, 100));
+    }
+
+    public sealed class KeyRow
+    {
+        public bool Label { get; set; }
+        [KeyType(9)] [VectorType] public uint[] Features { get; set; } = [];
+    }
+
+    [TestMethod]
+    public void RareTokensAreReadAsTheUnknownToken()
+    {
+        var ml = new MLContext(seed: 1);
+        // Keys 1–4 occur often, 5 occurs once, 6–9 never.
+        var rows = Enumerable.Range(0, 40).Select(i => new KeyRow { Label = i % 2 == 0, Features = [(uint)(1 + i % 4), (uint)(1 + (i + 1) % 4)] }).ToList();
+        rows[7].Features = [5, 1];
+        var model = ml.BinaryClassification.Trainers.Recurrent(new RecurrentBinaryTrainer.Options
+        {
+            HiddenSize = 4, EmbeddingSize = 3, NumberOfEpochs = 1, MinimumTokenFrequency = 2,
+        }).Fit(ml.Data.LoadFromEnumerable(rows));
+        Assert.AreEqual(5, model.Model.Network.Config.VocabularySize, "4 frequent keys + the unknown row");
+        var probe = ml.Data.LoadFromEnumerable(new[]
+        {
+            new KeyRow { Features = [5, 2] }, new KeyRow { Features = [0, 2] }, new KeyRow { Features = [8, 2] }, new KeyRow { Features = [3, 2] },
+        });
+        var scores = ml.Data.CreateEnumerable<Score>(model.Transform(probe), reuseRowObject: false).Select(s => s.Value).ToArray();
+        Assert.AreEqual(scores[1], scores[0], "a rare key scores as the unknown key");
+        Assert.AreEqual(scores[1], scores[2], "an unseen key scores as the unknown key");
+        Assert.AreNotEqual(scores[1], scores[3], "a frequent key has its own embedding");
+    }
+
+    public sealed class Score
+    {
+        [ColumnName("Score")] public float Value { get; set; }
     }
 }

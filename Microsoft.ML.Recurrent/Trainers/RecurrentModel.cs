@@ -38,6 +38,7 @@ internal sealed class RecurrentModel
     // int: features per step (dense input) or 0
     // int: maximum sequence length (0 = none)
     // int: scoring batch size
+    // int: token map length M (0 = none; else KeyCount + 1), then M × int: embedding row of each key
     // byte: 1 when label key values follow, else 0; then LabelKeyValues
     // network: see NetworkSerializer
     public void Write(BinaryWriter writer)
@@ -48,6 +49,9 @@ internal sealed class RecurrentModel
         writer.Write(Input.FeaturesPerStep);
         writer.Write(Input.MaximumLength);
         writer.Write(ScoringBatchSize);
+        var map = Input.TokenMap ?? [];
+        writer.Write(map.Length);
+        foreach (int row in map) writer.Write(row);
         writer.Write(LabelValues is not null);
         LabelValues?.Write(writer);
         NetworkSerializer.Write(writer, Network);
@@ -68,9 +72,23 @@ internal sealed class RecurrentModel
             int keyCount = reader.ReadInt32(), featuresPerStep = reader.ReadInt32(), maximumLength = reader.ReadInt32(), batchSize = reader.ReadInt32();
             if (keyCount < 0 || featuresPerStep < 0 || (keyCount == 0) == (featuresPerStep == 0) || maximumLength < 0 || batchSize <= 0)
                 throw new InvalidDataException("The recurrent model's input description is invalid.");
+            int mapLength = reader.ReadInt32();
+            if (mapLength != 0 && mapLength != keyCount + 1)
+                throw new InvalidDataException($"The token map has {mapLength} entries for {keyCount} keys.");
+            int[]? map = null;
+            if (mapLength > 0)
+            {
+                map = new int[mapLength];
+                for (int i = 0; i < mapLength; i++)
+                {
+                    map[i] = reader.ReadInt32();
+                    if (map[i] < 0 || map[i] > i)
+                        throw new InvalidDataException($"Invalid token map entry {map[i]} for key {i}.");
+                }
+            }
             var labels = reader.ReadBoolean() ? LabelKeyValues.Read(reader) : null;
             var network = NetworkSerializer.Read(reader);
-            var input = new SequenceInput(column, keyCount, featuresPerStep, maximumLength);
+            var input = new SequenceInput(column, keyCount, featuresPerStep, maximumLength, map);
             if (input.IsTokens ? network.Config.VocabularySize != input.VocabularySize : network.Config.InputSize != featuresPerStep || network.Config.TokenInput)
                 throw new InvalidDataException("The network does not match the recorded input column.");
             if ((Objective)objective == Objective.Multiclass ? network.Config.OutputSize < 2 : network.Config.OutputSize != 1)

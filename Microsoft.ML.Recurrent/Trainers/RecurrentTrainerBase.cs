@@ -65,6 +65,14 @@ public abstract class RecurrentTrainerBase<TTransformer> : IEstimator<TTransform
 
         using var channel = Host.Start("Training");
         var data = ReadData(trainData, label, sequenceInput, channel, "training");
+        if (sequenceInput.IsTokens && TrainerOptions.MinimumTokenFrequency > 1)
+        {
+            // Rare keys become the unknown row; the training tokens are remapped in place (validation data is read with the map).
+            sequenceInput = sequenceInput.WithRareTokensAsUnknown(data.Tokens, TrainerOptions.MinimumTokenFrequency);
+            var map = sequenceInput.TokenMap!;
+            for (int i = 0; i < data.Tokens.Length; i++) data.Tokens[i] = map[data.Tokens[i]];
+            channel.Info($"Vocabulary: {sequenceInput.VocabularySize - 1:N0} of {sequenceInput.KeyCount:N0} keys occur at least {TrainerOptions.MinimumTokenFrequency} times; the rest are read as unknown.");
+        }
         long seed = TrainerOptions.Seed ?? Host.Rand.Next();
         SequenceDataset? validation = null;
         if (validationData is not null)

@@ -41,17 +41,23 @@ public abstract class RecurrentTrainerOptions
     /// <summary>Dropout between recurrent layers during training. Default 0.</summary>
     public float Dropout;
 
-    /// <summary>Dropout on the embedded tokens (or dense features) during training. Default 0.</summary>
-    public float EmbeddingDropout;
+    /// <summary>Dropout on the embedded tokens (or dense features) during training. Default 0.25.</summary>
+    public float EmbeddingDropout = 0.25f;
 
-    /// <summary>Dropout on the pooled vector before the linear head during training. Default 0.</summary>
-    public float HeadDropout;
+    /// <summary>Dropout on the pooled vector before the linear head during training. Default 0.25.</summary>
+    public float HeadDropout = 0.25f;
 
-    /// <summary>How each sequence's outputs become one vector for the head. Default <see cref="PoolingKind.FinalState"/>.</summary>
-    public PoolingKind Pooling = PoolingKind.FinalState;
+    /// <summary>How each sequence's outputs become one vector for the head. Default <see cref="PoolingKind.Mean"/> | <see cref="PoolingKind.Max"/>.</summary>
+    public PoolingKind Pooling = PoolingKind.Mean | PoolingKind.Max;
 
-    /// <summary>Sequences longer than this keep their first steps, in training and scoring; 0 = no limit. Default 256.</summary>
-    public int MaximumSequenceLength = 256;
+    /// <summary>
+    /// Token keys seen fewer times than this in the training data are read as the unknown token (key 0), in training
+    /// and scoring, so rare words share one learned embedding instead of overfitting one each. 1 keeps every key. Default 2.
+    /// </summary>
+    public int MinimumTokenFrequency = 2;
+
+    /// <summary>Sequences longer than this keep their first steps, in training and scoring; 0 = no limit. Default 512.</summary>
+    public int MaximumSequenceLength = 512;
 
     /// <summary>Passes over the training data. Default 5.</summary>
     public int NumberOfEpochs = 5;
@@ -74,11 +80,11 @@ public abstract class RecurrentTrainerOptions
     /// <summary>Gradients are scaled down when their global 2-norm exceeds this; 0 disables clipping. Default 5.</summary>
     public float GradientClipNorm = 5f;
 
-    /// <summary>Learning-rate schedule after the warm-up. Default <see cref="LearningRateSchedule.Constant"/>.</summary>
-    public LearningRateSchedule LearningRateSchedule = LearningRateSchedule.Constant;
+    /// <summary>Learning-rate schedule after the warm-up. Default <see cref="LearningRateSchedule.Cosine"/>.</summary>
+    public LearningRateSchedule LearningRateSchedule = LearningRateSchedule.Cosine;
 
-    /// <summary>Fraction of all steps spent raising the learning rate linearly from 0. Default 0.</summary>
-    public float WarmupFraction;
+    /// <summary>Fraction of all steps spent raising the learning rate linearly from 0. Default 0.05.</summary>
+    public float WarmupFraction = 0.05f;
 
     /// <summary>
     /// Fraction of the training rows held out for validation when <c>Fit</c> gets no validation data (0 = none).
@@ -121,6 +127,7 @@ public abstract class RecurrentTrainerOptions
         Positive(NumberOfLayers, nameof(NumberOfLayers));
         Positive(NumberOfEpochs, nameof(NumberOfEpochs));
         Positive(BatchSize, nameof(BatchSize));
+        Positive(MinimumTokenFrequency, nameof(MinimumTokenFrequency));
         if (!Enum.IsDefined(Cell)) throw new ArgumentOutOfRangeException(nameof(Cell), Cell, "Unknown cell kind.");
         if (!Enum.IsDefined(Optimizer)) throw new ArgumentOutOfRangeException(nameof(Optimizer), Optimizer, "Unknown optimizer.");
         if (!(Dropout >= 0 && Dropout < 1)) throw new ArgumentOutOfRangeException(nameof(Dropout), Dropout, "Dropout must be in [0, 1).");

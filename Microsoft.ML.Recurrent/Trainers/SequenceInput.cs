@@ -25,15 +25,40 @@ internal sealed class SequenceInput
     /// <summary>Whether the input is token keys.</summary>
     public bool IsTokens => KeyCount > 0;
 
-    /// <summary>Embedding rows V = KeyCount + 1.</summary>
-    public int VocabularySize => IsTokens ? KeyCount + 1 : 0;
+    /// <summary>
+    /// Key → embedding row, [KeyCount + 1], or null for the identity. Keys that were rare in the training data map to
+    /// row 0 with key 0 (missing/unseen), and the remaining keys to rows 1 … V−1.
+    /// </summary>
+    public int[]? TokenMap { get; }
 
-    public SequenceInput(string columnName, int keyCount, int featuresPerStep, int maximumLength)
+    /// <summary>Embedding rows V: KeyCount + 1, or the rows of <see cref="TokenMap"/>.</summary>
+    public int VocabularySize { get; }
+
+    public SequenceInput(string columnName, int keyCount, int featuresPerStep, int maximumLength, int[]? tokenMap = null)
     {
         ColumnName = columnName;
         KeyCount = keyCount;
         FeaturesPerStep = featuresPerStep;
         MaximumLength = maximumLength;
+        if (tokenMap is not null && tokenMap.Length != keyCount + 1)
+            throw new ArgumentException($"The token map has {tokenMap.Length} entries for {keyCount} keys.", nameof(tokenMap));
+        TokenMap = tokenMap;
+        VocabularySize = keyCount == 0 ? 0 : tokenMap is null ? keyCount + 1 : tokenMap.Max() + 1;
+    }
+
+    /// <summary>
+    /// The same input with a token map that sends keys seen fewer than <paramref name="minimumCount"/> times in
+    /// <paramref name="tokens"/> (raw keys) to row 0; the others get rows 1, 2, … in key order.
+    /// </summary>
+    public SequenceInput WithRareTokensAsUnknown(ReadOnlySpan<int> tokens, int minimumCount)
+    {
+        var counts = new int[KeyCount + 1];
+        foreach (int key in tokens) counts[key]++;
+        var map = new int[KeyCount + 1];
+        int next = 1;
+        for (int key = 1; key <= KeyCount; key++)
+            map[key] = counts[key] >= minimumCount ? next++ : 0;
+        return new SequenceInput(ColumnName, KeyCount, FeaturesPerStep, MaximumLength, map);
     }
 
     /// <summary>The input description for a column of <paramref name="schema"/>; throws naming the column when its type does not fit.</summary>
@@ -118,7 +143,7 @@ internal sealed class SequenceInput
     {
         if (key > (uint)KeyCount)
             throw new InvalidOperationException($"Row {row}: key {key} at position {position} of column '{ColumnName}' is beyond the vocabulary of {KeyCount} keys.");
-        return (int)key;
+        return TokenMap is null ? (int)key : TokenMap[key];
     }
 
     /// <summary>

@@ -21,6 +21,8 @@ internal sealed class SequenceScorer
     {
         _model = model;
         _network = model.Network.CreateInferenceSibling();
+        // Two directions on two cores when there are two (a busy worker makes the call run both on this thread).
+        _network.Threads = Math.Min(2, Environment.ProcessorCount);
     }
 
     /// <summary>Rows collected so far.</summary>

@@ -4,7 +4,7 @@
 //   dotnet run --project samples/TextClassificationDemo -- --dataset agnews   full AG News from ../shared/datasets
 //   dotnet run --project samples/TextClassificationDemo -- --dataset sst2     SST-2 (train → dev)
 //   dotnet run --project samples/TextClassificationDemo -- --dataset imdb     IMDB (train → test)
-//   options: --epochs N  --datasets DIR  --out DIR
+//   options: --epochs N  --datasets DIR  --out DIR  --threads N
 //
 // It trains, prints per-epoch progress, evaluates on held-out rows, saves the model zip, loads it back, predicts a few
 // sentences and writes the training curve as an SVG file.
@@ -37,11 +37,12 @@ var pipeline = ml.Transforms.Conversion.MapValueToKey("Label")
         EmbeddingSize = 128,
         HiddenSize = 128,
         NumberOfLayers = 1,
-        Pooling = PoolingKind.FinalState | PoolingKind.Mean | PoolingKind.Max,
+        Pooling = PoolingKind.FinalState | PoolingKind.Mean | PoolingKind.Max | PoolingKind.InputMean,
         EmbeddingDropout = 0.25f,
         HeadDropout = 0.3f,
         MaximumSequenceLength = 256,
         NumberOfEpochs = arguments.Epochs,
+        NumberOfThreads = arguments.Threads,
         BatchSize = 32,
         LearningRate = 2e-3f,
         LearningRateSchedule = LearningRateSchedule.Cosine,
@@ -57,7 +58,7 @@ var pipeline = ml.Transforms.Conversion.MapValueToKey("Label")
     }))
     .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel"));
 
-Console.WriteLine("Training a bidirectional LSTM (embedding 128, hidden 128, pooling final+mean+max; 10 % of the rows held out for early stopping)…");
+Console.WriteLine("Training a bidirectional LSTM (embedding 128, hidden 128, pooling final+mean+max+input mean; 10 % of the rows held out for early stopping)…");
 var model = pipeline.Fit(train);
 Console.WriteLine($"Trained in {clock.Elapsed.TotalSeconds:F0} s; kept the weights of epoch {epochs.Last(e => e.IsBest).Epoch}.");
 
