@@ -33,7 +33,7 @@ namespace Accuracy
 
         public static Corpus Load(string dataset, string datasetsDirectory, int? limit)
         {
-            var (train, test, _) = DemoData.Load(new Arguments(dataset, 1, datasetsDirectory, Path.GetTempPath()));
+            var (train, test, _) = DemoData.Load(new Arguments(dataset, 1, datasetsDirectory, Path.GetTempPath(), null));
             if (limit is int n && n < train.Count)
             {
                 // A fixed, class-mixed subset: shuffle with a fixed seed, keep the first n.

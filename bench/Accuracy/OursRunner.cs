@@ -136,7 +136,7 @@ internal static class OursRunner
     {
         foreach (var part in config.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
-            if (part == "defaults") continue;
+            if (part is "defaults" or "main-defaults-e4d860c") continue;   // the library defaults of the build that runs
             var kv = part.Split('=', 2);
             string key = kv[0].ToLowerInvariant(), value = kv.Length > 1 ? kv[1] : "";
             float F() => float.Parse(value, CultureInfo.InvariantCulture);
