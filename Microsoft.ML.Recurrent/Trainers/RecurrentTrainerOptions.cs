@@ -56,8 +56,12 @@ public abstract class RecurrentTrainerOptions
     /// </summary>
     public int MinimumTokenFrequency = 2;
 
-    /// <summary>Sequences longer than this keep their first steps, in training and scoring; 0 = no limit. Default 512.</summary>
-    public int MaximumSequenceLength = 512;
+    /// <summary>
+    /// Sequences longer than this keep their first steps, in training and scoring; 0 = no limit. Default 0 (the accuracy
+    /// study found truncation at 256 or 512 tokens costs IMDB 1.1–1.5 points). Training memory grows with the longest
+    /// sequence of a batch: about (G + 2)·H·D·4 bytes per token per layer (G = 4 for LSTM).
+    /// </summary>
+    public int MaximumSequenceLength;
 
     /// <summary>Passes over the training data. Default 5.</summary>
     public int NumberOfEpochs = 5;
