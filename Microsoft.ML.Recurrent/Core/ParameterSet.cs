@@ -62,9 +62,6 @@ internal sealed class ParameterSet
     /// <summary>The parameter with this name.</summary>
     public Parameter this[string name] => _byName.TryGetValue(name, out var p) ? p : throw new KeyNotFoundException($"No parameter named '{name}'.");
 
-    /// <summary>Whether a parameter with this name exists.</summary>
-    public bool Contains(string name) => _byName.ContainsKey(name);
-
     /// <summary>Values of one tensor.</summary>
     public Span<float> Value(Parameter p) => Values.AsSpan(p.Offset, p.Length);
 

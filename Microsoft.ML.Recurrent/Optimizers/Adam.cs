@@ -45,9 +45,6 @@ internal sealed class Adam : Optimizer
     }
 
     /// <inheritdoc/>
-    public override IReadOnlyList<float[]> State => [_m, _v];
-
-    /// <inheritdoc/>
     public override void Step(Span<float> parameters, ReadOnlySpan<float> gradients)
     {
         StepCount++;

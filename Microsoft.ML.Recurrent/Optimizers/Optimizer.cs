@@ -11,7 +11,4 @@ internal abstract class Optimizer
 
     /// <summary>Applies one update: parameters ← f(parameters, gradients, state).</summary>
     public abstract void Step(Span<float> parameters, ReadOnlySpan<float> gradients);
-
-    /// <summary>The optimizer's state (moments) as flat buffers, for checkpoints.</summary>
-    public abstract IReadOnlyList<float[]> State { get; }
 }

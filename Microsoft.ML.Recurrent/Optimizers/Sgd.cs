@@ -26,9 +26,6 @@ internal sealed class Sgd : Optimizer
     }
 
     /// <inheritdoc/>
-    public override IReadOnlyList<float[]> State => [_buffer];
-
-    /// <inheritdoc/>
     public override void Step(Span<float> parameters, ReadOnlySpan<float> gradients)
     {
         bool first = StepCount == 0;

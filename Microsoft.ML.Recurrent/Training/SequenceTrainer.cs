@@ -18,6 +18,7 @@ internal sealed class SequenceTrainer
     private readonly TrainingSettings _settings;
     private readonly Optimizer _optimizer;
     private readonly SeededRandom _random;
+    private int[] _labels = [];
 
     public SequenceTrainer(RecurrentNetwork network, Objective objective, TrainingSettings settings)
     {
@@ -189,7 +190,7 @@ internal sealed class SequenceTrainer
         {
             case Objective.Multiclass:
             {
-                var labels = new int[count];
+                var labels = Workspace.Ensure(ref _labels, count);
                 for (int i = 0; i < count; i++) labels[i] = (int)targets[i];
                 float loss = SoftmaxCrossEntropy.Forward(count, classes, output, labels, _settings.ClassWeights, weights, probabilities, dOutput);
                 for (int i = 0; i < count; i++)
