@@ -67,34 +67,18 @@ static int Publicize(TypeDefinition type)
     foreach (var method in type.Methods)
     {
         if (IsCompilerGenerated(method, method.Name)) continue;
-        var access = method.Attributes & MethodAttributes.MemberAccessMask;
-        var opened = access switch
-        {
-            MethodAttributes.Assembly or MethodAttributes.FamORAssem => MethodAttributes.Public,
-            MethodAttributes.FamANDAssem => MethodAttributes.Family,
-            _ => access,
-        };
-        if (opened != access)
-        {
-            method.Attributes = (method.Attributes & ~MethodAttributes.MemberAccessMask) | opened;
-            changed++;
-        }
+        int access = (int)(method.Attributes & MethodAttributes.MemberAccessMask), opened = OpenAccess(access);
+        if (opened == access) continue;
+        method.Attributes = (method.Attributes & ~MethodAttributes.MemberAccessMask) | (MethodAttributes)opened;
+        changed++;
     }
     foreach (var field in type.Fields)
     {
         if (IsCompilerGenerated(field, field.Name)) continue;
-        var access = field.Attributes & FieldAttributes.FieldAccessMask;
-        var opened = access switch
-        {
-            FieldAttributes.Assembly or FieldAttributes.FamORAssem => FieldAttributes.Public,
-            FieldAttributes.FamANDAssem => FieldAttributes.Family,
-            _ => access,
-        };
-        if (opened != access)
-        {
-            field.Attributes = (field.Attributes & ~FieldAttributes.FieldAccessMask) | opened;
-            changed++;
-        }
+        int access = (int)(field.Attributes & FieldAttributes.FieldAccessMask), opened = OpenAccess(access);
+        if (opened == access) continue;
+        field.Attributes = (field.Attributes & ~FieldAttributes.FieldAccessMask) | (FieldAttributes)opened;
+        changed++;
     }
     return changed;
 }
@@ -109,3 +93,12 @@ static void MarkAsReferenceAssembly(AssemblyDefinition assembly)
     var constructor = new MethodReference(".ctor", module.TypeSystem.Void, attributeType) { HasThis = true };
     assembly.CustomAttributes.Add(new CustomAttribute(constructor));
 }
+
+// Methods and fields share ECMA-335's member-access encoding (FamANDAssem 2, Assembly 3, Family 4, FamORAssem 5,
+// Public 6): internal and protected internal → public, private protected → protected, the rest unchanged.
+static int OpenAccess(int access) => access switch
+{
+    3 or 5 => 6,
+    2 => 4,
+    _ => access,
+};
