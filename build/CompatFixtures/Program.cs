@@ -1,0 +1,220 @@
+// usage: dotnet run --project build/CompatFixtures -- <output directory>
+// Trains four small pipelines with the library as it is now and writes, for each fixture name N:
+//   N.zip          the model (mlContext.Model.Save)
+//   N.input.idv    the rows to score (ML.NET binary IDataView, the model's input schema)
+//   N.scores.tsv   the scores this version gives: one line per row, columns Score (comma-separated floats, "R"
+//                  format) and PredictedLabel / Probability where the task has them
+using System.Globalization;
+using System.Text;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Recurrent;
+
+if (args.Length != 1)
+{
+    Console.Error.WriteLine("usage: CompatFixtures <output directory>");
+    return 2;
+}
+string outDir = args[0];
+Directory.CreateDirectory(outDir);
+
+// Multiclass: words → keys (rare words map to the unknown row), bidirectional 2-layer LSTM, mean|max pooling.
+{
+    var ml = new MLContext(seed: 11);
+    var train = ml.Data.LoadFromEnumerable(Data.Topic(300, 1));
+    var test = ml.Data.LoadFromEnumerable(Data.Topic(40, 2));
+    var model = ml.Transforms.Conversion.MapValueToKey("Label")
+        .Append(ml.Transforms.Text.TokenizeIntoWords("Tokens", "Text"))
+        .Append(ml.Transforms.Conversion.MapValueToKey("Features", "Tokens"))
+        .Append(ml.MulticlassClassification.Trainers.Recurrent(new RecurrentMulticlassTrainer.Options
+        {
+            EmbeddingSize = 8, HiddenSize = 8, NumberOfLayers = 2, NumberOfEpochs = 3, BatchSize = 16, LearningRate = 1e-2f,
+            MinimumTokenFrequency = 3, Seed = 1,
+        }))
+        .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel"))
+        .Fit(train);
+    Write(ml, "multiclass", model, train.Schema, test);
+}
+
+// Binary: GRU, final-state pooling, a maximum sequence length.
+{
+    var ml = new MLContext(seed: 12);
+    var train = ml.Data.LoadFromEnumerable(Data.Sentiment(300, 3));
+    var test = ml.Data.LoadFromEnumerable(Data.Sentiment(40, 4));
+    var model = ml.Transforms.Text.TokenizeIntoWords("Tokens", "Text")
+        .Append(ml.Transforms.Conversion.MapValueToKey("Features", "Tokens"))
+        .Append(ml.BinaryClassification.Trainers.Recurrent(new RecurrentBinaryTrainer.Options
+        {
+            Cell = Microsoft.ML.Recurrent.Layers.RecurrentCellKind.Gru, EmbeddingSize = 8, HiddenSize = 8, NumberOfEpochs = 3,
+            BatchSize = 16, LearningRate = 1e-2f, Pooling = Microsoft.ML.Recurrent.Layers.PoolingKind.FinalState,
+            MaximumSequenceLength = 6, Seed = 2,
+        }))
+        .Fit(train);
+    Write(ml, "binary", model, train.Schema, test);
+}
+
+// Regression on dense steps: unidirectional RNN-tanh, 2 features per step.
+{
+    var ml = new MLContext(seed: 13);
+    var train = ml.Data.LoadFromEnumerable(Data.Series(200, 5));
+    var test = ml.Data.LoadFromEnumerable(Data.Series(40, 6));
+    var model = ml.Regression.Trainers.Recurrent(new RecurrentRegressionTrainer.Options
+    {
+        Cell = Microsoft.ML.Recurrent.Layers.RecurrentCellKind.RnnTanh, FeaturesPerStep = 2, HiddenSize = 8, NumberOfEpochs = 3,
+        BatchSize = 16, LearningRate = 1e-2f, Bidirectional = false, Seed = 3,
+    }).Fit(train);
+    Write(ml, "regression", model, train.Schema, test);
+}
+
+// TokenizeToIds with a BERT vocabulary stored in the zip; RNN-ReLU, final state | max | input mean pooling.
+{
+    var ml = new MLContext(seed: 14);
+    var rows = Data.Topic(300, 7);
+    string vocabulary = Path.Combine(Path.GetTempPath(), $"compat-vocab-{Guid.NewGuid():N}.txt");
+    var words = rows.SelectMany(r => r.Text.Split(' ')).Distinct().Order(StringComparer.Ordinal).Take(14);
+    File.WriteAllLines(vocabulary, ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", .. words, "##s", "##ing"]);
+    var train = ml.Data.LoadFromEnumerable(rows);
+    var test = ml.Data.LoadFromEnumerable(Data.Topic(40, 8));
+    var model = ml.Transforms.Conversion.MapValueToKey("Label")
+        .Append(ml.Transforms.Text.TokenizeToIds("Features", "Text", TokenizerData.Bert(vocabulary)))
+        .Append(ml.MulticlassClassification.Trainers.Recurrent(new RecurrentMulticlassTrainer.Options
+        {
+            Cell = Microsoft.ML.Recurrent.Layers.RecurrentCellKind.RnnRelu, EmbeddingSize = 8, HiddenSize = 8, NumberOfEpochs = 3,
+            BatchSize = 16, LearningRate = 1e-2f, MinimumTokenFrequency = 1, Seed = 4,
+            Pooling = Microsoft.ML.Recurrent.Layers.PoolingKind.FinalState | Microsoft.ML.Recurrent.Layers.PoolingKind.Max | Microsoft.ML.Recurrent.Layers.PoolingKind.InputMean,
+        }))
+        .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel"))
+        .Fit(train);
+    File.Delete(vocabulary);
+    Write(ml, "tokenizetoids", model, train.Schema, test);
+}
+return 0;
+
+void Write(MLContext ml, string name, ITransformer model, DataViewSchema schema, IDataView test)
+{
+    ml.Model.Save(model, schema, Path.Combine(outDir, name + ".zip"));
+    using (var stream = File.Create(Path.Combine(outDir, name + ".input.idv")))
+        ml.Data.SaveAsBinary(test, stream, keepHidden: false);
+    File.WriteAllText(Path.Combine(outDir, name + ".scores.tsv"), Scores.Dump(model.Transform(test)));
+    Console.WriteLine($"wrote {name}");
+}
+
+internal static class Scores
+{
+    /// <summary>Score, Probability and PredictedLabel of every row, tab-separated, floats in round-trip format.</summary>
+    public static string Dump(IDataView scored)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var names = new[] { "Score", "Probability", "PredictedLabel" }.Where(n => scored.Schema.GetColumnOrNull(n) is not null).ToArray();
+        var text = new StringBuilder(string.Join('\t', names)).Append('\n');
+        using var cursor = scored.GetRowCursor(names.Select(n => scored.Schema[n]));
+        var writers = names.Select(n => Writer(cursor, scored.Schema[n])).ToArray();
+        while (cursor.MoveNext())
+            text.AppendJoin('\t', writers.Select(w => w())).Append('\n');
+        return text.ToString();
+
+        Func<string> Writer(DataViewRowCursor c, DataViewSchema.Column column)
+        {
+            var type = column.Type;
+            if (type == NumberDataViewType.Single)
+            {
+                var get = c.GetGetter<float>(column);
+                return () => { float v = 0; get(ref v); return v.ToString("R", inv); };
+            }
+            if (type is VectorDataViewType)
+            {
+                var get = c.GetGetter<VBuffer<float>>(column);
+                return () => { VBuffer<float> v = default; get(ref v); return string.Join(',', v.DenseValues().Select(x => x.ToString("R", inv))); };
+            }
+            if (type is BooleanDataViewType)
+            {
+                var get = c.GetGetter<bool>(column);
+                return () => { bool v = false; get(ref v); return v ? "true" : "false"; };
+            }
+            var text = c.GetGetter<ReadOnlyMemory<char>>(column);
+            return () => { ReadOnlyMemory<char> v = default; text(ref v); return v.ToString(); };
+        }
+    }
+}
+
+public sealed class TextRow
+{
+    public string Label { get; set; } = "";
+    public string Text { get; set; } = "";
+}
+
+public sealed class BinaryRow
+{
+    public bool Label { get; set; }
+    public string Text { get; set; } = "";
+}
+
+public sealed class SeriesRow
+{
+    [VectorType] public float[] Features { get; set; } = [];
+    public float Label { get; set; }
+}
+
+/// <summary>Small synthetic data sets (the same kind the tests use), generated from fixed seeds.</summary>
+internal static class Data
+{
+    private static readonly string[][] Topics =
+    [
+        ["goal", "match", "team", "coach", "league", "score"],
+        ["market", "stock", "profit", "bank", "shares", "trade"],
+        ["chip", "software", "robot", "laptop", "code", "cloud"],
+    ];
+    private static readonly string[] Filler = ["the", "a", "of", "and", "today", "new", "big", "in", "on", "said"];
+    private static readonly string[] Classes = ["Sports", "Business", "Tech"];
+
+    public static List<TextRow> Topic(int count, int seed)
+    {
+        var random = new Random(seed);
+        var rows = new List<TextRow>();
+        for (int i = 0; i < count; i++)
+        {
+            int c = random.Next(3), length = 3 + random.Next(10);
+            var words = new List<string>();
+            for (int k = 0; k < length; k++)
+                words.Add(random.NextDouble() < 0.35 ? Topics[c][random.Next(Topics[c].Length)] : Filler[random.Next(Filler.Length)]);
+            rows.Add(new TextRow { Label = Classes[c], Text = string.Join(' ', words) });
+        }
+        return rows;
+    }
+
+    public static List<BinaryRow> Sentiment(int count, int seed)
+    {
+        var random = new Random(seed);
+        var rows = new List<BinaryRow>();
+        for (int i = 0; i < count; i++)
+        {
+            bool positive = random.Next(2) == 0, negated = random.Next(2) == 0;
+            var words = new List<string>();
+            for (int k = random.Next(4); k > 0; k--) words.Add(Filler[random.Next(Filler.Length)]);
+            if (negated) words.Add("not");
+            words.Add(positive ^ negated ? "good" : "bad");
+            for (int k = random.Next(4); k > 0; k--) words.Add(Filler[random.Next(Filler.Length)]);
+            rows.Add(new BinaryRow { Label = positive, Text = string.Join(' ', words) });
+        }
+        return rows;
+    }
+
+    public static List<SeriesRow> Series(int count, int seed)
+    {
+        var random = new Random(seed);
+        var rows = new List<SeriesRow>();
+        for (int i = 0; i < count; i++)
+        {
+            int steps = 5 + random.Next(15);
+            double phase = random.NextDouble() * Math.PI * 2, frequency = 0.2 + random.NextDouble() * 0.3;
+            var values = new float[steps * 2];
+            for (int t = 0; t < steps; t++)
+            {
+                values[2 * t] = (float)Math.Sin(phase + frequency * t);
+                values[2 * t + 1] = (float)frequency;
+            }
+            rows.Add(new SeriesRow { Features = values, Label = (float)Math.Sin(phase + frequency * steps) });
+        }
+        return rows;
+    }
+}
