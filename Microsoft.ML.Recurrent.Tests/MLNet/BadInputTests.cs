@@ -60,15 +60,47 @@ public sealed class BadInputTests
         Throws<ArgumentOutOfRangeException>(() => pipeline.Fit(rows), "'Text'", "vector of keys");
     }
 
+    /// <summary>Runs <paramref name="action"/> and returns the warnings it logged through MLContext.Log.</summary>
+    internal static List<string> Warnings(MLContext ml, Action action)
+    {
+        var warnings = new List<string>();
+        void OnLog(object? sender, LoggingEventArgs e)
+        {
+            if (e.Kind == Runtime.ChannelMessageKind.Warning)
+                lock (warnings) warnings.Add(e.Message);
+        }
+        ml.Log += OnLog;
+        try { action(); }
+        finally { ml.Log -= OnLog; }
+        return warnings;
+    }
+
+    private void AssertWarned(List<string> warnings, params string[] fragments)
+    {
+        TestContext.WriteLine(string.Join("\n", warnings));
+        Assert.IsTrue(warnings.Any(w => fragments.All(w.Contains)), $"no warning contains all of: {string.Join(" | ", fragments)}");
+    }
+
     [TestMethod]
-    public void EmptyTokenVectorNamesTheRow()
+    public void EmptyRowsInTrainingAreSkippedAndLogged()
     {
         var ml = new MLContext(1);
-        var list = TestData.Topic(20, 1);
-        list[7].Text = "   ";
+        var list = TestData.Topic(400, 1);
+        // 1 % of the rows become empty token vectors: empty, whitespace-only, punctuation-only after NormalizeText.
+        list[7].Text = "";
+        list[100].Text = "   ";
+        list[250].Text = "!!! ?";
+        list[399].Text = "";
         var rows = ml.Data.LoadFromEnumerable(list);
-        var pipeline = ml.Transforms.Conversion.MapValueToKey("Label").Append(TestData.TokenKeys(ml)).Append(ml.MulticlassClassification.Trainers.Recurrent(Small));
-        Throws<InvalidOperationException>(() => pipeline.Fit(rows), "Row 7", "empty", "'Features'");
+        var pipeline = ml.Transforms.Conversion.MapValueToKey("Label")
+            .Append(ml.Transforms.Text.NormalizeText("Normalized", "Text", keepPunctuations: false))
+            .Append(TestData.TokenKeys(ml, "Normalized"))
+            .Append(ml.MulticlassClassification.Trainers.Recurrent(Small));
+        ITransformer? model = null;
+        var warnings = Warnings(ml, () => model = pipeline.Fit(rows));
+        AssertWarned(warnings, "Skipped 4 training rows", "empty", "'Features'", "row 7");
+        var metrics = ml.MulticlassClassification.Evaluate(model!.Transform(rows));
+        Assert.AreEqual(400, metrics.ConfusionMatrix.Counts.Sum(r => r.Sum()), "every row, the empty ones included, is scored");
     }
 
     public sealed class KeyRow
@@ -78,36 +110,62 @@ public sealed class BadInputTests
     }
 
     [TestMethod]
-    public void KeyBeyondTheVocabularyNamesRowPositionAndValue()
+    public void KeyBeyondTheVocabularyIsSkippedInTrainingAndNaNWhenScoring()
     {
         var ml = new MLContext(1);
         var rows = ml.Data.LoadFromEnumerable(new[]
         {
             new KeyRow { Label = true, Features = [1, 2, 3] },
             new KeyRow { Label = false, Features = [4, 9, 1] },
+            new KeyRow { Label = false, Features = [4, 5, 1] },
         });
-        Throws<InvalidOperationException>(() => ml.BinaryClassification.Trainers.Recurrent(new RecurrentBinaryTrainer.Options { HiddenSize = 4, EmbeddingSize = 4, NumberOfEpochs = 1 }).Fit(rows),
-            "Row 1", "key 9", "position 1", "'Features'");
+        var trainer = ml.BinaryClassification.Trainers.Recurrent(new RecurrentBinaryTrainer.Options { HiddenSize = 4, EmbeddingSize = 4, NumberOfEpochs = 1 });
+        RecurrentBinaryTransformer? model = null;
+        var warnings = Warnings(ml, () => model = trainer.Fit(rows));
+        AssertWarned(warnings, "Skipped 1 training rows", "row 1", "key 9", "position 1", "'Features'");
+        var scored = ml.Data.CreateEnumerable<BinaryScore>(model!.Transform(rows), reuseRowObject: false).ToList();
+        Assert.IsTrue(float.IsNaN(scored[1].Score) && float.IsNaN(scored[1].Probability) && !scored[1].PredictedLabel, "the unreadable row gets NaN scores");
+        Assert.IsTrue(float.IsFinite(scored[0].Score) && float.IsFinite(scored[2].Score));
+    }
+
+    public sealed class BinaryScore
+    {
+        public float Score { get; set; }
+        public float Probability { get; set; }
+        public bool PredictedLabel { get; set; }
     }
 
     [TestMethod]
-    public void NaNInDenseInputNamesTheRowAndStep()
+    public void NaNInDenseInputIsSkippedInTrainingNamingTheRowAndStep()
     {
         var ml = new MLContext(1);
         var series = RoundTripTests.Series(10, 1);
         series[3].Features[4] = float.NaN;
         var trainer = ml.Regression.Trainers.Recurrent(new RecurrentRegressionTrainer.Options { FeaturesPerStep = 2, HiddenSize = 4, NumberOfEpochs = 1 });
-        Throws<InvalidOperationException>(() => trainer.Fit(ml.Data.LoadFromEnumerable(series)), "Row 3", "NaN", "step 2");
+        var warnings = Warnings(ml, () => trainer.Fit(ml.Data.LoadFromEnumerable(series)));
+        AssertWarned(warnings, "Skipped 1 training rows", "row 3", "NaN", "step 2");
     }
 
     [TestMethod]
-    public void DenseLengthNotAMultipleOfFeaturesPerStepIsRejected()
+    public void DenseLengthNotAMultipleOfFeaturesPerStepIsSkippedInTraining()
     {
         var ml = new MLContext(1);
         var series = RoundTripTests.Series(10, 1);
         series[2].Features = [1f, 2f, 3f];
         var trainer = ml.Regression.Trainers.Recurrent(new RecurrentRegressionTrainer.Options { FeaturesPerStep = 2, HiddenSize = 4, NumberOfEpochs = 1 });
-        Throws<InvalidOperationException>(() => trainer.Fit(ml.Data.LoadFromEnumerable(series)), "Row 2", "multiple of FeaturesPerStep");
+        var warnings = Warnings(ml, () => trainer.Fit(ml.Data.LoadFromEnumerable(series)));
+        AssertWarned(warnings, "Skipped 1 training rows", "row 2", "multiple of FeaturesPerStep");
+    }
+
+    [TestMethod]
+    public void FitFailsOnlyWhenNoUsableRowIsLeftAndSaysWhy()
+    {
+        var ml = new MLContext(1);
+        var featurizer = ml.Transforms.Conversion.MapValueToKey("Label").Append(TestData.TokenKeys(ml)).Fit(ml.Data.LoadFromEnumerable(TestData.Topic(20, 1)));
+        var list = TestData.Topic(6, 1);
+        foreach (var row in list) row.Text = " ";
+        var data = featurizer.Transform(ml.Data.LoadFromEnumerable(list));
+        Throws<InvalidOperationException>(() => ml.MulticlassClassification.Trainers.Recurrent(Small).Fit(data), "no usable rows", "6 an empty sequence", "'Features'");
     }
 
     [TestMethod]
@@ -197,7 +255,7 @@ public sealed class BadInputTests
             var e = Assert.Throws<Exception>(() => ml.Model.Load(path, out _));
             string all = Describe(e);
             TestContext.WriteLine(all);
-            StringAssert.Contains(all, "checksum");
+            StringAssert.Contains(all, "SHA-256");
         }
         finally { File.Delete(path); }
     }

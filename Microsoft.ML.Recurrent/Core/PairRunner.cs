@@ -70,15 +70,25 @@ internal static class PairRunner
         {
             WorkReady.Wait();
             WorkReady.Reset();
-            try
-            {
-                s_work!.RunPart(1);
-            }
-            catch (Exception e)
-            {
-                s_workerError = e;
-            }
+            RunWorkerPart();
             WorkDone.Set();
+        }
+    }
+
+    /// <summary>
+    /// Runs half 1 of the current work. A separate frame, so that while the worker waits for the next call nothing on
+    /// its stack still refers to the last work (and, through it, to a network's activations).
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static void RunWorkerPart()
+    {
+        try
+        {
+            s_work!.RunPart(1);
+        }
+        catch (Exception e)
+        {
+            s_workerError = e;
         }
     }
 }

@@ -45,6 +45,9 @@ internal sealed class Linear
             System.Numerics.Tensors.TensorPrimitives.Add(y.Slice(r * OutputSize, OutputSize), bias, y.Slice(r * OutputSize, OutputSize));
     }
 
+    /// <summary>y [O] = 0 · Wᵀ + b = b: the output for an all-zero input row.</summary>
+    public void ForwardZero(Span<float> y) => _parameters.Value(_bias).CopyTo(y);
+
     /// <summary>dW += dyᵀ·x, db += Σ_rows dy, dx (+)= dy·W (dx skipped when empty; overwritten unless <paramref name="accumulate"/>).</summary>
     public void Backward(int batchSize, ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx, bool accumulate = false)
     {

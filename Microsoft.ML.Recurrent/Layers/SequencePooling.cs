@@ -2,7 +2,10 @@ using Microsoft.ML.Recurrent.Core;
 
 namespace Microsoft.ML.Recurrent.Layers;
 
-/// <summary>How a sequence of recurrent outputs becomes one feature vector. Several may be combined; the pieces are concatenated in the order listed here.</summary>
+/// <summary>
+/// How a sequence of recurrent outputs becomes one feature vector. Several may be combined; the pieces are concatenated
+/// in the order listed here. The numeric values are written to model files: never change or reuse them.
+/// </summary>
 [Flags]
 public enum PoolingKind
 {

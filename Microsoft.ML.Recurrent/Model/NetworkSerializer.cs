@@ -13,8 +13,10 @@ namespace Microsoft.ML.Recurrent.Model;
 ///   i64    value count V = Σ tensor sizes; V × f32 values
 ///   u32    CRC-32 of the values' bytes
 /// </code>
-/// The reader validates every size against the network the header describes before it allocates anything, and the
-/// checksum after reading, so a truncated or corrupted file fails with <see cref="InvalidDataException"/>.
+/// The reader range-checks every header field and checks the size the header implies against the bytes left before it
+/// allocates anything, and the checksum after reading, so a truncated or corrupted file fails with
+/// <see cref="InvalidDataException"/>. (Inside a model zip the whole entry is also covered by a SHA-256, see
+/// <c>ModelEntry</c>.)
 /// </summary>
 internal static class NetworkSerializer
 {
@@ -53,100 +55,83 @@ internal static class NetworkSerializer
         writer.Write(Crc32.Compute(bytes));
     }
 
-    /// <summary>Reads a network written by <see cref="Write"/>.</summary>
-    /// <exception cref="InvalidDataException">The data is not a network of a known version, or it is truncated or corrupted.</exception>
-    public static RecurrentNetwork Read(BinaryReader reader)
+    /// <summary>
+    /// Reads a network written by <see cref="Write"/> as an inference-only network (no gradient buffer). Every header
+    /// field is range-checked, and the parameter count it implies is checked against the bytes left before the values
+    /// are allocated; then the tensor list must match the network the header describes, name by name and shape by shape.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The data is not a network of a known version, or it is truncated or corrupted; the message names the field.</exception>
+    public static RecurrentNetwork Read(BoundedReader reader)
     {
+        if (reader.ReadUInt64("network magic number") != Magic)
+            throw reader.Error("network magic number", "is wrong: this is not a recurrent network.");
+        int version = reader.ReadInt32("network format version");
+        if (version > FormatVersion)
+            throw reader.Error("network format version", $"is {version}, newer than this library reads ({FormatVersion}). Upgrade Microsoft.ML.Recurrent.");
+        if (version < 1)
+            throw reader.Error("network format version", $"is {version}; expected 1 to {FormatVersion}.");
+        int cell = reader.ReadInt32("cell kind");
+        if (!Enum.IsDefined((RecurrentCellKind)cell))
+            throw reader.Error("cell kind", $"is {cell}; expected 0 (LSTM), 1 (GRU), 2 (RNN-tanh) or 3 (RNN-ReLU).");
+        var config = new NetworkConfig
+        {
+            Cell = (RecurrentCellKind)cell,
+            VocabularySize = reader.ReadInt32("vocabulary size", 0, MaxDimension),
+            InputSize = reader.ReadInt32("input size", 1, MaxDimension),
+            HiddenSize = reader.ReadInt32("hidden size", 1, MaxDimension),
+            NumLayers = reader.ReadInt32("number of layers", 1, 64),
+            Bidirectional = reader.ReadBoolean("bidirectional flag"),
+            Dropout = reader.ReadSingle("dropout"),
+            Pooling = (PoolingKind)reader.ReadInt32("pooling flags", 1, (int)(PoolingKind.FinalState | PoolingKind.Mean | PoolingKind.Max | PoolingKind.InputMean)),
+            OutputSize = reader.ReadInt32("output size", 1, MaxDimension),
+            PaddingId = reader.ReadInt32("padding id", -1, MaxDimension),
+        };
+        if (!(config.Dropout >= 0 && config.Dropout < 1))
+            throw reader.Error("dropout", $"is {config.Dropout}; expected a value in [0, 1).");
+        if ((config.Pooling & ~PoolingKind.InputMean) == 0)
+            throw reader.Error("pooling flags", $"are {(int)config.Pooling}; at least one of final state (1), mean (2) and max (4) is needed.");
+        if (config.PaddingId >= Math.Max(config.VocabularySize, 0) && config.PaddingId != -1)
+            throw reader.Error("padding id", $"is {config.PaddingId}, outside the vocabulary of {config.VocabularySize}.");
+        long expected = RecurrentNetwork.CountParameters(config);
+        // The values (4 bytes each) and the checksum must still be in the data: refuses absurd headers before allocating.
+        if (expected > int.MaxValue || expected * sizeof(float) + sizeof(uint) > reader.Remaining)
+            throw reader.Error("network header", $"describes {expected:N0} parameters ({expected * 4:N0} bytes), more than the {reader.Remaining:N0} bytes left (the data is truncated or corrupted).");
+        var values = new float[expected];
+        RecurrentNetwork network;
         try
         {
-            if (reader.ReadUInt64() != Magic)
-                throw new InvalidDataException("Not a recurrent network: the magic number is wrong.");
-            int version = reader.ReadInt32();
-            if (version > FormatVersion)
-                throw new InvalidDataException($"The network was saved in format version {version}, newer than this library reads ({FormatVersion}). Upgrade Microsoft.ML.Recurrent.");
-            if (version < 1)
-                throw new InvalidDataException($"Invalid network format version {version}.");
-            int cell = reader.ReadInt32();
-            if (!Enum.IsDefined((RecurrentCellKind)cell))
-                throw new InvalidDataException($"Unknown recurrent cell kind {cell}.");
-            var config = new NetworkConfig
-            {
-                Cell = (RecurrentCellKind)cell,
-                VocabularySize = CheckSize(reader.ReadInt32(), "vocabulary size", allowZero: true),
-                InputSize = CheckSize(reader.ReadInt32(), "input size"),
-                HiddenSize = CheckSize(reader.ReadInt32(), "hidden size"),
-                NumLayers = CheckSize(reader.ReadInt32(), "number of layers"),
-                Bidirectional = reader.ReadBoolean(),
-                Dropout = reader.ReadSingle(),
-                Pooling = (PoolingKind)reader.ReadInt32(),
-                OutputSize = CheckSize(reader.ReadInt32(), "output size"),
-                PaddingId = reader.ReadInt32(),
-            };
-            if (config.NumLayers > 64)
-                throw new InvalidDataException($"Implausible number of layers {config.NumLayers}.");
-            long expected = ExpectedParameterCount(config);
-            if (expected > int.MaxValue)
-                throw new InvalidDataException("The network described by the header is too large.");
-            RecurrentNetwork network;
-            try
-            {
-                network = new RecurrentNetwork(config);
-            }
-            catch (ArgumentException e)
-            {
-                throw new InvalidDataException("The network header is invalid: " + e.Message, e);
-            }
-            var ps = network.Parameters;
-            int count = reader.ReadInt32();
-            if (count != ps.Parameters.Count)
-                throw new InvalidDataException($"The file lists {count} tensors; a network of this shape has {ps.Parameters.Count}.");
-            foreach (var p in ps.Parameters)
-            {
-                string name = reader.ReadString();
-                int rank = reader.ReadInt32();
-                if (name != p.Name || rank != p.Shape.Length)
-                    throw new InvalidDataException($"Tensor '{name}' of rank {rank} found where '{p.Name}' of rank {p.Shape.Length} was expected.");
-                for (int i = 0; i < rank; i++)
-                    if (reader.ReadInt32() != p.Shape[i])
-                        throw new InvalidDataException($"Tensor '{name}' has the wrong shape.");
-            }
-            long values = reader.ReadInt64();
-            if (values != ps.Length)
-                throw new InvalidDataException($"The file holds {values} parameter values; the network needs {ps.Length}.");
-            var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(ps.Values.AsSpan());
-            reader.BaseStream.ReadExactly(bytes);
-            uint crc = reader.ReadUInt32();
-            if (crc != Crc32.Compute(bytes))
-                throw new InvalidDataException("The network's parameter values are corrupted (checksum mismatch).");
-            return network;
+            network = RecurrentNetwork.ForInference(config, values);
         }
-        catch (EndOfStreamException e)
+        catch (ArgumentException e)
         {
-            throw new InvalidDataException("The network data is truncated.", e);
+            throw reader.Error("network header", "is invalid: " + e.Message);
         }
-    }
-
-    private static int CheckSize(int value, string what, bool allowZero = false)
-    {
-        if (value < 0 || (!allowZero && value == 0) || value > MaxDimension)
-            throw new InvalidDataException($"Invalid {what} {value} in the network header.");
-        return value;
-    }
-
-    /// <summary>Parameter count implied by a config, in 64-bit arithmetic (to refuse absurd headers before allocating).</summary>
-    private static long ExpectedParameterCount(NetworkConfig c)
-    {
-        long gates = c.Cell switch { RecurrentCellKind.Lstm => 4, RecurrentCellKind.Gru => 3, _ => 1 };
-        long d = c.Bidirectional ? 2 : 1, h = c.HiddenSize;
-        long total = (long)c.VocabularySize * c.InputSize;
-        for (int l = 0; l < c.NumLayers; l++)
+        var parameters = network.Parameters.Parameters;
+        int count = reader.ReadInt32("tensor count");
+        if (count != parameters.Count)
+            throw reader.Error("tensor count", $"is {count}; a network of this shape has {parameters.Count} tensors.");
+        foreach (var p in parameters)
         {
-            long input = l == 0 ? c.InputSize : d * h;
-            total += d * gates * h * (input + h + 2);
+            string name = reader.ReadString("tensor name", 256);
+            int rank = reader.ReadInt32("rank of tensor " + p.Name);
+            if (name != p.Name || rank != p.Shape.Length)
+                throw reader.Error("tensor list", $"has '{BoundedReader.Printable(name)}' of rank {rank} where '{p.Name}' of rank {p.Shape.Length} was expected.");
+            for (int i = 0; i < rank; i++)
+            {
+                int dimension = reader.ReadInt32($"dimension {i} of tensor {p.Name}");
+                if (dimension != p.Shape[i])
+                    throw reader.Error($"dimension {i} of tensor {p.Name}", $"is {dimension}; the header implies {p.Shape[i]}.");
+            }
         }
-        long pooled = System.Numerics.BitOperations.PopCount((uint)(c.Pooling & ~PoolingKind.InputMean)) * d * h
-            + ((c.Pooling & PoolingKind.InputMean) != 0 ? c.InputSize : 0);
-        return total + pooled * c.OutputSize + c.OutputSize;
+        long valueCount = reader.ReadInt64("parameter value count");
+        if (valueCount != expected)
+            throw reader.Error("parameter value count", $"is {valueCount}; the network needs {expected}.");
+        int start = reader.Position;
+        reader.ReadSingles("parameter values", values);
+        uint crc = Crc32.Compute(reader.Since(start));
+        if (reader.ReadUInt32("parameter checksum") != crc)
+            throw reader.Error("parameter values", "are corrupted (CRC-32 mismatch).");
+        return network;
     }
 }
 

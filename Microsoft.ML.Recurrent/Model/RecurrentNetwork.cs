@@ -57,6 +57,7 @@ internal sealed class RecurrentNetwork
     private float[] _dPooled = [];    // [B, P]
     private float[] _dStack = [];     // [N, D·H]
     private float[] _sortedOut = [];  // [B, O]
+    private long _largestBatchSteps;  // most packed steps of any forward so far (sizes the workspace)
 
     /// <summary>The shape.</summary>
     public NetworkConfig Config { get; }
@@ -85,6 +86,49 @@ internal sealed class RecurrentNetwork
     /// <summary>An inference-only network (no gradient buffer) that shares this network's weights but has its own activations.</summary>
     /// <remarks>The sibling assumes the weights no longer change: it packs them once (create a new sibling after training further).</remarks>
     public RecurrentNetwork CreateInferenceSibling() => new(Config, Parameters.Values) { Threads = Threads, WeightsFrozen = true };
+
+    /// <summary>
+    /// An inference-only network over <paramref name="values"/> (adopted, not copied; laid out as
+    /// <see cref="Parameters"/> registers them): no gradient buffer, frozen weights. What a loaded model holds.
+    /// </summary>
+    public static RecurrentNetwork ForInference(NetworkConfig config, float[] values) => new(config, values) { WeightsFrozen = true };
+
+    /// <summary>Number of parameters a network of <paramref name="config"/> has, in 64-bit arithmetic (to refuse absurd shapes before allocating).</summary>
+    public static long CountParameters(NetworkConfig config)
+    {
+        long gates = config.Cell switch { RecurrentCellKind.Lstm => 4, RecurrentCellKind.Gru => 3, _ => 1 };
+        long d = config.Bidirectional ? 2 : 1, h = config.HiddenSize;
+        long total = (long)config.VocabularySize * config.InputSize;
+        for (int l = 0; l < config.NumLayers; l++)
+        {
+            long input = l == 0 ? config.InputSize : d * h;
+            total += d * gates * h * (input + h + 2);
+        }
+        long pooled = System.Numerics.BitOperations.PopCount((uint)(config.Pooling & ~PoolingKind.InputMean)) * d * h
+            + ((config.Pooling & PoolingKind.InputMean) != 0 ? config.InputSize : 0);
+        return total + pooled * config.OutputSize + config.OutputSize;
+    }
+
+    /// <summary>
+    /// Estimated bytes of activations the last forward pass left allocated: per packed step, the stack's input and,
+    /// per layer and direction, its gates, state and output (4 bytes each). Callers that keep a network for a long time
+    /// use it to drop the workspace after an unusually long batch.
+    /// </summary>
+    public long EstimatedWorkspaceBytes
+    {
+        get
+        {
+            long gates = Config.Cell switch { RecurrentCellKind.Lstm => 4, RecurrentCellKind.Gru => 3, _ => 1 };
+            long perStep = Config.InputSize + (long)Config.NumLayers * _stack.NumDirections * Config.HiddenSize * (gates + 2);
+            return _largestBatchSteps * perStep * sizeof(float);
+        }
+    }
+
+    /// <summary>
+    /// The outputs [O] for a sequence with no steps: the head applied to pooled features of zero, i.e. the head's bias —
+    /// the prediction for "no evidence", as a linear model scores an empty feature vector.
+    /// </summary>
+    public void ForwardEmpty(Span<float> outputs) => _head.ForwardZero(outputs);
 
     /// <summary>Whether the weights are frozen (inference siblings): packed weights are then made once.</summary>
     public bool WeightsFrozen
@@ -145,6 +189,7 @@ internal sealed class RecurrentNetwork
 
     private void ForwardFromInput(RaggedBatch batch, Span<float> input, Span<float> outputs, SeededRandom? dropout)
     {
+        _largestBatchSteps = Math.Max(_largestBatchSteps, batch.TotalSteps);
         _inputDropout.Forward(input, input, dropout);
         var y = _stack.Forward(batch, input, dropout);
         int b = batch.BatchSize, p = PooledSize;

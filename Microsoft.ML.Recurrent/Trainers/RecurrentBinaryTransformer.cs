@@ -18,8 +18,9 @@ public sealed class RecurrentBinaryTransformer : RecurrentTransformerBase
 
     private static VersionInfo GetVersionInfo() => new(
         modelSignature: "RNNBINCL",
-        verWrittenCur: 0x00010001, // Initial
-        verReadableCur: 0x00010001,
+        verWrittenCur: 0x00010002, // Integrity envelope (SHA-256), number of threads, vocabulary hash
+        // verWrittenCur: 0x00010001, // Initial
+        verReadableCur: 0x00010002,
         verWeCanReadBack: 0x00010001,
         loaderSignature: LoaderSignature,
         loaderAssemblyName: typeof(RecurrentBinaryTransformer).Assembly.GetName().Name);
@@ -29,7 +30,7 @@ public sealed class RecurrentBinaryTransformer : RecurrentTransformerBase
     {
     }
 
-    // Factory method for SignatureLoadModel. Binary format: see RecurrentModel.Write.
+    // Factory method for SignatureLoadModel. Binary format: see ModelEntry and RecurrentModel.Write.
     private static RecurrentBinaryTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
     {
         ArgumentNullException.ThrowIfNull(env);

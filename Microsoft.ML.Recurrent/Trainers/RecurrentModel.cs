@@ -1,5 +1,4 @@
 using Microsoft.ML.Data;
-using Microsoft.ML.Recurrent.Core;
 using Microsoft.ML.Recurrent.Model;
 using Microsoft.ML.Recurrent.Training;
 
@@ -7,10 +6,17 @@ namespace Microsoft.ML.Recurrent;
 
 /// <summary>
 /// Everything a trained recurrent predictor needs at scoring time: how to read the feature column, the task, the
-/// label's key values (multiclass) and the network. Persisted inside the transformer's entry of the model zip.
+/// label's key values (multiclass), the hash of the feature column's vocabulary and the network (inference-only: no
+/// gradients, optimizer state or training workspaces). Persisted inside the transformer's entry of the model zip.
 /// </summary>
 internal sealed class RecurrentModel
 {
+    /// <summary>Largest scoring batch size a model may record (training refuses larger batch sizes).</summary>
+    public const int MaxBatchSize = 1 << 20;
+
+    /// <summary>Largest thread count a model may record.</summary>
+    public const int MaxThreads = 1 << 10;
+
     public SequenceInput Input { get; }
     public Objective Objective { get; }
     public RecurrentNetwork Network { get; }
@@ -18,28 +24,42 @@ internal sealed class RecurrentModel
     public LabelKeyValues? LabelValues { get; }
     /// <summary>Rows scored together when a whole IDataView is transformed.</summary>
     public int ScoringBatchSize { get; }
+    /// <summary>The trainer's <c>NumberOfThreads</c>, or 0 for "all processors".</summary>
+    public int NumberOfThreads { get; }
+    /// <summary>SHA-256 of the feature column's key values at training (see <see cref="VocabularyHash"/>), or null when the column had none.</summary>
+    public byte[]? Vocabulary { get; }
 
-    public RecurrentModel(SequenceInput input, Objective objective, RecurrentNetwork network, LabelKeyValues? labelValues, int scoringBatchSize)
+    public RecurrentModel(SequenceInput input, Objective objective, RecurrentNetwork network, LabelKeyValues? labelValues,
+        int scoringBatchSize, int numberOfThreads, byte[]? vocabulary)
     {
+        if (!network.WeightsFrozen || network.Parameters.Gradients.Length != 0)
+            throw new ArgumentException("A model holds an inference-only network.", nameof(network));
         Input = input;
         Objective = objective;
         Network = network;
         LabelValues = labelValues;
         ScoringBatchSize = scoringBatchSize;
+        NumberOfThreads = numberOfThreads;
+        Vocabulary = vocabulary;
     }
 
     /// <summary>Network outputs per row (classes for multiclass, 1 otherwise).</summary>
     public int OutputSize => Network.Config.OutputSize;
 
-    // *** Binary format ***
-    // int: objective (0 multiclass, 1 binary, 2 regression)
+    /// <summary>Threads a scorer may use: <see cref="NumberOfThreads"/>, or all processors when it is 0.</summary>
+    public int ScoringThreads => NumberOfThreads > 0 ? NumberOfThreads : Environment.ProcessorCount;
+
+    // *** Binary format *** (the payload of the entry's integrity envelope, see ModelEntry)
+    // i32: objective (0 multiclass, 1 binary, 2 regression)
     // string: feature column name
-    // int: key count (token input) or 0
-    // int: features per step (dense input) or 0
-    // int: maximum sequence length (0 = none)
-    // int: scoring batch size
-    // int: token map length M (0 = none; else KeyCount + 1), then M × int: embedding row of each key
-    // byte: 1 when label key values follow, else 0; then LabelKeyValues
+    // i32: key count (token input) or 0
+    // i32: features per step (dense input) or 0
+    // i32: maximum sequence length (0 = none)
+    // i32: scoring batch size
+    // i32: number of threads (0 = all processors)                                   (since 0x00010002)
+    // i32: token map length M (0 = none; else KeyCount + 1), then M × i32: embedding row of each key
+    // u8: 1 when a vocabulary hash follows, else 0; then 32 bytes: SHA-256            (since 0x00010002)
+    // u8: 1 when label key values follow, else 0; then LabelKeyValues
     // network: see NetworkSerializer
     public void Write(BinaryWriter writer)
     {
@@ -49,58 +69,66 @@ internal sealed class RecurrentModel
         writer.Write(Input.FeaturesPerStep);
         writer.Write(Input.MaximumLength);
         writer.Write(ScoringBatchSize);
+        writer.Write(NumberOfThreads);
         var map = Input.TokenMap ?? [];
         writer.Write(map.Length);
         foreach (int row in map) writer.Write(row);
+        writer.Write(Vocabulary is not null);
+        if (Vocabulary is not null) writer.Write(Vocabulary);
         writer.Write(LabelValues is not null);
         LabelValues?.Write(writer);
         NetworkSerializer.Write(writer, Network);
     }
 
-    /// <summary>Reads what <see cref="Write"/> wrote, validating every field.</summary>
-    /// <exception cref="InvalidDataException">The data is invalid, truncated or corrupted.</exception>
-    public static RecurrentModel Read(BinaryReader reader)
+    /// <summary>
+    /// Reads what <see cref="Write"/> wrote (<paramref name="version"/> 2), or the layout of model version 1 (no thread
+    /// count, no vocabulary hash), range-checking every field against what training can produce.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The data is invalid, truncated or corrupted; the message names the field.</exception>
+    public static RecurrentModel Read(BoundedReader reader, int version)
     {
-        try
+        int objective = reader.ReadInt32("objective");
+        if (!Enum.IsDefined((Objective)objective))
+            throw reader.Error("objective", $"is {objective}; expected 0 (multiclass), 1 (binary) or 2 (regression).");
+        string column = reader.ReadString("feature column name", 1024);
+        if (column.Length == 0)
+            throw reader.Error("feature column name", "is empty.");
+        int keyCount = reader.ReadInt32("key count", 0, int.MaxValue - 1);
+        int featuresPerStep = reader.ReadInt32("features per step", 0, 1 << 26);
+        if ((keyCount == 0) == (featuresPerStep == 0))
+            throw reader.Error("input description", $"has key count {keyCount} and features per step {featuresPerStep}; exactly one must be positive.");
+        int maximumLength = reader.ReadInt32("maximum sequence length", 0, int.MaxValue);
+        int batchSize = reader.ReadInt32("scoring batch size", 1, MaxBatchSize);
+        int threads = version >= 2 ? reader.ReadInt32("number of threads", 0, MaxThreads) : 0;
+        int mapLength = reader.ReadCount("token map length", sizeof(int), int.MaxValue);
+        if (mapLength != 0 && mapLength != (long)keyCount + 1)
+            throw reader.Error("token map length", $"is {mapLength} for {keyCount} keys; expected 0 or {(long)keyCount + 1}.");
+        int[]? map = null;
+        if (mapLength > 0)
         {
-            int objective = reader.ReadInt32();
-            if (!Enum.IsDefined((Objective)objective))
-                throw new InvalidDataException($"Unknown objective {objective}.");
-            string column = reader.ReadString();
-            if (column.Length == 0)
-                throw new InvalidDataException("The feature column name is empty.");
-            int keyCount = reader.ReadInt32(), featuresPerStep = reader.ReadInt32(), maximumLength = reader.ReadInt32(), batchSize = reader.ReadInt32();
-            if (keyCount < 0 || featuresPerStep < 0 || (keyCount == 0) == (featuresPerStep == 0) || maximumLength < 0 || batchSize <= 0)
-                throw new InvalidDataException("The recurrent model's input description is invalid.");
-            int mapLength = reader.ReadInt32();
-            if (mapLength != 0 && mapLength != keyCount + 1)
-                throw new InvalidDataException($"The token map has {mapLength} entries for {keyCount} keys.");
-            int[]? map = null;
-            if (mapLength > 0)
+            map = new int[mapLength];
+            for (int i = 0; i < mapLength; i++)
             {
-                map = new int[mapLength];
-                for (int i = 0; i < mapLength; i++)
-                {
-                    map[i] = reader.ReadInt32();
-                    if (map[i] < 0 || map[i] > i)
-                        throw new InvalidDataException($"Invalid token map entry {map[i]} for key {i}.");
-                }
+                // Rows are handed out in key order: key i maps to 0 (unknown) or to at most i.
+                map[i] = reader.ReadInt32("token map entry");
+                if (map[i] < 0 || map[i] > i)
+                    throw reader.Error("token map entry", $"{map[i]} for key {i} is invalid; expected 0 to {i}.");
             }
-            var labels = reader.ReadBoolean() ? LabelKeyValues.Read(reader) : null;
-            var network = NetworkSerializer.Read(reader);
-            var input = new SequenceInput(column, keyCount, featuresPerStep, maximumLength, map);
-            if (input.IsTokens ? network.Config.VocabularySize != input.VocabularySize : network.Config.InputSize != featuresPerStep || network.Config.TokenInput)
-                throw new InvalidDataException("The network does not match the recorded input column.");
-            if ((Objective)objective == Objective.Multiclass ? network.Config.OutputSize < 2 : network.Config.OutputSize != 1)
-                throw new InvalidDataException("The network's output size does not match the task.");
-            if (labels is not null && labels.Count != network.Config.OutputSize)
-                throw new InvalidDataException("The label key values do not match the number of classes.");
-            return new RecurrentModel(input, (Objective)objective, network, labels, batchSize);
         }
-        catch (EndOfStreamException e)
-        {
-            throw new InvalidDataException("The recurrent model data is truncated.", e);
-        }
+        byte[]? vocabulary = null;
+        if (version >= 2 && reader.ReadBoolean("vocabulary hash flag"))
+            vocabulary = reader.ReadBytes("vocabulary hash", VocabularyHash.Size);
+        var labels = reader.ReadBoolean("label values flag") ? LabelKeyValues.Read(reader) : null;
+        var network = NetworkSerializer.Read(reader);
+        reader.ExpectEnd();
+        var input = new SequenceInput(column, keyCount, featuresPerStep, maximumLength, map);
+        if (input.IsTokens ? network.Config.VocabularySize != input.VocabularySize : network.Config.InputSize != featuresPerStep || network.Config.TokenInput)
+            throw reader.Error("network", "does not match the recorded input column (vocabulary or features per step).");
+        if ((Objective)objective == Objective.Multiclass ? network.Config.OutputSize < 2 : network.Config.OutputSize != 1)
+            throw reader.Error("network", $"has {network.Config.OutputSize} outputs, which does not fit the task.");
+        if (labels is not null && labels.Count != network.Config.OutputSize)
+            throw reader.Error("label values", $"number {labels.Count}, but the network has {network.Config.OutputSize} classes.");
+        return new RecurrentModel(input, (Objective)objective, network, labels, batchSize, threads, vocabulary);
     }
 }
 
@@ -177,14 +205,32 @@ internal sealed class LabelKeyValues
         foreach (var v in _values) writer.Write(v);
     }
 
-    public static LabelKeyValues Read(BinaryReader reader)
+    public static LabelKeyValues Read(BoundedReader reader)
     {
-        var kind = (Kind)reader.ReadByte();
-        if (!Enum.IsDefined(kind)) throw new InvalidDataException($"Unknown label key value type {(byte)kind}.");
-        int count = reader.ReadInt32();
-        if (count < 2 || count > 1 << 24) throw new InvalidDataException($"Invalid number of label values {count}.");
+        byte kind = reader.ReadByte("label value type");
+        if (!Enum.IsDefined((Kind)kind))
+            throw reader.Error("label value type", $"is {kind}; expected 1 to 7.");
+        int count = reader.ReadCount("number of label values", 1, 1 << 20);
+        if (count < 2)
+            throw reader.Error("number of label values", $"is {count}; a classifier has at least 2 classes.");
         var values = new string[count];
-        for (int i = 0; i < count; i++) values[i] = reader.ReadString();
-        return new LabelKeyValues(kind, values);
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        for (int i = 0; i < count; i++)
+        {
+            values[i] = reader.ReadString("label value", 1 << 16);
+            bool valid = (Kind)kind switch
+            {
+                Kind.Single => float.TryParse(values[i], System.Globalization.NumberStyles.Float, inv, out _),
+                Kind.Double => double.TryParse(values[i], System.Globalization.NumberStyles.Float, inv, out _),
+                Kind.Int32 => int.TryParse(values[i], System.Globalization.NumberStyles.Integer, inv, out _),
+                Kind.UInt32 => uint.TryParse(values[i], System.Globalization.NumberStyles.Integer, inv, out _),
+                Kind.Int64 => long.TryParse(values[i], System.Globalization.NumberStyles.Integer, inv, out _),
+                Kind.Boolean => values[i] is "True" or "False",
+                _ => true,
+            };
+            if (!valid)
+                throw reader.Error("label value", $"'{BoundedReader.Printable(values[i])}' is not a {(Kind)kind} value.");
+        }
+        return new LabelKeyValues((Kind)kind, values);
     }
 }

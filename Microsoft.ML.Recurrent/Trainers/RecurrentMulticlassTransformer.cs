@@ -19,8 +19,9 @@ public sealed class RecurrentMulticlassTransformer : RecurrentTransformerBase
 
     private static VersionInfo GetVersionInfo() => new(
         modelSignature: "RNNMCLAS",
-        verWrittenCur: 0x00010001, // Initial
-        verReadableCur: 0x00010001,
+        verWrittenCur: 0x00010002, // Integrity envelope (SHA-256), number of threads, vocabulary hash
+        // verWrittenCur: 0x00010001, // Initial
+        verReadableCur: 0x00010002,
         verWeCanReadBack: 0x00010001,
         loaderSignature: LoaderSignature,
         loaderAssemblyName: typeof(RecurrentMulticlassTransformer).Assembly.GetName().Name);
@@ -33,7 +34,7 @@ public sealed class RecurrentMulticlassTransformer : RecurrentTransformerBase
     {
     }
 
-    // Factory method for SignatureLoadModel. Binary format: see RecurrentModel.Write.
+    // Factory method for SignatureLoadModel. Binary format: see ModelEntry and RecurrentModel.Write.
     private static RecurrentMulticlassTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
     {
         ArgumentNullException.ThrowIfNull(env);
@@ -77,7 +78,12 @@ public sealed class RecurrentMulticlassTransformer : RecurrentTransformerBase
             };
             return score;
         }
-        ValueGetter<uint> predicted = (ref uint dst) => dst = (uint)System.Numerics.Tensors.TensorPrimitives.IndexOfMax(outputs.Current()) + 1;
+        // Key 0 (missing) for a row that could not be read (NaN outputs).
+        ValueGetter<uint> predicted = (ref uint dst) =>
+        {
+            var current = outputs.Current();
+            dst = float.IsNaN(current[0]) ? 0 : (uint)System.Numerics.Tensors.TensorPrimitives.IndexOfMax(current) + 1;
+        };
         return predicted;
     }
 }

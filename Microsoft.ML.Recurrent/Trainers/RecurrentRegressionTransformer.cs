@@ -15,8 +15,9 @@ public sealed class RecurrentRegressionTransformer : RecurrentTransformerBase
 
     private static VersionInfo GetVersionInfo() => new(
         modelSignature: "RNNREGRS",
-        verWrittenCur: 0x00010001, // Initial
-        verReadableCur: 0x00010001,
+        verWrittenCur: 0x00010002, // Integrity envelope (SHA-256), number of threads, vocabulary hash
+        // verWrittenCur: 0x00010001, // Initial
+        verReadableCur: 0x00010002,
         verWeCanReadBack: 0x00010001,
         loaderSignature: LoaderSignature,
         loaderAssemblyName: typeof(RecurrentRegressionTransformer).Assembly.GetName().Name);
@@ -26,7 +27,7 @@ public sealed class RecurrentRegressionTransformer : RecurrentTransformerBase
     {
     }
 
-    // Factory method for SignatureLoadModel. Binary format: see RecurrentModel.Write.
+    // Factory method for SignatureLoadModel. Binary format: see ModelEntry and RecurrentModel.Write.
     private static RecurrentRegressionTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
     {
         ArgumentNullException.ThrowIfNull(env);

@@ -146,11 +146,14 @@ public abstract class RecurrentTrainerBase<TTransformer> : IEstimator<TTransform
         });
         if (validation is not null)
             channel.Info($"Keeping the weights of epoch {trainer.BestEpoch}, the best on the validation data.");
-        network.Threads = 1; // scoring parallelism comes from ML.NET's cursors
         var labelValues = Objective == Objective.Multiclass ? LabelKeyValues.FromColumn(label) : null;
         if (labelValues is not null && labelValues.Count != outputs)
             labelValues = null;
-        return MakeTransformer(new RecurrentModel(sequenceInput, Objective, network, labelValues, TrainerOptions.BatchSize));
+        // The transformer keeps an inference-only network over the trained weights; the training network (gradients,
+        // optimizer state, training workspaces) is dropped here.
+        var trained = network.CreateInferenceSibling();
+        return MakeTransformer(new RecurrentModel(sequenceInput, Objective, trained, labelValues, TrainerOptions.BatchSize,
+            TrainerOptions.NumberOfThreads ?? 0, VocabularyHash.Of(schema[TrainerOptions.FeatureColumnName])));
     }
 
     private static string Describe(RecurrentEpochInfo r)
@@ -184,7 +187,8 @@ public abstract class RecurrentTrainerBase<TTransformer> : IEstimator<TTransform
         var lengths = new List<int>();
         var targets = new List<float>();
         var weights = new List<float>();
-        long skipped = 0;
+        long missing = 0, empty = 0, invalid = 0, firstEmpty = -1, firstInvalid = -1;
+        string? firstProblem = null;
         using (var cursor = input.GetRowCursor(columns))
         {
             var target = MakeTargetGetter(cursor, label);
@@ -200,27 +204,49 @@ public abstract class RecurrentTrainerBase<TTransformer> : IEstimator<TTransform
                 weightGetter?.Invoke(ref w);
                 if (float.IsNaN(y) || !(w > 0) || !float.IsFinite(w))
                 {
-                    skipped++;
+                    missing++;
                     continue;
                 }
+                RowStatus status;
+                int length;
+                string? problem;
                 if (tokenGetter is not null)
                 {
                     tokenGetter(ref tokenBuffer);
-                    lengths.Add(sequenceInput.ReadTokens(tokenBuffer, cursor.Position, tokens));
+                    status = sequenceInput.ReadTokens(tokenBuffer, tokens, out length, out problem);
                 }
                 else
                 {
                     featureGetter!(ref featureBuffer);
-                    lengths.Add(sequenceInput.ReadFeatures(featureBuffer, cursor.Position, features));
+                    status = sequenceInput.ReadFeatures(featureBuffer, features, out length, out problem);
                 }
+                if (status == RowStatus.Empty)
+                {
+                    if (empty++ == 0) firstEmpty = cursor.Position;
+                    continue;
+                }
+                if (status == RowStatus.Invalid)
+                {
+                    if (invalid++ == 0) (firstInvalid, firstProblem) = (cursor.Position, problem);
+                    continue;
+                }
+                lengths.Add(length);
                 targets.Add(y);
                 if (weight is not null) weights.Add(w);
             }
         }
-        if (skipped > 0)
-            channel.Warning($"Skipped {skipped:N0} {what} rows with a missing label or a non-positive weight.");
+        // Such rows are skipped the way ML.NET's trainers skip rows with a missing label, and said so.
+        if (missing > 0)
+            channel.Warning($"Skipped {missing:N0} {what} rows with a missing label or a non-positive weight.");
+        if (empty > 0)
+            channel.Warning($"Skipped {empty:N0} {what} rows whose sequence in column '{sequenceInput.ColumnName}' is empty (the first is row {firstEmpty}); " +
+                "such rows are scored as \"no evidence\" (the head's bias).");
+        if (invalid > 0)
+            channel.Warning($"Skipped {invalid:N0} {what} rows that cannot be read (the first is row {firstInvalid}: {firstProblem}).");
         if (lengths.Count == 0)
-            throw new InvalidOperationException($"The {what} data has no usable rows (every label is missing, or the data is empty).");
+            throw new InvalidOperationException($"The {what} data has no usable rows: {missing:N0} have a missing label or a non-positive weight, " +
+                $"{empty:N0} an empty sequence in column '{sequenceInput.ColumnName}' and {invalid:N0} a value that cannot be read" +
+                (firstProblem is null ? "." : $" (row {firstInvalid}: {firstProblem})."));
         return new SequenceDataset(tokens.ToArray(), features.ToArray(), sequenceInput.IsTokens ? 0 : sequenceInput.FeaturesPerStep,
             lengths.ToArray(), targets.ToArray(), weights.ToArray());
     }

@@ -102,7 +102,10 @@ public abstract class RecurrentTrainerOptions
     /// <summary>Validation metric for early stopping and best-epoch selection. Default <see cref="Training.EarlyStoppingMetric.Auto"/> (accuracy for classification, loss for regression).</summary>
     public EarlyStoppingMetric EarlyStoppingMetric = EarlyStoppingMetric.Auto;
 
-    /// <summary>Threads for training and scoring; null = all processors. Results do not depend on it. Default null.</summary>
+    /// <summary>
+    /// Threads for training and for scoring with the trained model (saved with it); null = all processors. Scoring one
+    /// batch uses at most 2 (the two directions of a layer); results do not depend on it. Default null.
+    /// </summary>
     public int? NumberOfThreads;
 
     /// <summary>
@@ -131,6 +134,7 @@ public abstract class RecurrentTrainerOptions
         Positive(NumberOfLayers, nameof(NumberOfLayers));
         Positive(NumberOfEpochs, nameof(NumberOfEpochs));
         Positive(BatchSize, nameof(BatchSize));
+        if (BatchSize > RecurrentModel.MaxBatchSize) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, $"BatchSize must be at most {RecurrentModel.MaxBatchSize}.");
         Positive(MinimumTokenFrequency, nameof(MinimumTokenFrequency));
         if (!Enum.IsDefined(Cell)) throw new ArgumentOutOfRangeException(nameof(Cell), Cell, "Unknown cell kind.");
         if (!Enum.IsDefined(Optimizer)) throw new ArgumentOutOfRangeException(nameof(Optimizer), Optimizer, "Unknown optimizer.");
@@ -140,7 +144,7 @@ public abstract class RecurrentTrainerOptions
         if (!(WarmupFraction >= 0 && WarmupFraction < 1)) throw new ArgumentOutOfRangeException(nameof(WarmupFraction), WarmupFraction, "WarmupFraction must be in [0, 1).");
         if (!(ValidationFraction >= 0 && ValidationFraction < 1)) throw new ArgumentOutOfRangeException(nameof(ValidationFraction), ValidationFraction, "ValidationFraction must be in [0, 1).");
         if (EarlyStoppingPatience < 0) throw new ArgumentOutOfRangeException(nameof(EarlyStoppingPatience), EarlyStoppingPatience, "EarlyStoppingPatience must not be negative.");
-        if (NumberOfThreads is <= 0) throw new ArgumentOutOfRangeException(nameof(NumberOfThreads), NumberOfThreads, "NumberOfThreads must be positive.");
+        if (NumberOfThreads is <= 0 or > RecurrentModel.MaxThreads) throw new ArgumentOutOfRangeException(nameof(NumberOfThreads), NumberOfThreads, $"NumberOfThreads must be between 1 and {RecurrentModel.MaxThreads}.");
         if (!Enum.IsDefined(LearningRateSchedule)) throw new ArgumentOutOfRangeException(nameof(LearningRateSchedule), LearningRateSchedule, "Unknown schedule.");
         if (MaximumSequenceLength < 0) throw new ArgumentOutOfRangeException(nameof(MaximumSequenceLength), MaximumSequenceLength, "MaximumSequenceLength must not be negative.");
         if (!(LearningRate > 0 && float.IsFinite(LearningRate))) throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate, "LearningRate must be positive.");

@@ -7,18 +7,31 @@ namespace Microsoft.ML.Recurrent;
 /// Base of the transformers produced by the recurrent trainers: reads the feature column, runs the trained network
 /// and adds the task's output columns (Score, and PredictedLabel / Probability where the task has them).
 /// <para><see cref="Transform(IDataView)"/> is lazy and scores rows in batches: a second cursor over the input reads
-/// the feature column a batch ahead of the rows being served, and each row is matched to its batch by row id (when
-/// cursors are shuffled or split, rows are scored one at a time instead). A <c>PredictionEngine</c> scores one row
-/// per call.</para>
+/// the feature column a batch ahead of the rows being served, and each row is matched to its batch by row id. Shuffled
+/// cursors and the cursors of a parallel cursor set score one row at a time instead (each cursor of a set sees only
+/// part of the rows, so reading ahead would read the whole input once per cursor). A <c>PredictionEngine</c> scores
+/// one row per call.</para>
+/// <para>Scoring never throws on a row's content. A row with no steps (an empty token vector, e.g. from an empty or
+/// punctuation-only text) is scored as "no evidence": pooled features of zero, so the scores come from the head's
+/// bias. A row the network cannot read (a NaN or infinite value, a key beyond the vocabulary, a dense length that is
+/// not a multiple of the features per step) gets NaN scores and a missing predicted label. Both are counted and
+/// reported as warnings through <c>MLContext.Log</c>.</para>
 /// </summary>
 public abstract class RecurrentTransformerBase : RowToRowTransformerBase, ITransformer
 {
     private readonly IHost _host;
+    private long _emptyRows, _invalidRows;
 
     internal RecurrentModel Model { get; }
 
-    internal static long DiagnosticBatchedRows => Interlocked.Read(ref RowOutputs.BatchedRows);
+    internal static long DiagnosticBatchedRows => Interlocked.Read(ref ReadAheadScorer.ServedRows);
     internal static long DiagnosticSingleRows => Interlocked.Read(ref RowOutputs.SingleRows);
+
+    /// <summary>Rows with no steps this transformer has scored as "no evidence" (head bias), over all its cursors and engines.</summary>
+    internal long EmptyRowsScored => Interlocked.Read(ref _emptyRows);
+
+    /// <summary>Rows this transformer could not read and scored as NaN, over all its cursors and engines.</summary>
+    internal long InvalidRowsScored => Interlocked.Read(ref _invalidRows);
 
     /// <summary>Name of the feature column the model reads.</summary>
     public string FeatureColumnName => Model.Input.ColumnName;
@@ -33,7 +46,8 @@ public abstract class RecurrentTransformerBase : RowToRowTransformerBase, ITrans
     public new IDataView Transform(IDataView input)
     {
         ArgumentNullException.ThrowIfNull(input);
-        return new RowToRowMapperTransform(_host, input, new Mapper(this, input.Schema, input), schema => new Mapper(this, schema, null));
+        var rowByRow = new RowToRowMapperTransform(_host, input, new Mapper(this, input.Schema), schema => new Mapper(this, schema));
+        return Model.ScoringBatchSize <= 1 ? rowByRow : new ScoredView(this, input, rowByRow);
     }
 
     IDataView ITransformer.Transform(IDataView input) => Transform(input);
@@ -47,8 +61,14 @@ public abstract class RecurrentTransformerBase : RowToRowTransformerBase, ITrans
         ArgumentNullException.ThrowIfNull(ctx);
         ctx.CheckAtModel();
         ctx.SetVersionInfo(GetVersionInfoCore());
-        Model.Write(ctx.Writer);
+        ModelEntry.Write(ctx.Writer, Model.Write);
     }
+
+    /// <summary>Model version of the first entry layout, before the integrity envelope (still read).</summary>
+    private protected const uint VersionWithoutEnvelope = 0x00010001;
+
+    /// <summary>Model version written today: integrity envelope, thread count, vocabulary hash.</summary>
+    private protected const uint VersionEnveloped = 0x00010002;
 
     private protected abstract VersionInfo GetVersionInfoCore();
 
@@ -58,31 +78,71 @@ public abstract class RecurrentTransformerBase : RowToRowTransformerBase, ITrans
     /// <summary>A getter for output column <paramref name="index"/> that reads the current row's raw network outputs.</summary>
     private protected abstract Delegate MakeOutputGetter(int index, RowOutputs outputs);
 
-    /// <summary>Reads a <see cref="RecurrentModel"/> from a loader context after its version was checked.</summary>
+    /// <summary>Reads a <see cref="RecurrentModel"/> from a loader context after ML.NET checked its signature and version.</summary>
     private protected static RecurrentModel ReadModel(ModelLoadContext ctx)
     {
-        try
+        // Branch on the version the entry was written with: 0x00010001 has no envelope, thread count or vocabulary hash.
+        uint written = ctx.Header.ModelVerWritten;
+        var reader = ModelEntry.Open(ctx, enveloped: written >= VersionEnveloped);
+        return RecurrentModel.Read(reader, written >= VersionEnveloped ? 2 : 1);
+    }
+
+    /// <summary>Counts a row that was scored without a real prediction (see the class remarks).</summary>
+    private void CountIssue(RowStatus status)
+    {
+        if (status == RowStatus.Empty) Interlocked.Increment(ref _emptyRows);
+        else Interlocked.Increment(ref _invalidRows);
+    }
+
+    /// <summary>
+    /// The output of <see cref="Transform"/>. Each sequential cursor, or each cursor set, gets its own
+    /// <see cref="ReadAheadScorer"/>, which reads the source once and scores batches ahead for all cursors of the set.
+    /// Shuffled cursors score row by row.
+    /// </summary>
+    private sealed class ScoredView(RecurrentTransformerBase parent, IDataView source, IDataView rowByRow) : IDataView
+    {
+        public bool CanShuffle => rowByRow.CanShuffle;
+
+        public DataViewSchema Schema => rowByRow.Schema;
+
+        public long? GetRowCount() => rowByRow.GetRowCount();
+
+        /// <summary>The same mapping as <c>rowByRow</c> (its schema was validated there), with a fresh read-ahead scorer.</summary>
+        private IDataView ReadingAhead()
         {
-            return RecurrentModel.Read(ctx.Reader);
+            var readAhead = new ReadAheadScorer(parent.Model, source, source.Schema[parent.Model.Input.ColumnName].Index);
+            return new RowToRowMapperTransform(parent._host, source, new Mapper(parent, source.Schema, readAhead, validate: false),
+                schema => new Mapper(parent, schema));
         }
-        catch (InvalidDataException e)
-        {
-            throw new InvalidDataException($"The recurrent model in '{ctx.Directory ?? "the model"}' cannot be read: {e.Message}", e);
-        }
+
+        public DataViewRowCursor GetRowCursor(IEnumerable<DataViewSchema.Column> columnsNeeded, Random? rand = null) =>
+            rand is null ? ReadingAhead().GetRowCursor(columnsNeeded) : rowByRow.GetRowCursor(columnsNeeded, rand);
+
+        public DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n, Random? rand = null) =>
+            rand is null ? ReadingAhead().GetRowCursorSet(columnsNeeded, n) : rowByRow.GetRowCursorSet(columnsNeeded, n, rand);
     }
 
     private sealed class Mapper : MapperBase
     {
         private readonly RecurrentTransformerBase _parent;
-        private readonly IDataView? _source;
+        private readonly ReadAheadScorer? _readAhead;
         private readonly int _featureIndex;
 
-        public Mapper(RecurrentTransformerBase parent, DataViewSchema schema, IDataView? source)
+        public Mapper(RecurrentTransformerBase parent, DataViewSchema schema, ReadAheadScorer? readAhead = null, bool validate = true)
             : base(parent._host, schema, parent)
         {
-            parent.Model.Input.CheckCompatible(schema);
+            if (validate)
+            {
+                parent.Model.Input.CheckCompatible(schema);
+                if (parent.Model.Vocabulary is { } trained && VocabularyHash.Of(schema[parent.Model.Input.ColumnName]) is { } actual
+                    && !trained.AsSpan().SequenceEqual(actual))
+                    throw new ArgumentOutOfRangeException(nameof(schema),
+                        $"Feature column '{parent.Model.Input.ColumnName}' has a different vocabulary from the one the model was trained on: " +
+                        "its key values (the tokens behind the keys) differ. Score with the featurizer the model was trained with " +
+                        "(the same fitted pipeline), or check the model file: its vocabulary entry may be corrupted.");
+            }
             _parent = parent;
-            _source = source;
+            _readAhead = readAhead;
             _featureIndex = schema[parent.Model.Input.ColumnName].Index;
         }
 
@@ -106,7 +166,7 @@ public abstract class RecurrentTransformerBase : RowToRowTransformerBase, ITrans
                 return getters;
             }
             // All output columns of a row share one network evaluation.
-            var outputs = new RowOutputs(_parent.Model, input, _featureIndex, _source);
+            var outputs = new RowOutputs(_parent, input, _featureIndex, _readAhead);
             for (int i = 0; i < n; i++)
                 if (activeOutput(i))
                     getters[i] = _parent.MakeOutputGetter(i, outputs);
@@ -116,72 +176,68 @@ public abstract class RecurrentTransformerBase : RowToRowTransformerBase, ITrans
 
         protected override Delegate MakeGetter(DataViewRow input, int iinfo, Func<int, bool> activeOutput, out Action disposer)
         {
-            var outputs = new RowOutputs(_parent.Model, input, _featureIndex, source: null);
+            var outputs = new RowOutputs(_parent, input, _featureIndex, readAhead: null);
             disposer = outputs.Dispose;
             return _parent.MakeOutputGetter(iinfo, outputs);
         }
     }
 
     /// <summary>
-    /// The raw network outputs of the current row of a cursor, computed once per row. With a source view it scores
-    /// a batch ahead through a second cursor and matches rows by id; otherwise (or when ids do not line up) one row at a time.
+    /// The raw network outputs of the current row of a cursor, computed once per row: taken from the shared
+    /// <see cref="ReadAheadScorer"/> when there is one and it has the row, otherwise scored alone. Rows scored without
+    /// a real prediction are counted, the first one of each cursor is described in a warning, and a summary is logged
+    /// when the cursor is disposed.
     /// </summary>
     private protected sealed class RowOutputs : IDisposable
     {
-        /// <summary>Rows served from a read-ahead batch and rows scored alone, process-wide (diagnostics for tests).</summary>
-        internal static long BatchedRows, SingleRows;
+        /// <summary>Rows scored alone, process-wide (diagnostics for tests).</summary>
+        internal static long SingleRows;
 
+        private readonly RecurrentTransformerBase _parent;
         private readonly RecurrentModel _model;
         private readonly DataViewRow _input;
         private readonly ValueGetter<VBuffer<uint>>? _tokens;
         private readonly ValueGetter<VBuffer<float>>? _features;
         private readonly ValueGetter<DataViewRowId> _id;
-        private readonly SequenceScorer _single;
+        private readonly ReadAheadScorer? _readAhead;
+        private SequenceScorer? _single;
         private readonly float[] _current;
         private long _position = -1;
-
-        // Read-ahead state.
-        private readonly DataViewRowCursor? _leader;
-        private readonly ValueGetter<VBuffer<uint>>? _leaderTokens;
-        private readonly ValueGetter<VBuffer<float>>? _leaderFeatures;
-        private readonly ValueGetter<DataViewRowId>? _leaderId;
-        private readonly SequenceScorer? _batchScorer;
-        private readonly List<DataViewRowId> _batchIds = new();
-        private int _nextSlot;
-        private bool _batchScored;
-        private const int MaxSkip = 1 << 14;
-        private bool _aligned = true;
+        private long _emptyRows, _invalidRows;
         private VBuffer<uint> _tokenBuffer;
         private VBuffer<float> _featureBuffer;
 
-        public RowOutputs(RecurrentModel model, DataViewRow input, int featureIndex, IDataView? source)
+        public RowOutputs(RecurrentTransformerBase parent, DataViewRow input, int featureIndex, ReadAheadScorer? readAhead)
         {
-            _model = model;
+            _parent = parent;
+            _model = parent.Model;
             _input = input;
             var column = input.Schema[featureIndex];
-            if (model.Input.IsTokens) _tokens = input.GetGetter<VBuffer<uint>>(column);
+            if (_model.Input.IsTokens) _tokens = input.GetGetter<VBuffer<uint>>(column);
             else _features = input.GetGetter<VBuffer<float>>(column);
             _id = input.GetIdGetter();
-            _single = new SequenceScorer(model);
-            _current = new float[model.OutputSize];
-            if (source is not null && model.ScoringBatchSize > 1)
-            {
-                _leader = source.GetRowCursor(new[] { source.Schema[featureIndex] });
-                if (model.Input.IsTokens) _leaderTokens = _leader.GetGetter<VBuffer<uint>>(_leader.Schema[featureIndex]);
-                else _leaderFeatures = _leader.GetGetter<VBuffer<float>>(_leader.Schema[featureIndex]);
-                _leaderId = _leader.GetIdGetter();
-                _batchScorer = new SequenceScorer(model);
-            }
+            _current = new float[_model.OutputSize];
+            _readAhead = readAhead;
+            _readAhead?.Acquire();
         }
 
-        /// <summary>Raw outputs [O] of the input's current row.</summary>
+        /// <summary>Raw outputs [O] of the input's current row (NaN for a row that could not be read).</summary>
         public ReadOnlySpan<float> Current()
         {
             long position = _input.Position;
             if (position != _position)
             {
-                if (!TryFromBatch(position))
+                DataViewRowId id = default;
+                if (_readAhead is not null)
+                    _id(ref id);
+                if (_readAhead is not null && _readAhead.TryTake(id, _current, out var status, out var problem))
+                {
+                    if (status != RowStatus.Valid) Report(status, position, problem);
+                }
+                else
+                {
                     ScoreSingle(position);
+                }
                 _position = position;
             }
             return _current;
@@ -190,87 +246,48 @@ public abstract class RecurrentTransformerBase : RowToRowTransformerBase, ITrans
         private void ScoreSingle(long position)
         {
             Interlocked.Increment(ref SingleRows);
+            _single ??= new SequenceScorer(_model);
             _single.Clear();
+            RowStatus status;
+            string? problem;
             if (_tokens is not null)
             {
                 _tokens(ref _tokenBuffer);
-                _single.Add(_tokenBuffer, position);
+                status = _single.Add(_tokenBuffer, out problem);
             }
             else
             {
                 _features!(ref _featureBuffer);
-                _single.Add(_featureBuffer, position);
+                status = _single.Add(_featureBuffer, out problem);
             }
             _single.Run();
             _single.Outputs.CopyTo(_current);
+            if (status != RowStatus.Valid)
+                Report(status, position, problem);
         }
 
-        /// <summary>
-        /// Serves the row from the read-ahead batch. The follower (the cursor being served) may see every row of the
-        /// source in order, or — when ML.NET splits a cursor into parallel cursors — an increasing subsequence of it;
-        /// so rows are matched by id: the leader skips forward (reading, not scoring) to the requested row and then
-        /// scores it together with the rows that follow it.
-        /// </summary>
-        private bool TryFromBatch(long position)
+        /// <summary>Counts a row scored without a real prediction; the first of this cursor is described in a warning.</summary>
+        private void Report(RowStatus status, long position, string? problem)
         {
-            if (_leader is null || !_aligned)
-                return false;
-            DataViewRowId id = default;
-            _id(ref id);
-            int slot = _batchIds.IndexOf(id, _nextSlot);
-            if (slot < 0 && !ReadBatchStartingAt(id))
-            {
-                _aligned = false; // shuffled or otherwise unrelated order: score one row at a time from now on
-                return false;
-            }
-            if (slot < 0) slot = 0;
-            if (!_batchScored)
-            {
-                _batchScorer!.Run();
-                _batchScored = true;
-            }
-            _nextSlot = slot + 1;
-            int o = _model.OutputSize;
-            _batchScorer!.Outputs.Slice(slot * o, o).CopyTo(_current);
-            Interlocked.Increment(ref BatchedRows);
-            return true;
+            _parent.CountIssue(status);
+            bool first = _emptyRows + _invalidRows == 0;
+            if (status == RowStatus.Empty) _emptyRows++;
+            else _invalidRows++;
+            if (!first) return;
+            using var channel = _parent._host.Start("Scoring");
+            channel.Warning(status == RowStatus.Empty
+                ? $"Row {position}: the sequence in column '{_model.Input.ColumnName}' is empty; it is scored as \"no evidence\" (pooled features of zero: the head's bias). Further such rows of this cursor are counted and summarized when it is disposed."
+                : $"Row {position}: {problem}; its scores are NaN and its predicted label is missing. Further such rows of this cursor are counted and summarized when it is disposed.");
         }
 
-        /// <summary>Moves the leader to the row with <paramref name="id"/> (at most <see cref="MaxSkip"/> rows on) and reads a batch from it.</summary>
-        private bool ReadBatchStartingAt(DataViewRowId id)
+        public void Dispose()
         {
-            _batchIds.Clear();
-            _batchScorer!.Clear();
-            _batchScored = false;
-            _nextSlot = 0;
-            DataViewRowId leaderId = default;
-            for (int skipped = 0; ; skipped++)
+            _readAhead?.Release();
+            if (_emptyRows + _invalidRows > 1)
             {
-                if (skipped > MaxSkip || !_leader!.MoveNext())
-                    return false;
-                _leaderId!(ref leaderId);
-                if (leaderId.Equals(id))
-                    break;
-            }
-            while (true)
-            {
-                if (_leaderTokens is not null)
-                {
-                    _leaderTokens(ref _tokenBuffer);
-                    _batchScorer.Add(_tokenBuffer, _leader.Position);
-                }
-                else
-                {
-                    _leaderFeatures!(ref _featureBuffer);
-                    _batchScorer.Add(_featureBuffer, _leader.Position);
-                }
-                _batchIds.Add(leaderId);
-                if (_batchIds.Count == _model.ScoringBatchSize || !_leader.MoveNext())
-                    return true;
-                _leaderId!(ref leaderId);
+                using var channel = _parent._host.Start("Scoring");
+                channel.Warning($"Scored {_emptyRows:N0} row(s) with an empty sequence as \"no evidence\" (the head's bias) and {_invalidRows:N0} row(s) that could not be read as NaN.");
             }
         }
-
-        public void Dispose() => _leader?.Dispose();
     }
 }

@@ -108,75 +108,95 @@ internal sealed class SequenceInput
     }
 
     /// <summary>
-    /// Reads one row's tokens (key values, 0..KeyCount) into <paramref name="tokens"/>, truncated to
-    /// <see cref="MaximumLength"/>. Returns the length. Throws naming the column and row for an empty vector or an
-    /// out-of-range key.
+    /// Reads one row's tokens (key values, 0..KeyCount, mapped through <see cref="TokenMap"/>) into
+    /// <paramref name="tokens"/>, truncated to <see cref="MaximumLength"/>; <paramref name="length"/> is the number
+    /// added. Never throws on the row's content: an empty vector is <see cref="RowStatus.Empty"/>, a key beyond the
+    /// vocabulary is <see cref="RowStatus.Invalid"/> (nothing is added, and <paramref name="problem"/> says why).
     /// </summary>
-    public int ReadTokens(in VBuffer<uint> value, long row, List<int> tokens)
+    public RowStatus ReadTokens(in VBuffer<uint> value, List<int> tokens, out int length, out string? problem)
     {
-        int length = value.Length;
+        problem = null;
+        length = value.Length;
         if (length == 0)
-            throw new InvalidOperationException($"Row {row}: the token vector in column '{ColumnName}' is empty; every row needs at least one token.");
+            return RowStatus.Empty;
         if (MaximumLength > 0) length = Math.Min(length, MaximumLength);
+        int start = tokens.Count;
         var values = value.GetValues();
         var indices = value.GetIndices();
-        if (value.IsDense)
+        // Sparse vectors: implicit entries are key 0 (missing/unknown).
+        for (int i = 0, next = 0; i < length; i++)
         {
-            for (int i = 0; i < length; i++)
-                tokens.Add(CheckKey(values[i], row, i));
-        }
-        else
-        {
-            // Sparse: implicit entries are key 0 (missing/unknown).
-            int next = 0;
-            for (int i = 0; i < length; i++)
+            uint key;
+            if (value.IsDense) key = values[i];
+            else key = next < indices.Length && indices[next] == i ? values[next++] : 0;
+            if (key > (uint)KeyCount)
             {
-                uint key = 0;
-                if (next < indices.Length && indices[next] == i) key = values[next++];
-                tokens.Add(CheckKey(key, row, i));
+                tokens.RemoveRange(start, tokens.Count - start);
+                length = 0;
+                problem = $"key {key} at position {i} of column '{ColumnName}' is beyond the vocabulary of {KeyCount} keys";
+                return RowStatus.Invalid;
             }
+            tokens.Add(TokenMap is null ? (int)key : TokenMap[key]);
         }
-        return length;
-    }
-
-    private int CheckKey(uint key, long row, int position)
-    {
-        if (key > (uint)KeyCount)
-            throw new InvalidOperationException($"Row {row}: key {key} at position {position} of column '{ColumnName}' is beyond the vocabulary of {KeyCount} keys.");
-        return TokenMap is null ? (int)key : TokenMap[key];
+        return RowStatus.Valid;
     }
 
     /// <summary>
     /// Reads one row's dense features into <paramref name="features"/> (T × F values, truncated to
-    /// <see cref="MaximumLength"/> steps). Returns T. Throws naming the column and row for an empty vector, a length
-    /// that is not a multiple of F, or a NaN/infinite value.
+    /// <see cref="MaximumLength"/> steps); <paramref name="steps"/> is T. Never throws on the row's content: an empty
+    /// vector is <see cref="RowStatus.Empty"/>; a length that is not a multiple of F or a NaN/infinite value is
+    /// <see cref="RowStatus.Invalid"/> (nothing is added, and <paramref name="problem"/> names the step and feature).
     /// </summary>
-    public int ReadFeatures(in VBuffer<float> value, long row, List<float> features)
+    public RowStatus ReadFeatures(in VBuffer<float> value, List<float> features, out int steps, out string? problem)
     {
+        problem = null;
+        steps = 0;
         int f = FeaturesPerStep;
         if (value.Length == 0)
-            throw new InvalidOperationException($"Row {row}: the feature vector in column '{ColumnName}' is empty; every row needs at least one step.");
+            return RowStatus.Empty;
         if (value.Length % f != 0)
-            throw new InvalidOperationException($"Row {row}: column '{ColumnName}' holds {value.Length} values, not a multiple of FeaturesPerStep = {f}.");
-        int steps = value.Length / f;
-        if (MaximumLength > 0) steps = Math.Min(steps, MaximumLength);
-        int start = features.Count;
-        int count = steps * f;
+        {
+            problem = $"column '{ColumnName}' holds {value.Length} values, not a multiple of FeaturesPerStep = {f}";
+            return RowStatus.Invalid;
+        }
+        int count = Math.Min(value.Length / f, MaximumLength > 0 ? MaximumLength : int.MaxValue) * f;
+        var values = value.GetValues();
         if (value.IsDense)
         {
-            var values = value.GetValues();
-            for (int i = 0; i < count; i++) features.Add(values[i]);
+            int bad = System.Numerics.Tensors.TensorPrimitives.IndexOfMaxMagnitude(values[..count]);
+            if (!float.IsFinite(values[bad]))
+                return NotFinite(values[bad], bad, out problem);
+            features.AddRange(values[..count]);
         }
         else
         {
-            for (int i = 0; i < count; i++) features.Add(0f);
-            var values = value.GetValues();
+            // Sparse: implicit entries are 0.
             var indices = value.GetIndices();
+            for (int k = 0; k < indices.Length && indices[k] < count; k++)
+                if (!float.IsFinite(values[k]))
+                    return NotFinite(values[k], indices[k], out problem);
+            int start = features.Count;
+            for (int i = 0; i < count; i++) features.Add(0f);
             for (int k = 0; k < indices.Length && indices[k] < count; k++) features[start + indices[k]] = values[k];
         }
-        for (int i = start; i < features.Count; i++)
-            if (!float.IsFinite(features[i]))
-                throw new InvalidOperationException($"Row {row}: column '{ColumnName}' holds {features[i]} at step {(i - start) / f}, feature {(i - start) % f}; values must be finite.");
-        return steps;
+        steps = count / f;
+        return RowStatus.Valid;
     }
+
+    private RowStatus NotFinite(float value, int index, out string problem)
+    {
+        problem = $"column '{ColumnName}' holds {value} at step {index / FeaturesPerStep}, feature {index % FeaturesPerStep}; values must be finite";
+        return RowStatus.Invalid;
+    }
+}
+
+/// <summary>What reading one row's feature value found.</summary>
+internal enum RowStatus
+{
+    /// <summary>A sequence of at least one step.</summary>
+    Valid,
+    /// <summary>No steps (an empty token vector, e.g. from an empty or punctuation-only string): scored as "no evidence".</summary>
+    Empty,
+    /// <summary>A value the network cannot read (non-finite, out of the vocabulary, a wrong length): NaN scores when scoring, skipped in training.</summary>
+    Invalid,
 }

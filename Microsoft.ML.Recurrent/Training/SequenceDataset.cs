@@ -1,14 +1,14 @@
 namespace Microsoft.ML.Recurrent.Training;
 
-/// <summary>What the network is trained to predict.</summary>
+/// <summary>What the network is trained to predict. The numeric values are written to model files: never change or reuse them.</summary>
 internal enum Objective
 {
     /// <summary>One of C classes; softmax cross-entropy; labels are class indices.</summary>
-    Multiclass,
+    Multiclass = 0,
     /// <summary>Two classes; logistic loss on one logit; targets are 0 or 1.</summary>
-    Binary,
+    Binary = 1,
     /// <summary>A real value; squared error.</summary>
-    Regression,
+    Regression = 2,
 }
 
 /// <summary>

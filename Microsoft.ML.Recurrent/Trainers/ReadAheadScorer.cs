@@ -1,0 +1,172 @@
+using Microsoft.ML.Data;
+
+namespace Microsoft.ML.Recurrent;
+
+/// <summary>
+/// Scores the rows of a source view in batches, ahead of the cursors that serve them. One instance serves all cursors
+/// of one cursor set (or the single cursor of a sequential read): it reads the source once, in order, through its own
+/// cursor over the feature column, scores <see cref="RecurrentModel.ScoringBatchSize"/> rows at a time and keeps each
+/// row's outputs until the cursor that serves that row (matched by row id) takes them. A cursor whose row is not found
+/// within a bounded distance — a shuffled or otherwise unrelated order — scores the row itself instead.
+/// Thread-safe: the cursors of a set call it from their own threads.
+/// </summary>
+internal sealed class ReadAheadScorer
+{
+    /// <summary>How far the leader reads past the pending rows looking for a requested row before giving up on order.</summary>
+    private const int MaxSkip = 1 << 14;
+
+    private readonly RecurrentModel _model;
+    private readonly IDataView _source;
+    private readonly int _featureIndex;
+    private readonly object _gate = new();
+    private readonly Dictionary<DataViewRowId, (Batch Batch, int Slot)> _pending = new();
+    private readonly Stack<Batch> _free = new();
+    private readonly int _maxPending;
+    private DataViewRowCursor? _leader;
+    private ValueGetter<VBuffer<uint>>? _tokens;
+    private ValueGetter<VBuffer<float>>? _features;
+    private ValueGetter<DataViewRowId>? _id;
+    private VBuffer<uint> _tokenBuffer;
+    private VBuffer<float> _featureBuffer;
+    private SequenceScorer? _scorer;
+    private int _users;
+    private bool _exhausted, _unaligned;
+
+    public ReadAheadScorer(RecurrentModel model, IDataView source, int featureIndex)
+    {
+        _model = model;
+        _source = source;
+        _featureIndex = featureIndex;
+        // Rows scored but not yet taken: enough for the cursors of a set to drift apart by many batches.
+        _maxPending = Math.Max(64 * model.ScoringBatchSize, 4096);
+    }
+
+    /// <summary>Rows served from a batch, process-wide (diagnostics for tests).</summary>
+    internal static long ServedRows;
+
+    /// <summary>Registers a cursor that will ask for rows; pair with <see cref="Release"/>.</summary>
+    public void Acquire()
+    {
+        lock (_gate) _users++;
+    }
+
+    /// <summary>Unregisters a cursor; the last one closes the leader and drops the pending rows.</summary>
+    public void Release()
+    {
+        lock (_gate)
+        {
+            if (--_users > 0) return;
+            _leader?.Dispose();
+            _leader = null;
+            _pending.Clear();
+            _scorer = null;
+            _exhausted = _unaligned = false;
+        }
+    }
+
+    /// <summary>
+    /// Copies the outputs of the row with <paramref name="id"/> into <paramref name="outputs"/> when it was or can be
+    /// scored ahead; false when the caller must score the row itself.
+    /// </summary>
+    public bool TryTake(DataViewRowId id, Span<float> outputs, out RowStatus status, out string? problem)
+    {
+        lock (_gate)
+        {
+            status = RowStatus.Valid;
+            problem = null;
+            if (!_pending.Remove(id, out var found))
+            {
+                if (!ReadUntil(id))
+                    return false;
+                _pending.Remove(id, out found);
+            }
+            var (batch, slot) = found;
+            int o = _model.OutputSize;
+            batch.Outputs.AsSpan(slot * o, o).CopyTo(outputs);
+            status = batch.Status[slot];
+            problem = batch.Problems[slot];
+            if (--batch.Remaining == 0)
+                _free.Push(batch);
+            Interlocked.Increment(ref ServedRows);
+            return true;
+        }
+    }
+
+    /// <summary>Scores batches ahead until the row with <paramref name="id"/> is pending, within the bounds.</summary>
+    private bool ReadUntil(DataViewRowId id)
+    {
+        if (_exhausted || _unaligned)
+            return false;
+        if (_leader is null)
+        {
+            _leader = _source.GetRowCursor([_source.Schema[_featureIndex]]);
+            if (_model.Input.IsTokens) _tokens = _leader.GetGetter<VBuffer<uint>>(_leader.Schema[_featureIndex]);
+            else _features = _leader.GetGetter<VBuffer<float>>(_leader.Schema[_featureIndex]);
+            _id = _leader.GetIdGetter();
+            _scorer = new SequenceScorer(_model);
+        }
+        for (int read = 0; read <= MaxSkip && _pending.Count < _maxPending;)
+        {
+            int count = ReadBatch(out bool contains, id);
+            if (count == 0)
+            {
+                _exhausted = true;
+                return false;
+            }
+            if (contains)
+                return true;
+            read += count;
+        }
+        // Far ahead of the requested row, or too many rows waiting for other cursors: the order is not the source's.
+        if (_pending.Count < _maxPending) _unaligned = true;
+        return false;
+    }
+
+    /// <summary>Reads and scores the next batch; returns its row count (0 at the end of the source).</summary>
+    private int ReadBatch(out bool contains, DataViewRowId wanted)
+    {
+        contains = false;
+        var scorer = _scorer!;
+        scorer.Clear();
+        var batch = _free.Count > 0 ? _free.Pop() : new Batch(_model.ScoringBatchSize, _model.OutputSize);
+        int rows = 0;
+        DataViewRowId id = default;
+        while (rows < _model.ScoringBatchSize && _leader!.MoveNext())
+        {
+            _id!(ref id);
+            string? problem;
+            if (_tokens is not null)
+            {
+                _tokens(ref _tokenBuffer);
+                batch.Status[rows] = scorer.Add(_tokenBuffer, out problem);
+            }
+            else
+            {
+                _features!(ref _featureBuffer);
+                batch.Status[rows] = scorer.Add(_featureBuffer, out problem);
+            }
+            batch.Problems[rows] = problem;
+            _pending[id] = (batch, rows);
+            contains |= id.Equals(wanted);
+            rows++;
+        }
+        if (rows == 0)
+        {
+            _free.Push(batch);
+            return 0;
+        }
+        scorer.Run();
+        scorer.Outputs.CopyTo(batch.Outputs);
+        batch.Remaining = rows;
+        return rows;
+    }
+
+    /// <summary>The outputs of one scored batch, kept until every row was taken.</summary>
+    private sealed class Batch(int size, int outputs)
+    {
+        public readonly float[] Outputs = new float[size * outputs]; // [B, O]
+        public readonly RowStatus[] Status = new RowStatus[size];
+        public readonly string?[] Problems = new string?[size];
+        public int Remaining;
+    }
+}
