@@ -23,6 +23,9 @@ internal sealed class SequenceScorer
     private readonly RecurrentModel _model;
     private RecurrentNetwork _network;
     private readonly int _threads;
+
+    /// <summary>Threads the network uses for one batch (at most 2: the two directions of a layer).</summary>
+    public int Threads => _threads;
     private readonly List<int> _tokens = new();
     private readonly List<float> _features = new();
     private readonly List<int> _lengths = new();      // lengths of the valid rows
