@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.IO.Compression;
 using System.Reflection;
 using Microsoft.ML;
 using Microsoft.ML.Data;
@@ -28,8 +29,27 @@ public sealed class RoundTripTests
         public float Label { get; set; }
     }
 
-    /// <summary>Saves model and data, scores both here and in a second process, asserts identical output.</summary>
-    private void AssertSameScoresInAnotherProcess(MLContext ml, ITransformer model, DataViewSchema inputSchema, IDataView test)
+    private static string ScorerPath =>
+        typeof(RoundTripTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "ScorerPath").Value!;
+
+    /// <summary>Runs the Scorer process on a model zip and a binary IDataView.</summary>
+    private static (int ExitCode, string Output, string Error) RunScorer(string zip, string data, string output)
+    {
+        Assert.IsTrue(File.Exists(ScorerPath), $"Scorer not built at {ScorerPath}");
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in new[] { ScorerPath, zip, data, output }) start.ArgumentList.Add(arg);
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        Assert.IsTrue(process.WaitForExit(TimeSpan.FromMinutes(2)), "the scoring process did not finish in 2 minutes");
+        return (process.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    /// <summary>
+    /// Saves model and data, scores both here and in a second process, asserts identical output.
+    /// <paramref name="inspect"/>, if given, sees the saved zip first.
+    /// </summary>
+    private void AssertSameScoresInAnotherProcess(MLContext ml, ITransformer model, DataViewSchema inputSchema, IDataView test, Action<string>? inspect = null)
     {
         string dir = Path.Combine(Path.GetTempPath(), "rnn-roundtrip-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dir);
@@ -37,21 +57,15 @@ public sealed class RoundTripTests
         {
             string zip = Path.Combine(dir, "model.zip"), data = Path.Combine(dir, "data.idv"), output = Path.Combine(dir, "scores.txt");
             ml.Model.Save(model, inputSchema, zip);
+            inspect?.Invoke(zip);
             using (var stream = File.Create(data))
                 ml.Data.SaveAsBinary(test, stream, keepHidden: false);
             string expected = ScoreDump.Dump(model.Transform(test));
             Assert.IsTrue(expected.Length > 0);
 
-            string scorer = typeof(RoundTripTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "ScorerPath").Value!;
-            Assert.IsTrue(File.Exists(scorer), $"Scorer not built at {scorer}");
-            var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (var arg in new[] { scorer, zip, data, output }) start.ArgumentList.Add(arg);
-            using var process = Process.Start(start)!;
-            var stdout = process.StandardOutput.ReadToEndAsync();
-            var stderr = process.StandardError.ReadToEndAsync();
-            Assert.IsTrue(process.WaitForExit(TimeSpan.FromMinutes(2)), "the scoring process did not finish in 2 minutes");
-            TestContext.WriteLine(stdout.Result);
-            Assert.AreEqual(0, process.ExitCode, "scorer failed: " + stderr.Result);
+            var (exitCode, stdout, stderr) = RunScorer(zip, data, output);
+            TestContext.WriteLine(stdout);
+            Assert.AreEqual(0, exitCode, "scorer failed: " + stderr);
             string actual = File.ReadAllText(output);
             Assert.AreEqual(expected, actual, "scores differ between the training process and the loading process");
             TestContext.WriteLine($"{expected.Split('\n').Length - 1} rows identical; first: {expected.Split('\n')[0]}");
@@ -168,6 +182,71 @@ public sealed class RoundTripTests
         finally
         {
             File.Delete(vocabulary);
+        }
+    }
+
+    /// <summary>The Scorer references no Microsoft.ML.Tokenizers.Data package; fails the test if it does.</summary>
+    private static void AssertScorerHasNoTokenizerDataPackage()
+    {
+        string directory = Path.GetDirectoryName(ScorerPath)!;
+        Assert.IsFalse(Directory.EnumerateFiles(directory, "Microsoft.ML.Tokenizers.Data.*").Any(), $"a tokenizer data package is in {directory}");
+        StringAssert.DoesNotMatch(File.ReadAllText(Path.Combine(directory, "Scorer.deps.json")), new System.Text.RegularExpressions.Regex("Tokenizers\\.Data"));
+    }
+
+    [TestMethod]
+    public void TiktokenPipelineRoundTripsWithoutTheDataPackage()
+    {
+        AssertScorerHasNoTokenizerDataPackage();
+        var ml = new MLContext(seed: 5);
+        var train = ml.Data.LoadFromEnumerable(TestData.Topic(300, 7));
+        var test = ml.Data.LoadFromEnumerable(TestData.Topic(100, 8));
+        var model = ml.Transforms.Conversion.MapValueToKey("Label")
+            .Append(ml.Transforms.Text.TokenizeToIds("Features", "Text", TokenizerData.Tiktoken("cl100k_base")))
+            .Append(ml.MulticlassClassification.Trainers.Recurrent(new RecurrentMulticlassTrainer.Options
+            {
+                EmbeddingSize = 8, HiddenSize = 8, NumberOfEpochs = 2, BatchSize = 16, LearningRate = 1e-2f,
+            }))
+            .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel"))
+            .Fit(train);
+        var metrics = ml.MulticlassClassification.Evaluate(model.Transform(test));
+        TestContext.WriteLine($"cl100k_base, 300 rows, 2 epochs: accuracy {metrics.MicroAccuracy:P1}");
+        Assert.IsTrue(metrics.MicroAccuracy > 0.4, $"accuracy {metrics.MicroAccuracy} is not above chance (0.33)");
+        AssertSameScoresInAnotherProcess(ml, model, train.Schema, test, zip =>
+        {
+            using (var archive = ZipFile.OpenRead(zip))
+            {
+                foreach (var entry in archive.Entries)
+                {
+                    using var stream = entry.Open();
+                    var head = new byte[128];
+                    stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+                    if (head.AsSpan().IndexOf("TOK2IDS"u8) >= 0)
+                        TestContext.WriteLine($"{entry.FullName}: {entry.Length:N0} bytes, {entry.CompressedLength:N0} compressed; zip {new FileInfo(zip).Length:N0} bytes");
+                }
+            }
+            var watch = Stopwatch.StartNew();
+            new MLContext(seed: 0).Model.Load(zip, out _);
+            TestContext.WriteLine($"Model.Load in this process: {watch.ElapsedMilliseconds} ms");
+        });
+    }
+
+    [TestMethod]
+    public void Version1TiktokenModelWithoutTheDataPackageNamesIt()
+    {
+        AssertScorerHasNoTokenizerDataPackage();
+        string fixtures = Path.Combine(AppContext.BaseDirectory, "Fixtures", "tokenizer");
+        string output = Path.Combine(Path.GetTempPath(), $"rnn-scores-{Guid.NewGuid():N}.txt");
+        try
+        {
+            var (exitCode, _, error) = RunScorer(Path.Combine(fixtures, "v1-tiktoken-cl100k.zip"), Path.Combine(fixtures, "v1-tiktoken-cl100k.input.idv"), output);
+            TestContext.WriteLine(error.Split('\n').FirstOrDefault(l => l.Contains("InvalidDataException")) ?? error);
+            Assert.AreNotEqual(0, exitCode);
+            StringAssert.Contains(error, "InvalidDataException");
+            StringAssert.Contains(error, "Microsoft.ML.Tokenizers.Data.Cl100kBase");
+        }
+        finally
+        {
+            File.Delete(output);
         }
     }
 }

@@ -19,8 +19,9 @@ public sealed class TokenizeToIdsTransformer : RowToRowTransformerBase
 
     private static VersionInfo GetVersionInfo() => new(
         modelSignature: "TOK2IDS ",
-        verWrittenCur: 0x00010001, // Initial
-        verReadableCur: 0x00010001,
+        // verWrittenCur: 0x00010001, // Initial
+        verWrittenCur: 0x00010002, // Tokenizer data stored in the zip, tiktoken included
+        verReadableCur: 0x00010002,
         verWeCanReadBack: 0x00010001,
         loaderSignature: LoaderSignature,
         loaderAssemblyName: typeof(TokenizeToIdsTransformer).Assembly.GetName().Name);
@@ -76,7 +77,9 @@ public sealed class TokenizeToIdsTransformer : RowToRowTransformerBase
         try
         {
             string output = ctx.Reader.ReadString(), input = ctx.Reader.ReadString();
-            return new TokenizeToIdsTransformer(env, output, input, TokenizerData.Read(ctx.Reader));
+            // Tokenizer data version 1 as 0x00010001 wrote it; else 2 (0x00010002, or a later version readable by this code).
+            int tokenizerVersion = ctx.Header.ModelVerWritten == 0x00010001 ? 1 : 2;
+            return new TokenizeToIdsTransformer(env, output, input, TokenizerData.Read(ctx.Reader, tokenizerVersion));
         }
         catch (EndOfStreamException e)
         {

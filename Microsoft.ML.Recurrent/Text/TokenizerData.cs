@@ -1,21 +1,36 @@
 using System.Text;
+using System.Text.RegularExpressions;
 using Microsoft.ML.Tokenizers;
 
 namespace Microsoft.ML.Recurrent;
 
 /// <summary>
-/// A Microsoft.ML.Tokenizers tokenizer together with the data it is built from, so that a model zip can carry the
-/// tokenizer's files and rebuild the identical tokenizer when it is loaded elsewhere.
+/// A Microsoft.ML.Tokenizers tokenizer together with the data it is built from, so that a model zip carries the
+/// tokenizer's data and rebuilds the identical tokenizer when it is loaded elsewhere: the vocabulary and merges files
+/// of BERT, WordPiece and BPE, and the ranks, pre-tokenization pattern and special tokens of a tiktoken encoding.
 /// </summary>
 public sealed class TokenizerData
 {
     private enum Kind : byte { Bert = 1, WordPiece = 2, Bpe = 3, Tiktoken = 4 }
 
+    // Upper bounds on fields read from a file, beyond the bytes left in the stream.
+    private const int MaxNameBytes = 1024;
+    private const int MaxPatternBytes = 1 << 16;
+    private const int MaxSpecialTokenBytes = 1024;
+
+    // Tokenized by the captured tiktoken tokenizer and by Microsoft.ML.Tokenizers' own when a TokenizerData is created:
+    // words, contractions, numbers, whitespace runs, punctuation, code, accents, CJK, emoji and a special token.
+    private const string TiktokenProbe =
+        "Hello, World! It's 2024: we'll pay $1,234.56 — don't we?\n\n\tdef f(x):  return x**2  # ok\r\nnaïve café "
+        + "東京タワー 北京 😀👍🏽 مرحبا Привет   <|endoftext|> trailing  ";
+
     private readonly Kind _kind;
-    private readonly byte[] _first;   // vocab file (Bert, WordPiece, BPE vocab.json) — empty for tiktoken
-    private readonly byte[] _second;  // BPE merges — empty otherwise
-    private readonly string _name;    // tiktoken encoding name
-    private readonly bool _lowerCase; // Bert
+    private readonly byte[] _first;   // vocab.txt (BERT, WordPiece), vocab.json (BPE), ranks in TiktokenRanks' compact form (tiktoken)
+    private readonly byte[] _second;  // merges.txt (BPE), else empty
+    private readonly string _name;    // tiktoken encoding name (a label), else empty
+    private readonly bool _lowerCase; // BERT
+    private readonly string _pattern; // tiktoken pre-tokenization regular expression, else empty
+    private readonly KeyValuePair<string, int>[] _specialTokens; // tiktoken special tokens in the tokenizer's order, else empty
 
     /// <summary>The tokenizer.</summary>
     public Tokenizer Tokenizer { get; }
@@ -23,16 +38,19 @@ public sealed class TokenizerData
     /// <summary>Number of distinct ids the tokenizer produces (ids are in [0, VocabularySize)).</summary>
     public int VocabularySize { get; }
 
-    /// <summary>A short description, e.g. "BERT (vocab.txt, 30522 ids)".</summary>
+    /// <summary>A short description, e.g. "BERT WordPiece (30522 ids)" or "tiktoken cl100k_base (100277 ids)".</summary>
     public string Description { get; }
 
-    private TokenizerData(Kind kind, byte[] first, byte[] second, string name, bool lowerCase)
+    private TokenizerData(Kind kind, byte[] first, byte[] second, string name, bool lowerCase,
+        string pattern = "", KeyValuePair<string, int>[]? specialTokens = null)
     {
         _kind = kind;
         _first = first;
         _second = second;
         _name = name;
         _lowerCase = lowerCase;
+        _pattern = pattern;
+        _specialTokens = specialTokens ?? [];
         switch (kind)
         {
             case Kind.Bert:
@@ -52,10 +70,7 @@ public sealed class TokenizerData
                 Description = $"BPE ({VocabularySize} ids)";
                 break;
             case Kind.Tiktoken:
-                var tiktoken = TiktokenTokenizer.CreateForEncoding(name);
-                Tokenizer = tiktoken;
-                // A tiktoken encoding's special tokens follow its ranks, so the largest special id bounds every id.
-                VocabularySize = MaxId(tiktoken.SpecialTokens) + 1;
+                (Tokenizer, VocabularySize) = CreateTiktoken(first, pattern, _specialTokens);
                 Description = $"tiktoken {name} ({VocabularySize} ids)";
                 break;
             default:
@@ -83,13 +98,95 @@ public sealed class TokenizerData
         new(Kind.Bpe, File.ReadAllBytes(vocabularyFile), File.ReadAllBytes(mergesFile), "", false);
 
     /// <summary>
-    /// A tiktoken tokenizer by encoding name (e.g. <c>cl100k_base</c>, <c>o200k_base</c>, <c>r50k_base</c>). The encoding's
-    /// data package (e.g. Microsoft.ML.Tokenizers.Data.Cl100kBase) must be referenced by the application that trains and
-    /// by the one that loads the model; the zip records only the name.
+    /// A tiktoken tokenizer by encoding name: <c>cl100k_base</c>, <c>o200k_base</c>, <c>o200k_harmony</c>,
+    /// <c>p50k_base</c>, <c>p50k_edit</c> or <c>r50k_base</c> (any case). It tokenizes exactly like
+    /// <c>TiktokenTokenizer.CreateForEncoding(encodingName)</c>.
     /// </summary>
+    /// <remarks>
+    /// The encoding's data package (Microsoft.ML.Tokenizers.Data.Cl100kBase, .O200kBase, .P50kBase or .R50kBase) must be
+    /// referenced by the application that calls this method, and only there. The encoding's ranks, its pre-tokenization
+    /// pattern and its special tokens are captured here and saved in the model zip (about 0.5 MB for cl100k_base,
+    /// 1 MB for o200k_base, compressed), so a process that loads the model needs no data package, and a later
+    /// Microsoft.ML.Tokenizers cannot change how a saved model tokenizes.
+    /// </remarks>
     /// <param name="encodingName">The encoding name.</param>
-    public static TokenizerData Tiktoken(string encodingName) =>
-        new(Kind.Tiktoken, [], [], encodingName ?? throw new ArgumentNullException(nameof(encodingName)), false);
+    /// <exception cref="ArgumentException">The encoding name is not one of the above.</exception>
+    /// <exception cref="InvalidOperationException">The encoding's data package is not referenced, or its data could
+    /// not be captured.</exception>
+    public static TokenizerData Tiktoken(string encodingName)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(encodingName);
+        var encoding = TiktokenEncodings.Find(encodingName) ?? throw new ArgumentException(
+            $"Unknown tiktoken encoding '{Printable(encodingName)}'; the known encodings are {string.Join(", ", TiktokenEncodings.Names)}.", nameof(encodingName));
+        // Microsoft.ML.Tokenizers' own tokenizer gives the special tokens and is the reference for the check below.
+        // It throws, naming the package, when the data package is missing.
+        var reference = TiktokenTokenizer.CreateForEncoding(encoding.Name);
+        var data = new TokenizerData(Kind.Tiktoken, TiktokenEncodings.ReadRanks(encoding), [], encoding.Name, false,
+            encoding.Pattern, reference.SpecialTokens?.ToArray());
+        if (!data.Tokenizer.EncodeToIds(TiktokenProbe).SequenceEqual(reference.EncodeToIds(TiktokenProbe)))
+            throw new InvalidOperationException(
+                $"The tiktoken encoding '{encoding.Name}' captured from {encoding.PackageName} does not tokenize like Microsoft.ML.Tokenizers' own; this version of Microsoft.ML.Tokenizers is not supported.");
+        return data;
+    }
+
+    /// <summary>
+    /// A tiktoken tokenizer from a ranks file of your own, in the <c>.tiktoken</c> format (one <c>base64 rank</c> line
+    /// per token, ranks 0 … N − 1), with its pre-tokenization pattern and special tokens. The file's contents are saved
+    /// in the model zip.
+    /// </summary>
+    /// <param name="ranksFile">Path of the .tiktoken file.</param>
+    /// <param name="preTokenizationPattern">The .NET regular expression that splits text into pieces before byte-pair
+    /// encoding.</param>
+    /// <param name="specialTokens">Special tokens and their ids, or null for none.</param>
+    /// <exception cref="InvalidDataException">The ranks file is malformed.</exception>
+    /// <exception cref="ArgumentException">The pattern is not a valid regular expression, or a special token is empty
+    /// or has a negative id.</exception>
+    public static TokenizerData Tiktoken(string ranksFile, string preTokenizationPattern, IReadOnlyDictionary<string, int>? specialTokens = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(ranksFile);
+        ArgumentException.ThrowIfNullOrEmpty(preTokenizationPattern);
+        _ = new Regex(preTokenizationPattern); // throws ArgumentException for an invalid pattern
+        var specials = specialTokens?.ToArray() ?? [];
+        foreach (var (token, id) in specials)
+        {
+            if (string.IsNullOrEmpty(token)) throw new ArgumentException("A special token is empty.", nameof(specialTokens));
+            if (id is < 0 or int.MaxValue) throw new ArgumentException($"The special token '{Printable(token)}' has the invalid id {id}.", nameof(specialTokens));
+        }
+        byte[] ranks;
+        using (var file = File.OpenRead(ranksFile))
+            ranks = TiktokenRanks.FromTiktokenFile(file);
+        return new TokenizerData(Kind.Tiktoken, ranks, [], Path.GetFileNameWithoutExtension(ranksFile), false, preTokenizationPattern, specials);
+    }
+
+    /// <summary>Builds a tiktoken tokenizer from captured or saved data; data errors are <see cref="InvalidDataException"/>s naming the field.</summary>
+    private static (Tokenizer Tokenizer, int VocabularySize) CreateTiktoken(byte[] ranks, string pattern, KeyValuePair<string, int>[] specialTokens)
+    {
+        using var file = TiktokenRanks.ToTiktokenFile(ranks, out int rankCount);
+        Regex regex;
+        try
+        {
+            regex = TiktokenEncodings.CreateRegex(pattern);
+        }
+        catch (ArgumentException e)
+        {
+            throw new InvalidDataException("Invalid tokenizer data: the pre-tokenization pattern is not a valid regular expression.", e);
+        }
+        // One dictionary, filled in the saved order, serves both the pre-tokenizer and the tokenizer, as in Microsoft.ML.Tokenizers.
+        Dictionary<string, int>? specials = null;
+        int maxId = rankCount - 1;
+        if (specialTokens.Length > 0)
+        {
+            specials = new Dictionary<string, int>(specialTokens.Length, StringComparer.Ordinal);
+            foreach (var (token, id) in specialTokens)
+            {
+                if (!specials.TryAdd(token, id))
+                    throw new InvalidDataException($"Invalid tokenizer data: the special token '{Printable(token)}' is listed twice.");
+                maxId = Math.Max(maxId, id);
+            }
+        }
+        var tokenizer = TiktokenTokenizer.Create(file, new RegexPreTokenizer(regex, specials), normalizer: null, specials);
+        return (tokenizer, maxId + 1);
+    }
 
     private static int CountLines(byte[] text)
     {
@@ -101,11 +198,15 @@ public sealed class TokenizerData
 
     private static int MaxId(IReadOnlyDictionary<string, int>? ids) => ids is null || ids.Count == 0 ? -1 : ids.Values.Max();
 
-    // *** Binary format ***
+    // *** Binary format *** (version 2; version 1 ends after the merges file and holds no tiktoken data)
     // byte: kind (1 Bert, 2 WordPiece, 3 BPE, 4 tiktoken)
     // bool: lower-case (Bert)
-    // string: encoding name (tiktoken, else empty)
-    // int + bytes: first file (vocab), int + bytes: second file (merges)
+    // string: tiktoken encoding name (a label), else empty
+    // int + bytes: first file: vocab.txt (Bert, WordPiece), vocab.json (BPE), ranks (tiktoken, see TiktokenRanks)
+    // int + bytes: second file: merges.txt (BPE), else empty
+    // tiktoken only:
+    //   string: pre-tokenization pattern
+    //   int: special token count S, then S × (string: token, int: id)
     internal void Write(BinaryWriter writer)
     {
         writer.Write((byte)_kind);
@@ -115,40 +216,200 @@ public sealed class TokenizerData
         writer.Write(_first);
         writer.Write(_second.Length);
         writer.Write(_second);
+        if (_kind != Kind.Tiktoken) return;
+        writer.Write(_pattern);
+        writer.Write(_specialTokens.Length);
+        foreach (var (token, id) in _specialTokens)
+        {
+            writer.Write(token);
+            writer.Write(id);
+        }
     }
 
-    internal static TokenizerData Read(BinaryReader reader)
+    /// <summary>
+    /// Reads what <see cref="Write"/> wrote. Version 1 (TokenizeToIds 0x00010001) named a tiktoken encoding only and
+    /// needs its data package here; version 2 is self-contained.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The data is truncated or invalid; the message names the field.</exception>
+    internal static TokenizerData Read(BinaryReader reader, int version)
     {
+        if (version is not (1 or 2))
+            throw new InvalidDataException($"Invalid tokenizer data: unknown format version {version}.");
+        string field = "kind"; // what is being read, for the message when the data ends early
         try
         {
-            var kind = (Kind)reader.ReadByte();
-            if (!Enum.IsDefined(kind)) throw new InvalidDataException($"Unknown tokenizer kind {(byte)kind}.");
-            bool lowerCase = reader.ReadBoolean();
-            string name = reader.ReadString();
-            byte[] first = ReadBlock(reader), second = ReadBlock(reader);
+            byte kindByte = reader.ReadByte();
+            var kind = (Kind)kindByte;
+            if (!Enum.IsDefined(kind))
+                throw new InvalidDataException($"Invalid tokenizer data: unknown tokenizer kind {kindByte}.");
+            field = "lower-case flag";
+            byte lowerCase = reader.ReadByte();
+            if (lowerCase > 1 || (lowerCase == 1 && kind != Kind.Bert))
+                throw new InvalidDataException($"Invalid tokenizer data: invalid lower-case flag {lowerCase} for tokenizer kind {kindByte}.");
+            field = "encoding name";
+            string name = ReadString(reader, field, MaxNameBytes);
+            if (name.Length > 0 && kind != Kind.Tiktoken)
+                throw new InvalidDataException($"Invalid tokenizer data: an encoding name is set for tokenizer kind {kindByte}.");
+            field = kind == Kind.Tiktoken ? "tiktoken ranks" : "vocabulary file";
+            byte[] first = ReadBlock(reader, field);
+            field = "merges file";
+            byte[] second = ReadBlock(reader, field);
+            if (second.Length > 0 && kind != Kind.Bpe)
+                throw new InvalidDataException($"Invalid tokenizer data: a merges file is set for tokenizer kind {kindByte}.");
+
+            if (kind == Kind.Tiktoken && version == 1)
+            {
+                if (first.Length > 0)
+                    throw new InvalidDataException("Invalid tokenizer data: version 1 tiktoken data holds ranks.");
+                return ReadVersion1Tiktoken(name);
+            }
+            string pattern = "";
+            List<KeyValuePair<string, int>>? specials = null;
+            if (kind == Kind.Tiktoken)
+            {
+                field = "pre-tokenization pattern";
+                pattern = ReadString(reader, field, MaxPatternBytes);
+                if (pattern.Length == 0)
+                    throw new InvalidDataException("Invalid tokenizer data: the pre-tokenization pattern is empty.");
+                field = "special token count";
+                int count = reader.ReadInt32();
+                // Each special token takes at least 6 bytes: a 1-byte length, 1 byte of text and a 4-byte id.
+                long left = BytesLeft(reader);
+                if (count < 0 || count > left / 6)
+                    throw new InvalidDataException($"Invalid tokenizer data: the special token count {count} is negative or more than {BytesLeftText(left)} can hold.");
+                specials = new List<KeyValuePair<string, int>>(Math.Min(count, 1024));
+                for (int i = 0; i < count; i++)
+                {
+                    field = $"special token {i}";
+                    string token = ReadString(reader, field, MaxSpecialTokenBytes);
+                    field = $"id of special token {i}";
+                    int id = reader.ReadInt32();
+                    if (token.Length == 0)
+                        throw new InvalidDataException($"Invalid tokenizer data: special token {i} is empty.");
+                    if (id is < 0 or int.MaxValue)
+                        throw new InvalidDataException($"Invalid tokenizer data: the special token '{Printable(token)}' has the invalid id {id}.");
+                    specials.Add(new(token, id));
+                }
+            }
+            if (first.Length == 0)
+                throw new InvalidDataException($"Invalid tokenizer data: the {(kind == Kind.Tiktoken ? "tiktoken ranks are" : "vocabulary file is")} empty.");
+            if (kind == Kind.Bpe && second.Length == 0)
+                throw new InvalidDataException("Invalid tokenizer data: the merges file is empty.");
             try
             {
-                return new TokenizerData(kind, first, second, name, lowerCase);
+                return new TokenizerData(kind, first, second, name, lowerCase == 1, pattern, specials?.ToArray());
             }
             catch (Exception e) when (e is not InvalidDataException)
             {
-                throw new InvalidDataException($"The saved tokenizer data cannot be loaded: {e.Message}", e);
+                throw new InvalidDataException($"The saved tokenizer data cannot be loaded: {Printable(e.Message, 200)}", e);
             }
         }
         catch (EndOfStreamException e)
         {
-            throw new InvalidDataException("The saved tokenizer data is truncated.", e);
+            throw new InvalidDataException($"Invalid tokenizer data: it is truncated inside the {field}.", e);
         }
     }
 
-    private static byte[] ReadBlock(BinaryReader reader)
+    private static TokenizerData ReadVersion1Tiktoken(string name)
+    {
+        var encoding = TiktokenEncodings.Find(name)
+            ?? throw new InvalidDataException($"Invalid tokenizer data: unknown tiktoken encoding name '{Printable(name)}'.");
+        if (!TiktokenEncodings.IsDataPackageAvailable(encoding))
+            throw new InvalidDataException(
+                $"This model's tokenizer is the tiktoken encoding '{encoding.Name}', saved by name only (TokenizeToIds version 1), and the package "
+                + $"{encoding.PackageName} it needs is not referenced by this application. Reference {encoding.PackageName} to load it; "
+                + "saving the model again with this version of Microsoft.ML.Recurrent stores the encoding in the zip.");
+        try
+        {
+            return Tiktoken(encoding.Name);
+        }
+        catch (Exception e) when (e is not InvalidDataException)
+        {
+            throw new InvalidDataException($"The saved tiktoken encoding '{encoding.Name}' cannot be loaded: {Printable(e.Message, 200)}", e);
+        }
+    }
+
+    /// <summary>Bytes left in the reader's stream, or <see cref="long.MaxValue"/> when it cannot tell.</summary>
+    private static long BytesLeft(BinaryReader reader) =>
+        reader.BaseStream.CanSeek ? reader.BaseStream.Length - reader.BaseStream.Position : long.MaxValue;
+
+    private static string BytesLeftText(long left) => left == long.MaxValue ? "the bytes left" : $"the {left} bytes left";
+
+    /// <summary>An int length, then that many bytes; the length is checked against the bytes left before allocating.</summary>
+    private static byte[] ReadBlock(BinaryReader reader, string field)
     {
         int length = reader.ReadInt32();
-        long remaining = reader.BaseStream.CanSeek ? reader.BaseStream.Length - reader.BaseStream.Position : long.MaxValue;
-        if (length < 0 || length > 1 << 30 || length > remaining)
-            throw new InvalidDataException($"Invalid tokenizer data length {length}.");
-        var bytes = reader.ReadBytes(length);
-        if (bytes.Length != length) throw new EndOfStreamException();
-        return bytes;
+        long left = BytesLeft(reader);
+        if (length < 0 || length > left)
+            throw new InvalidDataException($"Invalid tokenizer data: the {field} length {length} is negative or more than {BytesLeftText(left)}.");
+        return ReadBytes(reader, length);
+    }
+
+    /// <summary>A <see cref="BinaryWriter"/> string (7-bit-encoded byte count, UTF-8), checked before allocating.</summary>
+    private static string ReadString(BinaryReader reader, string field, int maxBytes)
+    {
+        int length;
+        try
+        {
+            length = reader.Read7BitEncodedInt();
+        }
+        catch (FormatException e)
+        {
+            throw new InvalidDataException($"Invalid tokenizer data: the {field}'s length is malformed.", e);
+        }
+        long left = BytesLeft(reader);
+        if (length < 0 || length > maxBytes || length > left)
+            throw new InvalidDataException($"Invalid tokenizer data: the {field}'s length {length} is negative, above {maxBytes} or more than {BytesLeftText(left)}.");
+        byte[] bytes = ReadBytes(reader, length);
+        try
+        {
+            return StrictUtf8.GetString(bytes);
+        }
+        catch (DecoderFallbackException e)
+        {
+            throw new InvalidDataException($"Invalid tokenizer data: the {field} is not valid UTF-8.", e);
+        }
+    }
+
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    /// <summary>
+    /// Reads <paramref name="length"/> bytes. From a stream that cannot tell its length, reads in chunks, so memory
+    /// grows with the bytes actually present, not with the length the file claims.
+    /// </summary>
+    private static byte[] ReadBytes(BinaryReader reader, int length)
+    {
+        if (reader.BaseStream.CanSeek || length <= 1 << 20)
+        {
+            var bytes = reader.ReadBytes(length);
+            if (bytes.Length != length) throw new EndOfStreamException();
+            return bytes;
+        }
+        using var buffer = new MemoryStream();
+        for (int left = length; left > 0;)
+        {
+            var chunk = reader.ReadBytes(Math.Min(left, 1 << 20));
+            if (chunk.Length == 0) throw new EndOfStreamException();
+            buffer.Write(chunk);
+            left -= chunk.Length;
+        }
+        return buffer.ToArray();
+    }
+
+    /// <summary>Text from a file made safe for a message: printable ASCII kept, anything else escaped, length capped.</summary>
+    internal static string Printable(string text, int maxLength = 64)
+    {
+        var result = new StringBuilder();
+        foreach (char c in text)
+        {
+            if (result.Length >= maxLength)
+            {
+                result.Append("...");
+                break;
+            }
+            if (c is >= ' ' and <= '~') result.Append(c);
+            else result.Append($"\\u{(int)c:X4}");
+        }
+        return result.ToString();
     }
 }
