@@ -40,6 +40,21 @@ public sealed class ModelFuzzTests
         var regressor = ml.Regression.Trainers.Recurrent(new RecurrentRegressionTrainer.Options { FeaturesPerStep = 2, HiddenSize = 5, NumberOfEpochs = 1, Cell = Layers.RecurrentCellKind.Gru })
             .Fit(series);
         Add("regression (current)", Save(ml, regressor, series.Schema), ml.Data.TakeRows(series, 16));
+        // Today's TokenizeToIds (a BERT vocabulary inside the entry) in front of our classifier.
+        string vocabulary = Path.Combine(Path.GetTempPath(), $"fuzz-vocab-{Guid.NewGuid():N}.txt");
+        File.WriteAllLines(vocabulary, ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "market", "stock", "team", "match", "code", "##s"]);
+        try
+        {
+            var tokenized = ml.Transforms.Conversion.MapValueToKey("Label")
+                .Append(ml.Transforms.Text.TokenizeToIds("Features", "Text", TokenizerData.Bert(vocabulary)))
+                .Append(ml.MulticlassClassification.Trainers.Recurrent(new RecurrentMulticlassTrainer.Options { EmbeddingSize = 4, HiddenSize = 4, NumberOfEpochs = 1 }))
+                .Fit(text);
+            Add("tokenizetoids (current)", Save(ml, tokenized, text.Schema), ml.Data.TakeRows(text, 16));
+        }
+        finally
+        {
+            File.Delete(vocabulary);
+        }
         // The committed version-1 zips (no integrity envelope).
         foreach (string fixture in new[] { "multiclass", "tokenizetoids" })
         {

@@ -20,7 +20,7 @@ public sealed class TokenizeToIdsTransformer : RowToRowTransformerBase
     private static VersionInfo GetVersionInfo() => new(
         modelSignature: "TOK2IDS ",
         // verWrittenCur: 0x00010001, // Initial
-        verWrittenCur: 0x00010002, // Tokenizer data stored in the zip, tiktoken included
+        verWrittenCur: 0x00010002, // Integrity envelope (SHA-256); Tokenizer data stored in the zip, tiktoken included
         verReadableCur: 0x00010002,
         verWeCanReadBack: 0x00010001,
         loaderSignature: LoaderSignature,
@@ -53,7 +53,7 @@ public sealed class TokenizeToIdsTransformer : RowToRowTransformerBase
     /// <summary>The key type of the output column's items.</summary>
     internal KeyDataViewType KeyType => new(typeof(uint), Tokenizer.VocabularySize);
 
-    // *** Binary format ***
+    // *** Binary format *** (the payload of the entry's integrity envelope, see ModelEntry; 0x00010001 had no envelope)
     // string: output column name
     // string: input column name
     // tokenizer data: see TokenizerData.Write
@@ -63,9 +63,12 @@ public sealed class TokenizeToIdsTransformer : RowToRowTransformerBase
         ArgumentNullException.ThrowIfNull(ctx);
         ctx.CheckAtModel();
         ctx.SetVersionInfo(GetVersionInfo());
-        ctx.Writer.Write(OutputColumnName);
-        ctx.Writer.Write(InputColumnName);
-        Tokenizer.Write(ctx.Writer);
+        ModelEntry.Write(ctx.Writer, writer =>
+        {
+            writer.Write(OutputColumnName);
+            writer.Write(InputColumnName);
+            Tokenizer.Write(writer);
+        });
     }
 
     // Factory method for SignatureLoadModel.
@@ -74,17 +77,15 @@ public sealed class TokenizeToIdsTransformer : RowToRowTransformerBase
         ArgumentNullException.ThrowIfNull(env);
         ArgumentNullException.ThrowIfNull(ctx);
         ctx.CheckAtModel(GetVersionInfo());
-        try
-        {
-            string output = ctx.Reader.ReadString(), input = ctx.Reader.ReadString();
-            // Tokenizer data version 1 as 0x00010001 wrote it; else 2 (0x00010002, or a later version readable by this code).
-            int tokenizerVersion = ctx.Header.ModelVerWritten == 0x00010001 ? 1 : 2;
-            return new TokenizeToIdsTransformer(env, output, input, TokenizerData.Read(ctx.Reader, tokenizerVersion));
-        }
-        catch (EndOfStreamException e)
-        {
-            throw new InvalidDataException("The TokenizeToIds transformer data is truncated.", e);
-        }
+        // 0x00010001: no envelope, tokenizer data version 1; else 2 (0x00010002, or a later version readable by this code).
+        int version = ctx.Header.ModelVerWritten == 0x00010001 ? 1 : 2;
+        var reader = ModelEntry.Open(ctx, enveloped: version >= 2);
+        string output = reader.ReadString("output column name", 1024), input = reader.ReadString("input column name", 1024);
+        if (output.Length == 0 || input.Length == 0)
+            throw reader.Error("column names", "must not be empty.");
+        var tokenizer = TokenizerData.Read(reader, version);
+        reader.ExpectEnd();
+        return new TokenizeToIdsTransformer(env, output, input, tokenizer);
     }
 
     /// <inheritdoc/>

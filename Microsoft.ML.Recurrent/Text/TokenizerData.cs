@@ -1,3 +1,4 @@
+using Microsoft.ML.Recurrent.Model;
 using System.Text;
 using System.Text.RegularExpressions;
 using Microsoft.ML.Tokenizers;
@@ -228,85 +229,63 @@ public sealed class TokenizerData
 
     /// <summary>
     /// Reads what <see cref="Write"/> wrote. Version 1 (TokenizeToIds 0x00010001) named a tiktoken encoding only and
-    /// needs its data package here; version 2 is self-contained.
+    /// needs its data package here; version 2 is self-contained. Every length is checked against the bytes left first.
     /// </summary>
     /// <exception cref="InvalidDataException">The data is truncated or invalid; the message names the field.</exception>
-    internal static TokenizerData Read(BinaryReader reader, int version)
+    internal static TokenizerData Read(BoundedReader reader, int version)
     {
         if (version is not (1 or 2))
             throw new InvalidDataException($"Invalid tokenizer data: unknown format version {version}.");
-        string field = "kind"; // what is being read, for the message when the data ends early
-        try
+        byte kindByte = reader.ReadByte("tokenizer kind");
+        var kind = (Kind)kindByte;
+        if (!Enum.IsDefined(kind))
+            throw reader.Error("tokenizer kind", $"is {kindByte}; expected 1 (BERT), 2 (WordPiece), 3 (BPE) or 4 (tiktoken).");
+        bool lowerCase = reader.ReadBoolean("lower-case flag");
+        if (lowerCase && kind != Kind.Bert)
+            throw reader.Error("lower-case flag", $"is set for tokenizer kind {kindByte}.");
+        string name = reader.ReadString("tiktoken encoding name", MaxNameBytes);
+        if (name.Length > 0 && kind != Kind.Tiktoken)
+            throw reader.Error("tiktoken encoding name", $"is set for tokenizer kind {kindByte}.");
+        string firstField = kind == Kind.Tiktoken ? "tiktoken ranks" : "vocabulary file";
+        byte[] first = reader.ReadBytes(firstField, reader.ReadCount(firstField + " length", 1, int.MaxValue));
+        byte[] second = reader.ReadBytes("merges file", reader.ReadCount("merges file length", 1, int.MaxValue));
+        if (second.Length > 0 && kind != Kind.Bpe)
+            throw reader.Error("merges file", $"is set for tokenizer kind {kindByte}.");
+        if (kind == Kind.Tiktoken && version == 1)
         {
-            byte kindByte = reader.ReadByte();
-            var kind = (Kind)kindByte;
-            if (!Enum.IsDefined(kind))
-                throw new InvalidDataException($"Invalid tokenizer data: unknown tokenizer kind {kindByte}.");
-            field = "lower-case flag";
-            byte lowerCase = reader.ReadByte();
-            if (lowerCase > 1 || (lowerCase == 1 && kind != Kind.Bert))
-                throw new InvalidDataException($"Invalid tokenizer data: invalid lower-case flag {lowerCase} for tokenizer kind {kindByte}.");
-            field = "encoding name";
-            string name = ReadString(reader, field, MaxNameBytes);
-            if (name.Length > 0 && kind != Kind.Tiktoken)
-                throw new InvalidDataException($"Invalid tokenizer data: an encoding name is set for tokenizer kind {kindByte}.");
-            field = kind == Kind.Tiktoken ? "tiktoken ranks" : "vocabulary file";
-            byte[] first = ReadBlock(reader, field);
-            field = "merges file";
-            byte[] second = ReadBlock(reader, field);
-            if (second.Length > 0 && kind != Kind.Bpe)
-                throw new InvalidDataException($"Invalid tokenizer data: a merges file is set for tokenizer kind {kindByte}.");
-
-            if (kind == Kind.Tiktoken && version == 1)
+            if (first.Length > 0)
+                throw reader.Error("tiktoken ranks", "are present in version 1 data, which names the encoding only.");
+            return ReadVersion1Tiktoken(name);
+        }
+        string pattern = "";
+        KeyValuePair<string, int>[]? specials = null;
+        if (kind == Kind.Tiktoken)
+        {
+            pattern = reader.ReadString("pre-tokenization pattern", MaxPatternBytes);
+            if (pattern.Length == 0)
+                throw reader.Error("pre-tokenization pattern", "is empty.");
+            // Each special token takes at least 6 bytes: a 1-byte length, 1 byte of text and a 4-byte id.
+            specials = new KeyValuePair<string, int>[reader.ReadCount("special token count", 6, int.MaxValue)];
+            for (int i = 0; i < specials.Length; i++)
             {
-                if (first.Length > 0)
-                    throw new InvalidDataException("Invalid tokenizer data: version 1 tiktoken data holds ranks.");
-                return ReadVersion1Tiktoken(name);
-            }
-            string pattern = "";
-            List<KeyValuePair<string, int>>? specials = null;
-            if (kind == Kind.Tiktoken)
-            {
-                field = "pre-tokenization pattern";
-                pattern = ReadString(reader, field, MaxPatternBytes);
-                if (pattern.Length == 0)
-                    throw new InvalidDataException("Invalid tokenizer data: the pre-tokenization pattern is empty.");
-                field = "special token count";
-                int count = reader.ReadInt32();
-                // Each special token takes at least 6 bytes: a 1-byte length, 1 byte of text and a 4-byte id.
-                long left = BytesLeft(reader);
-                if (count < 0 || count > left / 6)
-                    throw new InvalidDataException($"Invalid tokenizer data: the special token count {count} is negative or more than {BytesLeftText(left)} can hold.");
-                specials = new List<KeyValuePair<string, int>>(Math.Min(count, 1024));
-                for (int i = 0; i < count; i++)
-                {
-                    field = $"special token {i}";
-                    string token = ReadString(reader, field, MaxSpecialTokenBytes);
-                    field = $"id of special token {i}";
-                    int id = reader.ReadInt32();
-                    if (token.Length == 0)
-                        throw new InvalidDataException($"Invalid tokenizer data: special token {i} is empty.");
-                    if (id is < 0 or int.MaxValue)
-                        throw new InvalidDataException($"Invalid tokenizer data: the special token '{Printable(token)}' has the invalid id {id}.");
-                    specials.Add(new(token, id));
-                }
-            }
-            if (first.Length == 0)
-                throw new InvalidDataException($"Invalid tokenizer data: the {(kind == Kind.Tiktoken ? "tiktoken ranks are" : "vocabulary file is")} empty.");
-            if (kind == Kind.Bpe && second.Length == 0)
-                throw new InvalidDataException("Invalid tokenizer data: the merges file is empty.");
-            try
-            {
-                return new TokenizerData(kind, first, second, name, lowerCase == 1, pattern, specials?.ToArray());
-            }
-            catch (Exception e) when (e is not InvalidDataException)
-            {
-                throw new InvalidDataException($"The saved tokenizer data cannot be loaded: {Printable(e.Message, 200)}", e);
+                string token = reader.ReadString("special token", MaxSpecialTokenBytes);
+                int id = reader.ReadInt32("special token id", 0, int.MaxValue - 1);
+                if (token.Length == 0)
+                    throw reader.Error("special token", $"{i} is empty.");
+                specials[i] = new(token, id);
             }
         }
-        catch (EndOfStreamException e)
+        if (first.Length == 0)
+            throw reader.Error(firstField, "is empty.");
+        if (kind == Kind.Bpe && second.Length == 0)
+            throw reader.Error("merges file", "is empty.");
+        try
         {
-            throw new InvalidDataException($"Invalid tokenizer data: it is truncated inside the {field}.", e);
+            return new TokenizerData(kind, first, second, name, lowerCase, pattern, specials);
+        }
+        catch (Exception e) when (e is not InvalidDataException)
+        {
+            throw new InvalidDataException($"{reader.Part}: the saved tokenizer data cannot be loaded: {Printable(e.Message, 200)}", e);
         }
     }
 
@@ -329,87 +308,5 @@ public sealed class TokenizerData
         }
     }
 
-    /// <summary>Bytes left in the reader's stream, or <see cref="long.MaxValue"/> when it cannot tell.</summary>
-    private static long BytesLeft(BinaryReader reader) =>
-        reader.BaseStream.CanSeek ? reader.BaseStream.Length - reader.BaseStream.Position : long.MaxValue;
-
-    private static string BytesLeftText(long left) => left == long.MaxValue ? "the bytes left" : $"the {left} bytes left";
-
-    /// <summary>An int length, then that many bytes; the length is checked against the bytes left before allocating.</summary>
-    private static byte[] ReadBlock(BinaryReader reader, string field)
-    {
-        int length = reader.ReadInt32();
-        long left = BytesLeft(reader);
-        if (length < 0 || length > left)
-            throw new InvalidDataException($"Invalid tokenizer data: the {field} length {length} is negative or more than {BytesLeftText(left)}.");
-        return ReadBytes(reader, length);
-    }
-
-    /// <summary>A <see cref="BinaryWriter"/> string (7-bit-encoded byte count, UTF-8), checked before allocating.</summary>
-    private static string ReadString(BinaryReader reader, string field, int maxBytes)
-    {
-        int length;
-        try
-        {
-            length = reader.Read7BitEncodedInt();
-        }
-        catch (FormatException e)
-        {
-            throw new InvalidDataException($"Invalid tokenizer data: the {field}'s length is malformed.", e);
-        }
-        long left = BytesLeft(reader);
-        if (length < 0 || length > maxBytes || length > left)
-            throw new InvalidDataException($"Invalid tokenizer data: the {field}'s length {length} is negative, above {maxBytes} or more than {BytesLeftText(left)}.");
-        byte[] bytes = ReadBytes(reader, length);
-        try
-        {
-            return StrictUtf8.GetString(bytes);
-        }
-        catch (DecoderFallbackException e)
-        {
-            throw new InvalidDataException($"Invalid tokenizer data: the {field} is not valid UTF-8.", e);
-        }
-    }
-
-    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
-
-    /// <summary>
-    /// Reads <paramref name="length"/> bytes. From a stream that cannot tell its length, reads in chunks, so memory
-    /// grows with the bytes actually present, not with the length the file claims.
-    /// </summary>
-    private static byte[] ReadBytes(BinaryReader reader, int length)
-    {
-        if (reader.BaseStream.CanSeek || length <= 1 << 20)
-        {
-            var bytes = reader.ReadBytes(length);
-            if (bytes.Length != length) throw new EndOfStreamException();
-            return bytes;
-        }
-        using var buffer = new MemoryStream();
-        for (int left = length; left > 0;)
-        {
-            var chunk = reader.ReadBytes(Math.Min(left, 1 << 20));
-            if (chunk.Length == 0) throw new EndOfStreamException();
-            buffer.Write(chunk);
-            left -= chunk.Length;
-        }
-        return buffer.ToArray();
-    }
-
-    /// <summary>Text from a file made safe for a message: printable ASCII kept, anything else escaped, length capped.</summary>
-    internal static string Printable(string text, int maxLength = 64)
-    {
-        var result = new StringBuilder();
-        foreach (char c in text)
-        {
-            if (result.Length >= maxLength)
-            {
-                result.Append("...");
-                break;
-            }
-            if (c is >= ' ' and <= '~') result.Append(c);
-            else result.Append($"\\u{(int)c:X4}");
-        }
-        return result.ToString();
-    }
+    private static string Printable(string text, int maxLength = 64) => BoundedReader.Printable(text, maxLength);
 }
