@@ -1,5 +1,5 @@
 // usage: dotnet run --project build/CompatFixtures -- <output directory>
-// Trains four small pipelines with the library as it is now and writes, for each fixture name N:
+// Trains five small pipelines with the library as it is now and writes, for each fixture name N:
 //   N.zip          the model (mlContext.Model.Save)
 //   N.input.idv    the rows to score (ML.NET binary IDataView, the model's input schema)
 //   N.scores.tsv   the scores this version gives: one line per row, columns Score (comma-separated floats, "R"
@@ -87,6 +87,22 @@ Directory.CreateDirectory(outDir);
         .Fit(train);
     File.Delete(vocabulary);
     Write(ml, "tokenizetoids", model, train.Schema, test);
+}
+// TokenizeToIds with tiktoken cl100k_base (format version 2 and later store the encoding in the zip).
+{
+    var ml = new MLContext(seed: 15);
+    var train = ml.Data.LoadFromEnumerable(Data.Topic(200, 9));
+    var test = ml.Data.LoadFromEnumerable(Data.Topic(40, 10));
+    var model = ml.Transforms.Conversion.MapValueToKey("Label")
+        .Append(ml.Transforms.Text.TokenizeToIds("Features", "Text", TokenizerData.Tiktoken("cl100k_base")))
+        .Append(ml.MulticlassClassification.Trainers.Recurrent(new RecurrentMulticlassTrainer.Options
+        {
+            Cell = Microsoft.ML.Recurrent.Layers.RecurrentCellKind.Gru, EmbeddingSize = 4, HiddenSize = 4, NumberOfEpochs = 2,
+            BatchSize = 16, LearningRate = 1e-2f, Seed = 5,
+        }))
+        .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel"))
+        .Fit(train);
+    Write(ml, "tiktoken", model, train.Schema, test);
 }
 return 0;
 
