@@ -82,8 +82,8 @@ public sealed class ModelFuzzTests
         {
             var (mutants, input, expected) = sources[i % sources.Count];
             var (kind, entry, change, zip) = mutants.Make(seed, i);
-            var (outcome, allocated, elapsed, message) = ModelMutants.Run(ml, zip, input, expected);
-            results.Add((mutants.Name, mutants.Enveloped, new MutantResult(i, kind, entry, change, outcome, allocated, elapsed, message)));
+            var (outcome, allocated, elapsed, message, chain) = ModelMutants.Run(ml, zip, input, expected);
+            results.Add((mutants.Name, mutants.Enveloped, new MutantResult(i, kind, entry, change, outcome, allocated, elapsed, message, chain)));
             int n = Interlocked.Increment(ref done);
             if (n % 1000 == 0) progress?.Invoke($"{n} mutants");
             return ml;

@@ -45,7 +45,7 @@ public enum MutantOutcome
 
 /// <summary>One mutant's result.</summary>
 public sealed record MutantResult(int Index, MutantKind Kind, string Entry, string Change, MutantOutcome Outcome, long AllocatedBytes,
-    TimeSpan Elapsed, string? Message);
+    TimeSpan Elapsed, string? Message, string? Chain = null);
 
 /// <summary>
 /// Seeded mutants of a saved model zip (byte flips, truncations, header and field extremes inside valid archives) and
@@ -190,12 +190,12 @@ public sealed class ModelMutants
     /// Loads <paramref name="zip"/>, scores <paramref name="input"/> and compares with <paramref name="expected"/>
     /// (the original's <see cref="Scorer.ScoreDump"/>), measuring what the load and scoring allocated on this thread.
     /// </summary>
-    public static (MutantOutcome Outcome, long Allocated, TimeSpan Elapsed, string? Message) Run(MLContext ml, byte[] zip, IDataView input, string expected)
+    public static (MutantOutcome Outcome, long Allocated, TimeSpan Elapsed, string? Message, string? Chain) Run(MLContext ml, byte[] zip, IDataView input, string expected)
     {
         long before = GC.GetAllocatedBytesForCurrentThread();
         var clock = Stopwatch.StartNew();
         MutantOutcome outcome;
-        string? message = null;
+        string? message = null, chain = null;
         try
         {
             var model = ml.Model.Load(new MemoryStream(zip), out _);
@@ -206,10 +206,13 @@ public sealed class ModelMutants
         {
             var inner = e.GetBaseException();
             message = $"{inner.GetType().Name}: {inner.Message}";
+            var types = new List<string>();
+            for (var x = e; x is not null; x = x.InnerException) types.Add(x.GetType().Name);
+            chain = string.Join(" → ", types);
             outcome = IsClean(inner) ? MutantOutcome.Rejected : MutantOutcome.Unclean;
             if (outcome == MutantOutcome.Unclean) message += "\n" + inner.StackTrace;
         }
-        return (outcome, GC.GetAllocatedBytesForCurrentThread() - before, clock.Elapsed, message);
+        return (outcome, GC.GetAllocatedBytesForCurrentThread() - before, clock.Elapsed, message, chain);
     }
 
     /// <summary>

@@ -37,6 +37,10 @@ foreach (var group in results.Where(r => r.Result.Outcome == MutantOutcome.Rejec
     var r = group.First();
     Console.WriteLine($"  [{group.Count()}] #{r.Result.Index} {r.Source}, {r.Result.Kind} ({r.Result.Change}): {r.Result.Message!.Split('\n')[0]}");
 }
+Console.WriteLine();
+Console.WriteLine("What a caller catches (outermost → innermost exception), rejected mutants:");
+foreach (var group in results.Where(r => r.Result.Outcome == MutantOutcome.Rejected).GroupBy(r => r.Result.Chain).OrderByDescending(g => g.Count()))
+    Console.WriteLine($"  {group.Count(),5}  {group.Key}");
 var findings = results.Where(r => ModelFuzzTests.ForeignFinding(r.Result) is not null).ToList();
 Console.WriteLine();
 Console.WriteLine($"Findings in ML.NET's own entries (not judged): {findings.Count}");
