@@ -150,6 +150,73 @@ public sealed class CellKernelTests
         TestContext.WriteLine($"{path} (resolved {FusedKernels.Current()}): max difference from the scalar reference {worst:G3}");
     }
 
+    /// <summary>
+    /// A buffer one element shorter than the shapes require throws an ArgumentException naming it and both lengths,
+    /// before anything is written, on every path.
+    /// </summary>
+    [TestMethod]
+    [DataRow(KernelPaths.Avx512)]
+    [DataRow(KernelPaths.Avx2)]
+    [DataRow(KernelPaths.Portable)]
+    public void ShortBuffersAreRejectedBeforeAnyWrite(string path)
+    {
+        using var scope = KernelPaths.Force(path, sgemmToo: false);
+        const int h = 19;
+        // Which argument (by position) each cell checks, and the name it reports.
+        var forwardChecks = new Dictionary<RecurrentCellKind, (int Slot, string Name)[]>
+        {
+            [RecurrentCellKind.Lstm] = [(0, "gates"), (1, "gh"), (2, "biasHh"), (4, "cPrev"), (6, "c")],
+            [RecurrentCellKind.Gru] = [(0, "gates"), (1, "gh"), (2, "biasHh"), (3, "hPrev"), (6, "hn")],
+            [RecurrentCellKind.RnnTanh] = [(0, "gates"), (1, "gh"), (2, "biasHh")],
+        };
+        var backwardChecks = new Dictionary<RecurrentCellKind, (int Slot, string Name)[]>
+        {
+            [RecurrentCellKind.Lstm] = [(0, "gates"), (1, "c"), (3, "cPrev"), (5, "dh"), (6, "dc"), (7, "dGx")],
+            [RecurrentCellKind.Gru] = [(0, "gates"), (1, "hn"), (2, "hPrev"), (5, "dh"), (7, "dGx"), (8, "dGh")],
+            [RecurrentCellKind.RnnTanh] = [(5, "dh"), (7, "dGx")],
+        };
+        foreach (var (kind, checks) in forwardChecks)
+        {
+            var cell = RecurrentCell.Create(kind);
+            var full = new ForwardBuffers(cell, h, new SeededRandom(3)).All;
+            foreach (var (slot, name) in checks)
+            {
+                float[][] args = full.Select(a => a.ToArray()).ToArray();
+                args[slot] = new float[full[slot].Length - 1];
+                float[][] before = args.Select(a => a.ToArray()).ToArray();
+                var e = Assert.ThrowsExactly<ArgumentException>(() => cell.ForwardRow(args[0], args[1], args[2], args[3], args[4], args[5], args[6]),
+                    $"{kind} forward, {name} one short");
+                AssertRejected(e, name, args[slot].Length, full[slot].Length, $"{kind} forward");
+                for (int i = 0; i < args.Length; i++)
+                    CollectionAssert.AreEqual(before[i], args[i], $"{kind} forward wrote argument {i} before rejecting {name}");
+            }
+        }
+        foreach (var (kind, checks) in backwardChecks)
+        {
+            var cell = RecurrentCell.Create(kind);
+            var full = new BackwardBuffers(cell, h, new SeededRandom(4)).All;
+            foreach (var (slot, name) in checks)
+            {
+                float[][] args = full.Select(a => a.ToArray()).ToArray();
+                args[slot] = new float[full[slot].Length - 1];
+                float[][] before = args.Select(a => a.ToArray()).ToArray();
+                var e = Assert.ThrowsExactly<ArgumentException>(
+                    () => cell.BackwardRow(args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8]),
+                    $"{kind} backward, {name} one short");
+                AssertRejected(e, name, args[slot].Length, full[slot].Length, $"{kind} backward");
+                for (int i = 0; i < args.Length; i++)
+                    CollectionAssert.AreEqual(before[i], args[i], $"{kind} backward wrote argument {i} before rejecting {name}");
+            }
+        }
+    }
+
+    private static void AssertRejected(ArgumentException e, string name, int actual, int required, string what)
+    {
+        Assert.AreEqual(name, e.ParamName, $"{what}: the exception must name the buffer");
+        StringAssert.Contains(e.Message, $"{name} holds {actual} floats", $"{what}: message names the buffer and its length");
+        StringAssert.Contains(e.Message, $"require {required}", $"{what}: message gives the required length");
+    }
+
     /// <summary>Finite differences through a whole layer at a width that uses the vector path and its tail (H = 17), on each path (SGEMM too).</summary>
     [TestMethod]
     [DataRow(RecurrentCellKind.Lstm, KernelPaths.Avx512)]

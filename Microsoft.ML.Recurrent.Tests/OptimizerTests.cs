@@ -44,6 +44,46 @@ public sealed class OptimizerTests
     }
 
     [TestMethod]
+    public void AdamRejectsMismatchedBuffersBeforeAnyUpdate()
+    {
+        var adam = new Adam(40, 0.01f);
+        var p = new float[40];
+        new SeededRandom(1).FillUniform(p, -1, 1);
+        var before = p.ToArray();
+        var e = Assert.ThrowsExactly<ArgumentException>(() => adam.Step(p, new float[39]));
+        Assert.AreEqual("gradients", e.ParamName);
+        StringAssert.Contains(e.Message, "gradients holds 39 floats but parameters holds 40");
+        e = Assert.ThrowsExactly<ArgumentException>(() => adam.Step(p.AsSpan(0, 39), new float[39]));
+        Assert.AreEqual("parameters", e.ParamName);
+        StringAssert.Contains(e.Message, "parameters holds 39 floats but this optimizer was created for 40");
+        e = Assert.ThrowsExactly<ArgumentException>(() => adam.Step(new float[41], new float[41]));
+        Assert.AreEqual("parameters", e.ParamName);
+        StringAssert.Contains(e.Message, "parameters holds 41 floats but this optimizer was created for 40");
+        Assert.ThrowsExactly<ArgumentException>(() => adam.StepReference(p, new float[39]));
+        CollectionAssert.AreEqual(before, p, "nothing may be updated before the check");
+        Assert.AreEqual(0, adam.StepCount, "a rejected call is not a step");
+        adam.Step(p, new float[40]);
+        Assert.AreEqual(1, adam.StepCount);
+    }
+
+    [TestMethod]
+    public void SgdRejectsMismatchedBuffersBeforeAnyUpdate()
+    {
+        var sgd = new Sgd(40, 0.1f, momentum: 0.9f);
+        var p = new float[40];
+        new SeededRandom(2).FillUniform(p, -1, 1);
+        var before = p.ToArray();
+        var e = Assert.ThrowsExactly<ArgumentException>(() => sgd.Step(p, new float[39]));
+        Assert.AreEqual("gradients", e.ParamName);
+        StringAssert.Contains(e.Message, "gradients holds 39 floats but parameters holds 40");
+        e = Assert.ThrowsExactly<ArgumentException>(() => sgd.Step(new float[41], new float[41]));
+        Assert.AreEqual("parameters", e.ParamName);
+        StringAssert.Contains(e.Message, "parameters holds 41 floats but this optimizer was created for 40");
+        CollectionAssert.AreEqual(before, p, "nothing may be updated before the check");
+        Assert.AreEqual(0, sgd.StepCount, "a rejected call is not a step");
+    }
+
+    [TestMethod]
     public void SumOfSquaresIsAccurateOnLongVectors()
     {
         var values = new float[100_003];

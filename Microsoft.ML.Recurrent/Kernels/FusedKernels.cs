@@ -78,4 +78,19 @@ internal static class FusedKernels
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void ThrowNotSupported(KernelPath path) =>
         throw new PlatformNotSupportedException($"The fused kernels' {path} path is not hardware-accelerated on this CPU.");
+
+    /// <summary>
+    /// Throws an <see cref="ArgumentException"/> naming <paramref name="name"/> when <paramref name="length"/> is less than
+    /// <paramref name="required"/>: the guard the kernels run once per call, before any unchecked access.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void RequireLength(int length, long required, string name)
+    {
+        if (length < required)
+            ThrowTooShort(length, required, name);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void ThrowTooShort(int length, long required, string name) =>
+        throw new ArgumentException($"{name} holds {length} floats but the shapes require {required}.", name);
 }

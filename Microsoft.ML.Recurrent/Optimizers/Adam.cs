@@ -52,6 +52,7 @@ internal sealed class Adam : Optimizer
     /// </remarks>
     public override void Step(Span<float> parameters, ReadOnlySpan<float> gradients)
     {
+        CheckLengths(parameters, gradients);
         StepCount++;
         switch (FusedKernels.Current())
         {
@@ -59,6 +60,15 @@ internal sealed class Adam : Optimizer
             case KernelPath.Avx2: Update<Simd256>(parameters, gradients); break;
             default: Update<Simd128>(parameters, gradients); break;
         }
+    }
+
+    /// <summary>The length guard of every step, before any unchecked access: one moment pair per parameter, one gradient per parameter.</summary>
+    private void CheckLengths(ReadOnlySpan<float> parameters, ReadOnlySpan<float> gradients)
+    {
+        if (parameters.Length != _m.Length)
+            throw new ArgumentException($"parameters holds {parameters.Length} floats but this optimizer was created for {_m.Length}.", nameof(parameters));
+        if (gradients.Length != parameters.Length)
+            throw new ArgumentException($"gradients holds {gradients.Length} floats but parameters holds {parameters.Length}.", nameof(gradients));
     }
 
     /// <summary>Bias corrections of the current step: lr / (1 − β1ᵗ) and √(1 − β2ᵗ), in double as PyTorch computes them from Python floats.</summary>
@@ -74,7 +84,7 @@ internal sealed class Adam : Optimizer
         var (stepSize, sqrtCorrection2) = Corrections();
         float lr = LearningRate, b1 = Beta1, b2 = Beta2, wd = WeightDecay;
         bool decoupled = Decoupled;
-        int n = parameters.Length;
+        int n = parameters.Length; // checked against _m, _v and gradients by CheckLengths
         ref float pRef = ref MemoryMarshal.GetReference(parameters);
         ref readonly float gRef = ref MemoryMarshal.GetReference(gradients);
         ref float mRef = ref MemoryMarshal.GetArrayDataReference(_m);
@@ -116,6 +126,7 @@ internal sealed class Adam : Optimizer
     /// </summary>
     internal void StepReference(Span<float> parameters, ReadOnlySpan<float> gradients)
     {
+        CheckLengths(parameters, gradients);
         StepCount++;
         var (stepSize, sqrtCorrection2) = Corrections();
         float lr = LearningRate, b1 = Beta1, b2 = Beta2, eps = Epsilon, wd = WeightDecay;

@@ -37,6 +37,12 @@ internal sealed class GruCell : RecurrentCell
         ReadOnlySpan<float> hPrev, Span<float> h, Span<float> hn) where TV : struct, ISimd<TV>
     {
         int n = h.Length; // H
+        // Every unchecked access below stays inside these lengths: gates, gh, b_hh [3·H]; h_prev, hn [H].
+        FusedKernels.RequireLength(gates.Length, 3L * n, nameof(gates));
+        FusedKernels.RequireLength(gh.Length, 3L * n, nameof(gh));
+        FusedKernels.RequireLength(biasHh.Length, 3L * n, nameof(biasHh));
+        FusedKernels.RequireLength(hPrev.Length, n, nameof(hPrev));
+        FusedKernels.RequireLength(hn.Length, n, nameof(hn));
         ref float gx = ref MemoryMarshal.GetReference(gates);
         ref readonly float r0 = ref MemoryMarshal.GetReference(gh);
         ref readonly float b = ref MemoryMarshal.GetReference(biasHh);
@@ -106,6 +112,13 @@ internal sealed class GruCell : RecurrentCell
     private static void Backward<TV>(ReadOnlySpan<float> gates, ReadOnlySpan<float> hn, ReadOnlySpan<float> hPrev, int n,
         Span<float> dh, Span<float> dGx, Span<float> dGh) where TV : struct, ISimd<TV>
     {
+        // Every unchecked access below stays inside these lengths: gates, dGx, dGh [3·H]; hn, h_prev, dh [H].
+        FusedKernels.RequireLength(gates.Length, 3L * n, nameof(gates));
+        FusedKernels.RequireLength(hn.Length, n, nameof(hn));
+        FusedKernels.RequireLength(hPrev.Length, n, nameof(hPrev));
+        FusedKernels.RequireLength(dh.Length, n, nameof(dh));
+        FusedKernels.RequireLength(dGx.Length, 3L * n, nameof(dGx));
+        FusedKernels.RequireLength(dGh.Length, 3L * n, nameof(dGh));
         ref readonly float gt = ref MemoryMarshal.GetReference(gates);
         ref readonly float hnv = ref MemoryMarshal.GetReference(hn);
         ref readonly float hp = ref MemoryMarshal.GetReference(hPrev);

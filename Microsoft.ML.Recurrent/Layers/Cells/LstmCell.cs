@@ -38,6 +38,12 @@ internal sealed class LstmCell : RecurrentCell
         ReadOnlySpan<float> cPrev, Span<float> h, Span<float> c) where TV : struct, ISimd<TV>
     {
         int n = h.Length; // H
+        // Every unchecked access below stays inside these lengths: gates, gh, b_hh [4·H]; c_prev, c [H].
+        FusedKernels.RequireLength(gates.Length, 4L * n, nameof(gates));
+        FusedKernels.RequireLength(gh.Length, 4L * n, nameof(gh));
+        FusedKernels.RequireLength(biasHh.Length, 4L * n, nameof(biasHh));
+        FusedKernels.RequireLength(cPrev.Length, n, nameof(cPrev));
+        FusedKernels.RequireLength(c.Length, n, nameof(c));
         ref float gx = ref MemoryMarshal.GetReference(gates);
         ref readonly float r = ref MemoryMarshal.GetReference(gh);
         ref readonly float b = ref MemoryMarshal.GetReference(biasHh);
@@ -109,6 +115,13 @@ internal sealed class LstmCell : RecurrentCell
     private static void Backward<TV>(ReadOnlySpan<float> gates, ReadOnlySpan<float> c, ReadOnlySpan<float> cPrev, int n,
         Span<float> dh, Span<float> dc, Span<float> dGx) where TV : struct, ISimd<TV>
     {
+        // Every unchecked access below stays inside these lengths: gates, dGx [4·H]; c, c_prev, dh, dc [H].
+        FusedKernels.RequireLength(gates.Length, 4L * n, nameof(gates));
+        FusedKernels.RequireLength(c.Length, n, nameof(c));
+        FusedKernels.RequireLength(cPrev.Length, n, nameof(cPrev));
+        FusedKernels.RequireLength(dh.Length, n, nameof(dh));
+        FusedKernels.RequireLength(dc.Length, n, nameof(dc));
+        FusedKernels.RequireLength(dGx.Length, 4L * n, nameof(dGx));
         ref readonly float gt = ref MemoryMarshal.GetReference(gates);
         ref readonly float cv = ref MemoryMarshal.GetReference(c);
         ref readonly float cp = ref MemoryMarshal.GetReference(cPrev);

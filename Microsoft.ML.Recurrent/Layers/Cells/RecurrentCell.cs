@@ -30,7 +30,8 @@ internal abstract class RecurrentCell
     /// <summary>
     /// One forward step for one row, fused into one pass over the hidden units at the vector width of
     /// <see cref="FusedKernels.Current"/>. H is <paramref name="h"/>'s length. <paramref name="hPrev"/>/<paramref name="auxPrev"/>
-    /// are zeros at a sequence's first step.
+    /// are zeros at a sequence's first step. A buffer shorter than H (or G·H) throws an <see cref="ArgumentException"/>
+    /// naming it, before anything is read or written.
     /// </summary>
     public abstract void ForwardRow(Span<float> gates, ReadOnlySpan<float> gh, ReadOnlySpan<float> biasHh,
         ReadOnlySpan<float> hPrev, ReadOnlySpan<float> auxPrev, Span<float> h, Span<float> aux);
@@ -43,7 +44,7 @@ internal abstract class RecurrentCell
         ReadOnlySpan<float> hPrev, ReadOnlySpan<float> auxPrev, Span<float> h, Span<float> aux);
 
     /// <summary>
-    /// One backward step for one row, at the same vector width as <see cref="ForwardRow"/>.
+    /// One backward step for one row, at the same vector width as <see cref="ForwardRow"/> and with the same length guards.
     /// <paramref name="dh"/> holds dL/dh_t on entry and the direct part of dL/dh_prev on
     /// return (when <see cref="HasDirectStateGradient"/>); <paramref name="dAux"/> (LSTM: dL/dc_t) is replaced by dL/dc_prev.
     /// Writes the pre-activation gradients into <paramref name="dGx"/> (and <paramref name="dGh"/> when separate).

@@ -37,6 +37,10 @@ internal sealed class RnnCell : RecurrentCell
         Span<float> h, bool relu) where TV : struct, ISimd<TV>
     {
         int n = h.Length; // H
+        // Every unchecked access below stays inside these lengths: gates, gh, b_hh [H].
+        FusedKernels.RequireLength(gates.Length, n, nameof(gates));
+        FusedKernels.RequireLength(gh.Length, n, nameof(gh));
+        FusedKernels.RequireLength(biasHh.Length, n, nameof(biasHh));
         ref readonly float gx = ref MemoryMarshal.GetReference(gates);
         ref readonly float r = ref MemoryMarshal.GetReference(gh);
         ref readonly float b = ref MemoryMarshal.GetReference(biasHh);
@@ -78,6 +82,9 @@ internal sealed class RnnCell : RecurrentCell
     public override void BackwardRow(ReadOnlySpan<float> gates, ReadOnlySpan<float> aux, ReadOnlySpan<float> hPrev,
         ReadOnlySpan<float> auxPrev, ReadOnlySpan<float> h, Span<float> dh, Span<float> dAux, Span<float> dGx, Span<float> dGh)
     {
+        // Checked indexing below; the guards make a short buffer an ArgumentException before anything is written.
+        FusedKernels.RequireLength(dh.Length, h.Length, nameof(dh));
+        FusedKernels.RequireLength(dGx.Length, h.Length, nameof(dGx));
         BackwardRowReference(gates, aux, hPrev, auxPrev, h, dh, dAux, dGx, dGh);
     }
 
