@@ -34,7 +34,7 @@ internal static class KernelPaths
         }
         else
         {
-            Require(path, sgemmToo);
+            Require(path, sgemm: sgemmToo);
         }
 
         var scope = new Scope(FusedKernels.Path, FusedKernels.AllowEmulation, Sgemm.Path);
@@ -44,15 +44,18 @@ internal static class KernelPaths
         return scope;
     }
 
-    /// <summary>Inconclusive, with the reason, when <paramref name="path"/> is not accelerated for the fused kernels (and SGEMM).</summary>
-    public static void Require(KernelPath path, bool sgemmToo = true)
+    /// <summary>Inconclusive, with the reason, when <paramref name="path"/> is not accelerated for the fused kernels (unless <paramref name="fused"/> is false) and SGEMM (when <paramref name="sgemm"/>).</summary>
+    public static void Require(KernelPath path, bool sgemm = true, bool fused = true)
     {
-        if (FusedKernels.IsSupported(path) && (!sgemmToo || Sgemm.IsSupported(path)))
+        bool fusedOk = !fused || FusedKernels.IsSupported(path), sgemmOk = !sgemm || Sgemm.IsSupported(path);
+        if (fusedOk && sgemmOk)
             return;
-        string what = path switch
+        string what = (path, fusedOk) switch
         {
-            KernelPath.Avx512 => "Vector512 is not hardware-accelerated",
-            KernelPath.Avx2 => "Vector256 with FMA is not hardware-accelerated",
+            (KernelPath.Avx512, false) => "Vector512 is not hardware-accelerated",
+            (KernelPath.Avx512, true) => "AVX-512F is not available",
+            (KernelPath.Avx2, false) => "Vector256 with FMA is not hardware-accelerated",
+            (KernelPath.Avx2, true) => "AVX2 with FMA is not available",
             _ => $"{path} is not available",
         };
         string kernel = path switch
