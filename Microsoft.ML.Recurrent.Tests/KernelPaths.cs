@@ -29,6 +29,8 @@ internal static class KernelPaths
         {
             if (FusedKernels.IsSupported(KernelPath.Avx512))
                 Assert.Inconclusive($"Vector512 is hardware-accelerated here ({CpuSummary()}); the {Avx512} runs test it on the hardware, so there is nothing to emulate.");
+            if (!Fma.IsSupported && !AdvSimd.IsSupported)
+                Assert.Inconclusive($"No fused multiply-add on this CPU as the runtime sees it ({CpuSummary()}): the Vector512 code fuses and the scalar tail here cannot, so the emulated lanes and tails would differ by design; the AVX-512 kernel was not exercised.");
             // SGEMM's AVX-512 micro-kernel uses AVX-512 instructions directly and cannot be emulated: keep it on Auto.
             sgemmToo = false;
         }
