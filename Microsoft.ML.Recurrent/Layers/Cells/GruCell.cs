@@ -141,6 +141,7 @@ internal sealed class GruCell : RecurrentCell
         return k;
     }
 
+    /// <summary>Hidden units k … k + width − 1, the reference's loop body lane-wise; gate block j of unit k is at j·H + k.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void BackwardAt<TV>(ref readonly float gt, ref readonly float hnv, ref readonly float hp,
         ref float dhv, ref float dx, ref float dr, nuint n, nuint k) where TV : struct, ISimd<TV>

@@ -144,6 +144,7 @@ internal sealed class LstmCell : RecurrentCell
         return k;
     }
 
+    /// <summary>Hidden units k … k + width − 1, the reference's loop body lane-wise; gate block j of unit k is at j·H + k.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void BackwardAt<TV>(ref readonly float gt, ref readonly float cv, ref readonly float cp,
         ref float dhv, ref float dcv, ref float dg, nuint n, nuint k) where TV : struct, ISimd<TV>

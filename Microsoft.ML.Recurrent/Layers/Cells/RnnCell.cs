@@ -61,6 +61,7 @@ internal sealed class RnnCell : RecurrentCell
         return k;
     }
 
+    /// <summary>Hidden units k … k + width − 1: h = act(gates + gh + b_hh).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void ForwardAt<TV>(ref readonly float gx, ref readonly float r, ref readonly float b, ref float hv,
         nuint k, bool relu) where TV : struct, ISimd<TV>
