@@ -235,13 +235,80 @@ public sealed class SgemmTests
         AssertBitwiseEqual(first, second, "repeat");
     }
 
-    private static void RequirePath(KernelPath path)
+    /// <summary>
+    /// A part of a parallel call that fails (the caller's own, or one on a pool thread) must not let the call return
+    /// while another part is still computing: every part reads A and B and writes C through pointers that are only
+    /// pinned until the call returns. A slow part is held at its start until the failure has happened; after the
+    /// exception C must no longer change. A and C are large enough to live on the (non-moving) large object heap, so
+    /// even a regression only changes C instead of writing into a moved object.
+    /// </summary>
+    [TestMethod]
+    [DataRow(0)]
+    [DataRow(1)]
+    public void ParallelCallWaitsForEveryPartWhenOneFails(int failingPart)
     {
-        if (!Sgemm.IsSupported(path))
+        // 64 × 576 × 400 over 3 threads: 12 column panels, split into parts 0 (caller), 1 and 2 (pool).
+        const int m = 64, n = 576, k = 400, slowPart = 2;
+        var (a, lda, b, ldb, c, ldc) = MakeOperands(Transpose.No, Transpose.No, m, n, k, pad: 0, seed: 11);
+        int slowStarted = 0, slowReleased = 0;
+        Sgemm.PartStartingForTests = part =>
         {
-            Assert.Inconclusive($"{path} is not supported on this CPU.");
+            if (part == slowPart)
+            {
+                Volatile.Write(ref slowStarted, 1);
+                Thread.Sleep(300);
+                Volatile.Write(ref slowReleased, 1);
+            }
+            else if (part == failingPart)
+            {
+                // Fail only once the slow part is running on a pool thread (or after 5 s if the pool never starts it).
+                var wait = System.Diagnostics.Stopwatch.StartNew();
+                while (Volatile.Read(ref slowStarted) == 0 && wait.ElapsedMilliseconds < 5000) Thread.Sleep(1);
+                throw new InvalidOperationException($"injected failure in part {part}");
+            }
+        };
+        try
+        {
+            var e = Assert.ThrowsExactly<InvalidOperationException>(() =>
+                Sgemm.Multiply(KernelPath.Portable, Transpose.No, Transpose.No, m, n, k, a, lda, b, ldb, c, ldc, accumulate: false, maxThreads: 3));
+            Assert.AreEqual($"injected failure in part {failingPart}", e.Message);
+            bool slowRan = Volatile.Read(ref slowStarted) == 1;
+            if (slowRan)
+                Assert.AreEqual(1, Volatile.Read(ref slowReleased), "the call returned while the slow part was still running");
+            float[] atReturn = (float[])c.Clone();
+            Thread.Sleep(600);
+            AssertBitwiseEqual(atReturn, c, "C changed after the call had returned");
+            if (!slowRan)
+                Assert.Inconclusive("The thread pool never started the slow part, so no part was running when the failure happened.");
         }
+        finally
+        {
+            Sgemm.PartStartingForTests = null;
+        }
+        Assert.IsGreaterThanOrEqualTo(85_000, a.Length * sizeof(float), "A must be on the large object heap");
+        Assert.IsGreaterThanOrEqualTo(85_000, c.Length * sizeof(float), "C must be on the large object heap");
     }
+
+    /// <summary>After a failed parallel call the same thread's next parallel call (reusing its work items) is correct.</summary>
+    [TestMethod]
+    public void ParallelCallWorksAfterAFailedOne()
+    {
+        const int m = 64, n = 576, k = 400;
+        Sgemm.PartStartingForTests = part => { if (part == 1) throw new InvalidOperationException("injected"); };
+        try
+        {
+            var (a, lda, b, ldb, c, ldc) = MakeOperands(Transpose.No, Transpose.No, m, n, k, pad: 0, seed: 12);
+            Assert.ThrowsExactly<InvalidOperationException>(() =>
+                Sgemm.Multiply(Transpose.No, Transpose.No, m, n, k, a, lda, b, ldb, c, ldc, accumulate: false, maxThreads: 3));
+        }
+        finally
+        {
+            Sgemm.PartStartingForTests = null;
+        }
+        CheckAgainstReference(KernelPath.Auto, Transpose.No, Transpose.No, m, n, k, pad: 0, accumulate: true, maxThreads: 3, seed: 13);
+    }
+
+    private static void RequirePath(KernelPath path) => KernelPaths.Require(path, sgemm: true, fused: false);
 
     private static void CheckPacked(KernelPath path, Transpose ta, Transpose tb, int m, int n, int k,
         float[] a, int lda, float[] b, int ldb, float[] c, int ldc, PackedMatrix packed, bool accumulate, int threads)

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Microsoft.ML.Recurrent.Core;
+using Microsoft.ML.Recurrent.Kernels;
 using Microsoft.ML.Recurrent.Layers;
 using Microsoft.ML.Recurrent.Model;
 using Microsoft.ML.Recurrent.Optimizers;
@@ -59,19 +60,69 @@ public sealed class TorchParityTests
         Assert.IsTrue(worst <= GradientTolerance, $"{what}[{at}]: expected {(at >= 0 ? expected[at] : 0)}, got {(at >= 0 ? actual[at] : 0)} (relative {worst:G3})");
     }
 
-    public static IEnumerable<object[]> LayerFixtures()
+    /// <summary>
+    /// The layer fixtures: H = 4 for every cell × direction × 1–3 layers, and H = 16, 37 and 64 (whole vectors and tails
+    /// of the fused kernels at 16, 8 and 4 lanes) for each cell, uni and bi, one 2-layer stack per cell.
+    /// </summary>
+    private static IEnumerable<string> LayerFixtureNames()
     {
         foreach (string cell in new[] { "lstm", "gru", "rnn_tanh" })
             foreach (string direction in new[] { "uni", "bi" })
                 foreach (int layers in new[] { 1, 2, 3 })
-                    yield return [$"{cell}_{direction}_l{layers}"];
-        yield return ["rnn_relu_uni_l2"];
+                    yield return $"{cell}_{direction}_l{layers}";
+        yield return "rnn_relu_uni_l2";
+        yield return "lstm_bi_l2_h16";
+        yield return "lstm_uni_l1_h37";
+        yield return "lstm_uni_l1_h64";
+        yield return "gru_uni_l2_h16";
+        yield return "gru_bi_l1_h37";
+        yield return "gru_uni_l1_h64";
+        yield return "rnn_tanh_bi_l1_h16";
+        yield return "rnn_tanh_uni_l2_h37";
+        yield return "rnn_tanh_bi_l1_h64";
     }
 
+    public static IEnumerable<object[]> LayerFixtures() => LayerFixtureNames().Select(name => new object[] { name });
+
+    /// <summary>Every layer fixture in the folder is in <see cref="LayerFixtureNames"/>, so a newly generated one cannot go unchecked.</summary>
+    [TestMethod]
+    public void EveryLayerFixtureIsChecked()
+    {
+        var onDisk = Directory.GetFiles(Path.Combine(AppContext.BaseDirectory, "Fixtures", "torch"), "*.json")
+            .Select(Path.GetFileNameWithoutExtension)
+            .Where(name => name!.StartsWith("lstm_") || name.StartsWith("gru_") || name.StartsWith("rnn_"))
+            .Order()
+            .ToArray();
+        CollectionAssert.AreEqual(LayerFixtureNames().Order().ToArray(), onDisk);
+    }
+
+    /// <summary>Forward outputs, final states and every gradient of one layer fixture, on the widest path this CPU accelerates.</summary>
     [TestMethod]
     [DynamicData(nameof(LayerFixtures))]
-    public void RecurrentLayersMatchPyTorch(string fixture)
+    public void RecurrentLayersMatchPyTorch(string fixture) => CheckLayerFixture(fixture);
+
+    /// <summary>
+    /// Every layer and classifier fixture and the Adam fixtures on one forced path (fused kernels and SGEMM), so each
+    /// path the CPU accelerates is checked against libtorch in one run; Inconclusive, with the reason, otherwise.
+    /// </summary>
+    [TestMethod]
+    [DataRow(KernelPaths.Avx512)]
+    [DataRow(KernelPaths.Avx2)]
+    [DataRow(KernelPaths.Portable)]
+    public void AllFixturesMatchPyTorchOnPath(string path)
     {
+        using var scope = KernelPaths.Force(path);
+        foreach (string fixture in LayerFixtureNames())
+            CheckLayerFixture(fixture);
+        WholeClassifierMatchesPyTorch("model_bilstm_classifier");
+        WholeClassifierMatchesPyTorch("model_bigru_meanmax");
+        OptimizersMatchPyTorch("optim_adam");
+        OptimizersMatchPyTorch("optim_adamw");
+    }
+
+    private void CheckLayerFixture(string fixture)
+    {
+        TestContext.WriteLine($"--- {fixture} (fused kernels: {FusedKernels.Current()}, SGEMM: {Sgemm.Resolve(Sgemm.Path)})");
         var f = Load(fixture);
         var kind = f.GetProperty("cell").GetString() switch
         {

@@ -51,6 +51,20 @@ internal static unsafe class Sgemm
     [ThreadStatic]
     private static AlignedBuffer? t_tile;
 
+    [ThreadStatic]
+    private static Action<int>? t_partStarting;
+
+    /// <summary>
+    /// Test seam: when set, each part of a parallel call made from this thread calls it with the part's index (0 is the
+    /// caller's own part) just before computing, on whichever thread runs the part; an exception it throws fails that
+    /// part. Read once per parallel call, never per tile; null outside tests.
+    /// </summary>
+    internal static Action<int>? PartStartingForTests
+    {
+        get => t_partStarting;
+        set => t_partStarting = value;
+    }
+
     /// <summary>
     /// Which micro-kernel the calling thread uses; <see cref="KernelPath.Auto"/> (the default) picks the widest the CPU
     /// supports. Thread-static so tests running in parallel can force different paths.
@@ -526,19 +540,23 @@ internal static unsafe class Sgemm
             int unit = splitColumns ? SgemmPacking.NR : job.MR;
             int extent = splitColumns ? job.N : job.M;
             int units = (extent + unit - 1) / unit;
-            for (int t = 1; t < threads; t++)
-            {
-                int start = Math.Min(extent, (int)((long)units * t / threads) * unit);
-                int end = Math.Min(extent, (int)((long)units * (t + 1) / threads) * unit);
-                WorkItem item = items[t - 1] ??= new WorkItem();
-                item.Prepare(in job, splitColumns ? 0 : start, splitColumns ? job.M : end, splitColumns ? start : 0, splitColumns ? end : job.N);
-                ThreadPool.UnsafeQueueUserWorkItem(item, preferLocal: false);
-            }
-
-            int firstEnd = Math.Min(extent, units / threads * unit);
+            Action<int>? partStarting = t_partStarting;
+            int prepared = 0;
             Exception? error = null;
             try
             {
+                for (int t = 1; t < threads; t++)
+                {
+                    int start = Math.Min(extent, (int)((long)units * t / threads) * unit);
+                    int end = Math.Min(extent, (int)((long)units * (t + 1) / threads) * unit);
+                    WorkItem item = items[t - 1] ??= new WorkItem();
+                    item.Prepare(in job, t, splitColumns ? 0 : start, splitColumns ? job.M : end, splitColumns ? start : 0, splitColumns ? end : job.N, partStarting);
+                    prepared = t;
+                    ThreadPool.UnsafeQueueUserWorkItem(item, preferLocal: false);
+                }
+
+                int firstEnd = Math.Min(extent, units / threads * unit);
+                partStarting?.Invoke(0);
                 RunRange(in job, 0, splitColumns ? job.M : firstEnd, 0, splitColumns ? firstEnd : job.N);
             }
             catch (Exception e)
@@ -546,9 +564,13 @@ internal static unsafe class Sgemm
                 error = e;
             }
 
-            for (int t = 1; t < threads; t++)
+            // Every part reads A and B and writes C through the caller's pinned pointers, which are released when this
+            // call returns: wait for each part a pool thread has started, error or not. After an error, parts no thread
+            // has started yet are claimed and skipped instead of run.
+            for (int t = 1; t <= prepared; t++)
             {
-                error ??= items[t - 1].RunOrWait();
+                Exception? partError = items[t - 1].RunOrWait(run: error is null);
+                error ??= partError;
             }
 
             if (error is not null)
@@ -563,14 +585,17 @@ internal static unsafe class Sgemm
         {
             private readonly ManualResetEventSlim _done = new(false);
             private GemmJob _job;
-            private int _i0, _i1, _j0, _j1;
+            private int _part, _i0, _i1, _j0, _j1;
+            private Action<int>? _partStarting;
             private int _claimed = 1; // 0 = ready to run, 1 = taken by a pool thread or the caller
             private Exception? _error;
 
-            public void Prepare(in GemmJob job, int i0, int i1, int j0, int j1)
+            public void Prepare(in GemmJob job, int part, int i0, int i1, int j0, int j1, Action<int>? partStarting)
             {
                 _job = job;
+                _part = part;
                 (_i0, _i1, _j0, _j1) = (i0, i1, j0, j1);
+                _partStarting = partStarting;
                 _error = null;
                 _done.Reset();
                 Volatile.Write(ref _claimed, 0); // publishes the fields above
@@ -581,38 +606,38 @@ internal static unsafe class Sgemm
             {
                 if (Interlocked.CompareExchange(ref _claimed, 1, 0) == 0)
                 {
-                    try
-                    {
-                        RunRange(in _job, _i0, _i1, _j0, _j1);
-                    }
-                    catch (Exception e)
-                    {
-                        _error = e;
-                    }
-
+                    _error = Run();
                     _done.Set();
                 }
             }
 
-            /// <summary>Runs the part inline if no pool thread has started it, otherwise waits for it; returns its exception, if any.</summary>
-            public Exception? RunOrWait()
+            /// <summary>
+            /// Runs the part inline if no pool thread has started it (or, when <paramref name="run"/> is false, claims it so
+            /// none will and skips it), otherwise waits until the pool thread running it is done; returns its exception, if any.
+            /// </summary>
+            public Exception? RunOrWait(bool run)
             {
                 if (Interlocked.CompareExchange(ref _claimed, 1, 0) == 0)
                 {
-                    try
-                    {
-                        RunRange(in _job, _i0, _i1, _j0, _j1);
-                    }
-                    catch (Exception e)
-                    {
-                        return e;
-                    }
-
-                    return null;
+                    return run ? Run() : null;
                 }
 
                 _done.Wait();
                 return _error;
+            }
+
+            private Exception? Run()
+            {
+                try
+                {
+                    _partStarting?.Invoke(_part);
+                    RunRange(in _job, _i0, _i1, _j0, _j1);
+                    return null;
+                }
+                catch (Exception e)
+                {
+                    return e;
+                }
             }
         }
     }

@@ -1,14 +1,15 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics;
 
 namespace Microsoft.ML.Recurrent.Kernels;
 
 /// <summary>
-/// Vectorized exp, sigmoid and tanh for the fused gate kernels, accurate to a few 1e−7 absolute (the recurrent layers'
-/// contract with PyTorch is 1e−5). exp uses the textbook reduction x = n·ln2 + r, |r| ≤ ln2/2, with ln2 split in two
-/// parts (Cody–Waite) so r is exact, and exp(r) by its Taylor series to degree 7 (truncation below 1e−8 relative);
-/// 2ⁿ is built in the exponent bits. Inputs are clamped so nothing overflows: σ and tanh saturate exactly as in float.
-/// <para>The scalar versions use <see cref="MathF"/> and serve the tails of vectors that are not a multiple of 16 long.</para>
+/// Vectorized exp, sigmoid and tanh for the fused gate kernels, at any width (<see cref="ISimd{TSelf}"/>), accurate to
+/// a few 1e−7 absolute (the recurrent layers' contract with PyTorch is 1e−5). exp uses the textbook reduction
+/// x = n·ln2 + r, |r| ≤ ln2/2, with ln2 split in two parts (Cody–Waite) so r is exact, and exp(r) by its Taylor series
+/// to degree 7 (truncation below 1e−8 relative); 2ⁿ is built in the exponent bits. Inputs are clamped so nothing
+/// overflows: σ and tanh saturate exactly as in float.
+/// <para>At <see cref="Simd1"/> these are the scalar versions the kernels' tails use, so a tail element gets the same
+/// bits as a vector lane. The kernels' scalar references use <see cref="MathF"/> instead and are independent of this file.</para>
 /// </summary>
 internal static class VectorMath
 {
@@ -20,36 +21,32 @@ internal static class VectorMath
 
     /// <summary>exp(x) for every lane, x clamped to [−87, 88].</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> Exp(Vector512<float> x)
+    public static TV Exp<TV>(TV x) where TV : struct, ISimd<TV>
     {
-        x = Vector512.Min(Vector512.Max(x, Vector512.Create(MinInput)), Vector512.Create(MaxInput));
-        Vector512<float> n = Vector512.Round(x * Vector512.Create(Log2E));
-        Vector512<float> r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-Ln2High), x);
-        r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-Ln2Low), r);
+        x = TV.Min(TV.Max(x, TV.Create(MinInput)), TV.Create(MaxInput));
+        TV n = TV.Round(x * TV.Create(Log2E));
+        // n·Ln2High is exact (n has at most 8 significant bits, Ln2High 16), so the first step is exact fused or not.
+        TV r = TV.MultiplyAdd(n, TV.Create(-Ln2High), x);
+        r = TV.MultiplyAdd(n, TV.Create(-Ln2Low), r);
         // exp(r) = Σ_{i≤7} rⁱ/i!, Horner form.
-        Vector512<float> p = Vector512.Create(1f / 5040f);
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1f / 720f));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1f / 120f));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1f / 24f));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1f / 6f));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(0.5f));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512<float>.One);
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512<float>.One);
-        // 2ⁿ: n + 127 in the exponent field (n ∈ [−126, 127] after the clamp).
-        Vector512<int> bits = (Vector512.ConvertToInt32(n) + Vector512.Create(127)) << 23;
-        return p * bits.AsSingle();
+        TV p = TV.Create(1f / 5040f);
+        p = TV.MultiplyAdd(p, r, TV.Create(1f / 720f));
+        p = TV.MultiplyAdd(p, r, TV.Create(1f / 120f));
+        p = TV.MultiplyAdd(p, r, TV.Create(1f / 24f));
+        p = TV.MultiplyAdd(p, r, TV.Create(1f / 6f));
+        p = TV.MultiplyAdd(p, r, TV.Create(0.5f));
+        p = TV.MultiplyAdd(p, r, TV.Create(1f));
+        p = TV.MultiplyAdd(p, r, TV.Create(1f));
+        // 2ⁿ: n ∈ [−126, 127] after the clamp.
+        return p * TV.PowerOfTwo(n);
     }
 
     /// <summary>σ(x) = 1 / (1 + exp(−x)).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> Sigmoid(Vector512<float> x) => Vector512<float>.One / (Vector512<float>.One + Exp(-x));
+    public static TV Sigmoid<TV>(TV x) where TV : struct, ISimd<TV> => TV.Create(1f) / (TV.Create(1f) + Exp(-x));
 
     /// <summary>tanh(x) = 1 − 2 / (exp(2x) + 1); absolute error a few 1e−7 near 0, exact ±1 saturation.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> Tanh(Vector512<float> x) =>
-        Vector512<float>.One - Vector512.Create(2f) / (Exp(x + x) + Vector512<float>.One);
-
-    /// <summary>Scalar σ for tails.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float Sigmoid(float x) => 1f / (1f + MathF.Exp(-x));
+    public static TV Tanh<TV>(TV x) where TV : struct, ISimd<TV> =>
+        TV.Create(1f) - TV.Create(2f) / (Exp(x + x) + TV.Create(1f));
 }

@@ -36,7 +36,6 @@ internal sealed class RecurrentDirection
     private PackedMatrix? _packedHh;   // op(B) = W_hh [G·H, H], packed for the per-step backward product
     private PackedMatrix? _packedIhT;  // op(B) = W_ihᵀ [I, G·H], packed once when the weights are frozen
     private readonly float[] _zeros;   // [H]
-    private readonly float[] _scratch; // [H]
 
     /// <summary>Input width I.</summary>
     public int InputSize { get; }
@@ -74,7 +73,6 @@ internal sealed class RecurrentDirection
         _biasIh = parameters.Register($"{prefix}bias_ih{suffix}", gh);
         _biasHh = parameters.Register($"{prefix}bias_hh{suffix}", gh);
         _zeros = new float[hiddenSize];
-        _scratch = new float[hiddenSize];
     }
 
     /// <summary>PyTorch's default initialization: every weight and bias U(−1/√H, 1/√H).</summary>
@@ -145,8 +143,7 @@ internal sealed class RecurrentDirection
                     hasPrev ? y.Slice((prevOffset + j) * ldy, h) : _zeros,
                     hasPrev && _cell.UsesAux ? aux.Slice((prevOffset + j) * h, h) : _zeros,
                     y.Slice(row * ldy, h),
-                    _cell.UsesAux ? aux.Slice(row * h, h) : default,
-                    _scratch);
+                    _cell.UsesAux ? aux.Slice(row * h, h) : default);
             }
         }
     }

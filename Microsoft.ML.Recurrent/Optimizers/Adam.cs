@@ -1,5 +1,6 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics;
+using Microsoft.ML.Recurrent.Kernels;
 
 namespace Microsoft.ML.Recurrent.Optimizers;
 
@@ -45,40 +46,91 @@ internal sealed class Adam : Optimizer
     }
 
     /// <inheritdoc/>
+    /// <remarks>
+    /// Runs at the vector width of <see cref="FusedKernels.Current"/>, tail included, with the operations of
+    /// <see cref="StepReference"/> in the same order: every path gives its bits exactly.
+    /// </remarks>
     public override void Step(Span<float> parameters, ReadOnlySpan<float> gradients)
     {
+        CheckLengths(parameters, gradients);
         StepCount++;
-        float lr = LearningRate, b1 = Beta1, b2 = Beta2, eps = Epsilon, wd = WeightDecay;
-        // Bias corrections in double, as PyTorch computes them from Python floats.
-        float correction1 = (float)(1 - Math.Pow(b1, StepCount));
-        float sqrtCorrection2 = (float)Math.Sqrt(1 - Math.Pow(b2, StepCount));
-        float stepSize = lr / correction1;
-        int i = 0;
-        if (Vector512.IsHardwareAccelerated && parameters.Length >= 16)
+        switch (FusedKernels.Current())
         {
-            // Same operations in the same order as the scalar loop below, 16 lanes at a time.
-            ref float pRef = ref MemoryMarshal.GetReference(parameters);
-            ref readonly float gRef = ref MemoryMarshal.GetReference(gradients);
-            ref float mRef = ref MemoryMarshal.GetArrayDataReference(_m);
-            ref float vRef = ref MemoryMarshal.GetArrayDataReference(_v);
-            Vector512<float> b1v = Vector512.Create(b1), b2v = Vector512.Create(b2), c1 = Vector512.Create(1 - b1), c2 = Vector512.Create(1 - b2);
-            Vector512<float> decay = Vector512.Create(1 - lr * wd), wdv = Vector512.Create(wd), stepv = Vector512.Create(stepSize);
-            Vector512<float> sqrtC2 = Vector512.Create(sqrtCorrection2), epsv = Vector512.Create(eps);
-            for (; i + 16 <= parameters.Length; i += 16)
-            {
-                nuint k = (nuint)i;
-                var p = Vector512.LoadUnsafe(ref pRef, k);
-                var g = Vector512.LoadUnsafe(in gRef, k);
-                if (Decoupled) p *= decay;
-                else g += wdv * p;
-                var m = b1v * Vector512.LoadUnsafe(ref mRef, k) + c1 * g;
-                var v = b2v * Vector512.LoadUnsafe(ref vRef, k) + c2 * g * g;
-                m.StoreUnsafe(ref mRef, k);
-                v.StoreUnsafe(ref vRef, k);
-                (p - stepv * m / (Vector512.Sqrt(v) / sqrtC2 + epsv)).StoreUnsafe(ref pRef, k);
-            }
+            case KernelPath.Avx512: Update<Simd512>(parameters, gradients); break;
+            case KernelPath.Avx2: Update<Simd256>(parameters, gradients); break;
+            default: Update<Simd128>(parameters, gradients); break;
         }
-        for (; i < parameters.Length; i++)
+    }
+
+    /// <summary>The length guard of every step, before any unchecked access: one moment pair per parameter, one gradient per parameter.</summary>
+    private void CheckLengths(ReadOnlySpan<float> parameters, ReadOnlySpan<float> gradients)
+    {
+        if (parameters.Length != _m.Length)
+            throw new ArgumentException($"parameters holds {parameters.Length} floats but this optimizer was created for {_m.Length}.", nameof(parameters));
+        if (gradients.Length != parameters.Length)
+            throw new ArgumentException($"gradients holds {gradients.Length} floats but parameters holds {parameters.Length}.", nameof(gradients));
+    }
+
+    /// <summary>Bias corrections of the current step: lr / (1 − β1ᵗ) and √(1 − β2ᵗ), in double as PyTorch computes them from Python floats.</summary>
+    private (float StepSize, float SqrtCorrection2) Corrections()
+    {
+        float correction1 = (float)(1 - Math.Pow(Beta1, StepCount));
+        float sqrtCorrection2 = (float)Math.Sqrt(1 - Math.Pow(Beta2, StepCount));
+        return (LearningRate / correction1, sqrtCorrection2);
+    }
+
+    private void Update<TV>(Span<float> parameters, ReadOnlySpan<float> gradients) where TV : struct, ISimd<TV>
+    {
+        var (stepSize, sqrtCorrection2) = Corrections();
+        float lr = LearningRate, b1 = Beta1, b2 = Beta2, wd = WeightDecay;
+        bool decoupled = Decoupled;
+        int n = parameters.Length; // checked against _m, _v and gradients by CheckLengths
+        ref float pRef = ref MemoryMarshal.GetReference(parameters);
+        ref readonly float gRef = ref MemoryMarshal.GetReference(gradients);
+        ref float mRef = ref MemoryMarshal.GetArrayDataReference(_m);
+        ref float vRef = ref MemoryMarshal.GetArrayDataReference(_v);
+        int i = 0;
+        for (; i + TV.Count <= n; i += TV.Count)
+        {
+            UpdateAt(ref pRef, in gRef, ref mRef, ref vRef, (nuint)i, decoupled,
+                TV.Create(b1), TV.Create(1 - b1), TV.Create(b2), TV.Create(1 - b2), TV.Create(1 - lr * wd), TV.Create(wd),
+                TV.Create(stepSize), TV.Create(sqrtCorrection2), TV.Create(Epsilon));
+        }
+        for (; i < n; i++)
+        {
+            UpdateAt(ref pRef, in gRef, ref mRef, ref vRef, (nuint)i, decoupled,
+                Simd1.Create(b1), Simd1.Create(1 - b1), Simd1.Create(b2), Simd1.Create(1 - b2), Simd1.Create(1 - lr * wd), Simd1.Create(wd),
+                Simd1.Create(stepSize), Simd1.Create(sqrtCorrection2), Simd1.Create(Epsilon));
+        }
+    }
+
+    /// <summary>Parameters i … i + width − 1; the scalar loop of <see cref="StepReference"/>, lane-wise.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void UpdateAt<TV>(ref float pRef, ref readonly float gRef, ref float mRef, ref float vRef, nuint i, bool decoupled,
+        TV b1, TV c1, TV b2, TV c2, TV decay, TV wd, TV stepSize, TV sqrtCorrection2, TV eps) where TV : struct, ISimd<TV>
+    {
+        TV p = TV.Load(in pRef, i);
+        TV g = TV.Load(in gRef, i);
+        if (decoupled) p *= decay;
+        else g += wd * p;
+        TV m = b1 * TV.Load(in mRef, i) + c1 * g;
+        TV v = b2 * TV.Load(in vRef, i) + c2 * g * g;
+        TV.Store(m, ref mRef, i);
+        TV.Store(v, ref vRef, i);
+        TV.Store(p - stepSize * m / (TV.Sqrt(v) / sqrtCorrection2 + eps), ref pRef, i);
+    }
+
+    /// <summary>
+    /// The same step written plainly, one parameter at a time: the scalar reference the vector paths are tested against
+    /// (bitwise, since nothing here is fused or transcendental). Not used in training.
+    /// </summary>
+    internal void StepReference(Span<float> parameters, ReadOnlySpan<float> gradients)
+    {
+        CheckLengths(parameters, gradients);
+        StepCount++;
+        var (stepSize, sqrtCorrection2) = Corrections();
+        float lr = LearningRate, b1 = Beta1, b2 = Beta2, eps = Epsilon, wd = WeightDecay;
+        for (int i = 0; i < parameters.Length; i++)
         {
             float p = parameters[i], g = gradients[i];
             if (Decoupled) p *= 1 - lr * wd;

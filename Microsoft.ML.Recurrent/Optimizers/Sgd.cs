@@ -28,6 +28,11 @@ internal sealed class Sgd : Optimizer
     /// <inheritdoc/>
     public override void Step(Span<float> parameters, ReadOnlySpan<float> gradients)
     {
+        // Checked indexing below; the guard makes a length mismatch an ArgumentException before any parameter changes.
+        if (parameters.Length != _buffer.Length)
+            throw new ArgumentException($"parameters holds {parameters.Length} floats but this optimizer was created for {_buffer.Length}.", nameof(parameters));
+        if (gradients.Length != parameters.Length)
+            throw new ArgumentException($"gradients holds {gradients.Length} floats but parameters holds {parameters.Length}.", nameof(gradients));
         bool first = StepCount == 0;
         StepCount++;
         float lr = LearningRate, mu = Momentum, wd = WeightDecay;

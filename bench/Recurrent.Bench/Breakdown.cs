@@ -34,7 +34,6 @@ internal static class Breakdown
         var dc = Rand(s.B * h);
         var dW = new float[gw * maxIn];
         var dX = new float[n * maxIn];
-        var scratch = new float[h];
         var cell = LstmCell.Instance;
 
         var parts = new List<(string Name, double Ms, double Flop)>();
@@ -79,7 +78,7 @@ internal static class Breakdown
                 {
                     int j = r % s.B, prev = Math.Max(0, r - s.B);
                     cell.ForwardRow(gates.AsSpan(r * gw, gw), gh.AsSpan(j * gw, gw), bias, y.AsSpan(prev * ldy, h), aux.AsSpan(prev * h, h),
-                        y.AsSpan(r * ldy, h), aux.AsSpan(r * h, h), scratch);
+                        y.AsSpan(r * ldy, h), aux.AsSpan(r * h, h));
                 }
         });
         if (backward)

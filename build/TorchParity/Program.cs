@@ -60,6 +60,24 @@ internal static class Program
         }
 
         fixtures.Add(("rnn_relu_uni_l2.json", () => Recurrent.Fixture("rnn_relu", false, 2, 1100)));
+
+        // Hidden sizes that run the fused cell kernels' whole vectors and their tails at every width (16, 8 and 4
+        // lanes): H = 16 (whole vectors only), 37 (tails of 5, 5 and 1) and 64. Each cell at each size, uni and bi,
+        // one 2-layer stack per cell; I = 3 and five sequences keep every file well under 1 MB.
+        int[] wideLengths = [4, 1, 7, 2, 5];
+        (string Cell, bool Bi, int Layers, int H)[] wide =
+        [
+            ("lstm", true, 2, 16), ("lstm", false, 1, 37), ("lstm", false, 1, 64),
+            ("gru", false, 2, 16), ("gru", true, 1, 37), ("gru", false, 1, 64),
+            ("rnn_tanh", true, 1, 16), ("rnn_tanh", false, 2, 37), ("rnn_tanh", true, 1, 64),
+        ];
+        seed = 1200;
+        foreach (var (cell, bi, layers, h) in wide)
+        {
+            long s = seed++;
+            fixtures.Add(($"{cell}_{(bi ? "bi" : "uni")}_l{layers}_h{h}.json", () => Recurrent.Fixture(cell, bi, layers, s, 3, h, wideLengths)));
+        }
+
         fixtures.Add(("model_bilstm_classifier.json", () => Models.BiLstmClassifier(2000)));
         fixtures.Add(("model_bigru_meanmax.json", () => Models.BiGruMeanMax(2001)));
         fixtures.Add(("optim_adam.json", () => Optim.Fixture("adam", 3000)));

@@ -10,7 +10,6 @@ internal static class Recurrent
 {
     public const int InputSize = 5;
     public const int HiddenSize = 4;
-    public const int MaxLength = 6;
     public static readonly int[] Lengths = [3, 6, 1, 4];
 
     /// <summary>A module plus a uniform way to call it on a packed batch with zero initial state.</summary>
@@ -63,13 +62,13 @@ internal static class Recurrent
         }
     }
 
-    /// <summary>Overwrites every parameter of <paramref name="module"/> (in named_parameters order) with U(-0.6, 0.6).</summary>
-    public static void InitUniform(nn.Module module)
+    /// <summary>Overwrites every parameter of <paramref name="module"/> (in named_parameters order) with U(-<paramref name="bound"/>, <paramref name="bound"/>).</summary>
+    public static void InitUniform(nn.Module module, float bound = 0.6f)
     {
         using var _ = no_grad();
         foreach (var (_, p) in module.named_parameters())
         {
-            p.copy_(rand(p.shape) * 1.2f - 0.6f);
+            p.copy_(rand(p.shape) * (2 * bound) - bound);
         }
     }
 
@@ -99,15 +98,24 @@ internal static class Recurrent
         return (output, hn, cn);
     }
 
-    public static JObj Fixture(string cell, bool bidirectional, int layers, long seed)
+    /// <summary>The H = 4 fixture of <paramref name="cell"/> (I = 5, lengths [3, 6, 1, 4]).</summary>
+    public static JObj Fixture(string cell, bool bidirectional, int layers, long seed) =>
+        Fixture(cell, bidirectional, layers, seed, InputSize, HiddenSize, Lengths);
+
+    /// <summary>
+    /// One fixture: <paramref name="cell"/> with input size <paramref name="inputSize"/> and hidden size
+    /// <paramref name="hiddenSize"/> on an unsorted ragged batch of <paramref name="lengths"/> (T = the longest).
+    /// </summary>
+    public static JObj Fixture(string cell, bool bidirectional, int layers, long seed, int inputSize, int hiddenSize, int[] lengths)
     {
-        const int I = InputSize, H = HiddenSize, T = MaxLength;
-        int[] lengths = Lengths;
+        int I = inputSize, H = hiddenSize, T = lengths.Max();
         int b = lengths.Length, d = bidirectional ? 2 : 1;
 
         torch.manual_seed(seed);
         Rnn rnn = Create(cell, I, H, layers, bidirectional);
-        InitUniform(rnn.Module);
+        // U(-0.6, 0.6) at H = 4; at wider H the same bound would saturate every gate (no gradient left to check) and
+        // let the RNN's gradients grow over the steps, so the bound shrinks as 2/√H (PyTorch's default is 1/√H).
+        InitUniform(rnn.Module, H == HiddenSize ? 0.6f : 2f / MathF.Sqrt(H));
         var parameters = rnn.Module.named_parameters().ToList();
 
         Tensor mask = Mask(lengths, T);
@@ -128,7 +136,7 @@ internal static class Recurrent
 
         loss.backward();
 
-        string tag = $"{cell}_{(bidirectional ? "bi" : "uni")}_l{layers}";
+        string tag = $"{cell}_{(bidirectional ? "bi" : "uni")}_l{layers}" + (H == HiddenSize ? string.Empty : $"_h{H}");
         var gradX = x.grad ?? throw new InvalidOperationException("no grad for input");
         var paramGrads = parameters.Select(p => (p.name, grad: (p.parameter.grad ?? throw new InvalidOperationException($"no grad for {p.name}")).detach().clone())).ToList();
 

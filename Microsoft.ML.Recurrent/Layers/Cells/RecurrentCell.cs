@@ -1,3 +1,5 @@
+using Microsoft.ML.Recurrent.Kernels;
+
 namespace Microsoft.ML.Recurrent.Layers.Cells;
 
 /// <summary>
@@ -25,17 +27,37 @@ internal abstract class RecurrentCell
     /// <summary>Whether dGh differs from dGx (GRU: the n block is scaled by r); otherwise backward fills only dGx.</summary>
     public abstract bool SeparateRecurrentGradient { get; }
 
-    /// <summary>One forward step for one row. <paramref name="hPrev"/>/<paramref name="auxPrev"/> are zeros at a sequence's first step.</summary>
+    /// <summary>
+    /// One forward step for one row, fused into one pass over the hidden units at the vector width of
+    /// <see cref="FusedKernels.Current"/>. H is <paramref name="h"/>'s length. <paramref name="hPrev"/>/<paramref name="auxPrev"/>
+    /// are zeros at a sequence's first step. A buffer shorter than H (or G·H) throws an <see cref="ArgumentException"/>
+    /// naming it, before anything is read or written.
+    /// </summary>
     public abstract void ForwardRow(Span<float> gates, ReadOnlySpan<float> gh, ReadOnlySpan<float> biasHh,
-        ReadOnlySpan<float> hPrev, ReadOnlySpan<float> auxPrev, Span<float> h, Span<float> aux, Span<float> scratch);
+        ReadOnlySpan<float> hPrev, ReadOnlySpan<float> auxPrev, Span<float> h, Span<float> aux);
 
     /// <summary>
-    /// One backward step for one row. <paramref name="dh"/> holds dL/dh_t on entry and the direct part of dL/dh_prev on
+    /// The same step written plainly, one hidden unit at a time with <see cref="MathF"/>: the scalar reference every
+    /// vector path of <see cref="ForwardRow"/> is tested against. Not used by the layers.
+    /// </summary>
+    public abstract void ForwardRowReference(Span<float> gates, ReadOnlySpan<float> gh, ReadOnlySpan<float> biasHh,
+        ReadOnlySpan<float> hPrev, ReadOnlySpan<float> auxPrev, Span<float> h, Span<float> aux);
+
+    /// <summary>
+    /// One backward step for one row, at the same vector width as <see cref="ForwardRow"/> and with the same length guards.
+    /// <paramref name="dh"/> holds dL/dh_t on entry and the direct part of dL/dh_prev on
     /// return (when <see cref="HasDirectStateGradient"/>); <paramref name="dAux"/> (LSTM: dL/dc_t) is replaced by dL/dc_prev.
     /// Writes the pre-activation gradients into <paramref name="dGx"/> (and <paramref name="dGh"/> when separate).
     /// </summary>
     public abstract void BackwardRow(ReadOnlySpan<float> gates, ReadOnlySpan<float> aux, ReadOnlySpan<float> hPrev,
         ReadOnlySpan<float> auxPrev, ReadOnlySpan<float> h, Span<float> dh, Span<float> dAux, Span<float> dGx, Span<float> dGh);
+
+    /// <summary>The backward step written plainly, one hidden unit at a time: the scalar reference of <see cref="BackwardRow"/>. Not used by the layers.</summary>
+    public abstract void BackwardRowReference(ReadOnlySpan<float> gates, ReadOnlySpan<float> aux, ReadOnlySpan<float> hPrev,
+        ReadOnlySpan<float> auxPrev, ReadOnlySpan<float> h, Span<float> dh, Span<float> dAux, Span<float> dGx, Span<float> dGh);
+
+    /// <summary>σ(x) = 1 / (1 + exp(−x)) with <see cref="MathF.Exp"/>, for the references.</summary>
+    protected static float Sigmoid(float x) => 1f / (1f + MathF.Exp(-x));
 
     /// <summary>The cell for a kind.</summary>
     public static RecurrentCell Create(RecurrentCellKind kind) => kind switch
