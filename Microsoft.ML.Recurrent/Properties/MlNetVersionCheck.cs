@@ -82,7 +82,7 @@ internal static class MlNetVersionCheck
             $"loaded {assemblyName} {WithoutBuildMetadata(found)}{where}. The library is compiled against ML.NET {required} and uses its " +
             $"internal APIs, which change between ML.NET releases, so it would fail later with MissingMethodException or similar. " +
             $"Reference Microsoft.ML {required} in the project that uses Microsoft.ML.Recurrent " +
-            $"(<PackageReference Include=\"Microsoft.ML\" Version=\"{required}\" />; NuGet warning NU1608 points at the reference that asks for another version), " +
+            $"(<PackageReference Include=\"Microsoft.ML\" Version=\"{required}\" />; NuGet warns NU1608 when a project resolves another version), " +
             $"or use a Microsoft.ML.Recurrent release built for ML.NET {WithoutBuildMetadata(found)}. " +
             $"To run anyway at your own risk, set the AppContext switch {DisableSwitch} to true.";
     }
