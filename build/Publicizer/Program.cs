@@ -5,7 +5,14 @@
 //
 // usage: Publicizer <output directory> <assembly.dll>...
 // Rules: internal and protected internal → public; private protected → protected; private stays private;
-// compiler-generated types and members are left alone. The output is rewritten only when an input is newer.
+// compiler-generated types and members are left alone.
+//
+// Up to date: next to each copy, "<name>.dll.stamp" records the SHA-256 and MVID of the input, the MVID of this tool
+// and the SHA-256 of the copy. A copy is rewritten when any of them differs — content, not timestamps, since files
+// that NuGet extracts keep the dates the package was built with. Safe to run concurrently on the same output
+// directory (two builds sharing obj/): each process writes to a temporary file of its own and renames it into place,
+// which replaces the file atomically, and the stamp is written the same way after the copy.
+using System.Security.Cryptography;
 using Mono.Cecil;
 
 if (args.Length < 2)
@@ -16,11 +23,15 @@ if (args.Length < 2)
 
 string outputDirectory = args[0];
 Directory.CreateDirectory(outputDirectory);
+string toolIdentity = typeof(Program).Assembly.ManifestModule.ModuleVersionId.ToString();
 foreach (string input in args.Skip(1))
 {
     string output = Path.Combine(outputDirectory, Path.GetFileName(input));
-    if (File.Exists(output) && File.GetLastWriteTimeUtc(output) >= File.GetLastWriteTimeUtc(input))
+    string stampPath = output + ".stamp";
+    string inputStamp = $"tool-mvid {toolIdentity}\ninput-sha256 {Sha256(input)}\ninput-mvid {ReadMvid(input)}\n";
+    if (IsUpToDate(output, stampPath, inputStamp))
         continue;
+
     var resolver = new DefaultAssemblyResolver();
     resolver.AddSearchDirectory(Path.GetDirectoryName(Path.GetFullPath(input))!);
     using var assembly = AssemblyDefinition.ReadAssembly(input, new ReaderParameters { AssemblyResolver = resolver, ReadWrite = false, InMemory = true });
@@ -29,12 +40,66 @@ foreach (string input in args.Skip(1))
         foreach (var type in module.GetTypes())
             changed += Publicize(type);
     MarkAsReferenceAssembly(assembly);
-    string temporary = output + ".tmp";
-    assembly.Write(temporary);
-    File.Move(temporary, output, overwrite: true);
+
+    string temporary = TemporaryName(output);
+    try
+    {
+        assembly.Write(temporary);
+        string stamp = inputStamp + $"output-sha256 {Sha256(temporary)}\n";
+        File.Move(temporary, output, overwrite: true);
+        WriteAtomically(stampPath, stamp);
+    }
+    finally
+    {
+        File.Delete(temporary); // no-op once moved
+    }
     Console.WriteLine($"publicized {Path.GetFileName(input)}: {changed} types and members opened");
 }
 return 0;
+
+// A name no other process uses: several builds may publicize into the same obj/ folder at once.
+static string TemporaryName(string path) => $"{path}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp";
+
+static void WriteAtomically(string path, string text)
+{
+    string temporary = TemporaryName(path);
+    try
+    {
+        File.WriteAllText(temporary, text);
+        File.Move(temporary, path, overwrite: true);
+    }
+    finally
+    {
+        File.Delete(temporary);
+    }
+}
+
+static bool IsUpToDate(string output, string stampPath, string inputStamp)
+{
+    try
+    {
+        if (!File.Exists(output) || !File.Exists(stampPath))
+            return false;
+        string stamp = File.ReadAllText(stampPath);
+        return stamp == inputStamp + $"output-sha256 {Sha256(output)}\n";
+    }
+    catch (IOException)
+    {
+        return false; // being replaced by another process: publicize again, the result is the same
+    }
+}
+
+static string Sha256(string path)
+{
+    using var stream = File.OpenRead(path);
+    return Convert.ToHexStringLower(SHA256.HashData(stream));
+}
+
+static string ReadMvid(string path)
+{
+    using var module = ModuleDefinition.ReadModule(path);
+    return module.Mvid.ToString();
+}
 
 static bool IsCompilerGenerated(ICustomAttributeProvider provider, string name) =>
     name.Contains('<') || provider.CustomAttributes.Any(a => a.AttributeType.FullName == "System.Runtime.CompilerServices.CompilerGeneratedAttribute");
