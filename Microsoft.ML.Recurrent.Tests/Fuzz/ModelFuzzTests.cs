@@ -20,13 +20,13 @@ public sealed class ModelFuzzTests
     public static readonly TimeSpan TimeLimit = TimeSpan.FromSeconds(10);
 
     /// <summary>The models the fuzzer mutates: (name, zip bytes, input rows, scores of the unmodified model).</summary>
-    internal static List<(ModelMutants Mutants, IDataView Input, string Expected)> Sources(MLContext ml)
+    internal static List<(ModelMutants Mutants, IDataView Input, string Expected)> Sources(MLContext ml, bool mutateSchema)
     {
         var sources = new List<(ModelMutants, IDataView, string)>();
         void Add(string name, byte[] zip, IDataView input)
         {
             var model = ml.Model.Load(new MemoryStream(zip), out _);
-            sources.Add((new ModelMutants(name, zip), input, Scorer.ScoreDump.Dump(model.Transform(input))));
+            sources.Add((new ModelMutants(name, zip, mutateSchema), input, Scorer.ScoreDump.Dump(model.Transform(input))));
         }
         // Today's format: a text pipeline (two ML.NET featurizers, our classifier) and a dense regressor.
         var text = ml.Data.LoadFromEnumerable(TestData.Topic(120, 1));
@@ -72,18 +72,28 @@ public sealed class ModelFuzzTests
     }
 
     /// <summary>Runs <paramref name="count"/> mutants spread over the sources on two threads.</summary>
-    public static List<(string Source, bool Enveloped, MutantResult Result)> Run(int count, int seed, Action<string>? progress = null)
+    public static List<(string Source, bool Enveloped, MutantResult Result)> Run(int count, int seed, Action<string>? progress = null, bool mutateSchema = false)
     {
         var setup = new MLContext(seed: 1);
-        var sources = Sources(setup);
+        var sources = Sources(setup, mutateSchema);
         var results = new ConcurrentBag<(string, bool, MutantResult)>();
         int done = 0;
         Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = 2 }, () => new MLContext(seed: 0), (i, _, ml) =>
         {
             var (mutants, input, expected) = sources[i % sources.Count];
             var (kind, entry, change, zip) = mutants.Make(seed, i);
-            var (outcome, allocated, elapsed, message, chain) = ModelMutants.Run(ml, zip, input, expected);
-            results.Add((mutants.Name, mutants.Enveloped, new MutantResult(i, kind, entry, change, outcome, allocated, elapsed, message, chain)));
+            // A watchdog: a mutant that hangs is reported as such instead of stopping the run.
+            var run = Task.Factory.StartNew(() => ModelMutants.Run(ml, zip, input, expected), TaskCreationOptions.LongRunning);
+            if (run.Wait(3 * TimeLimit))
+            {
+                var (outcome, allocated, elapsed, message, chain) = run.Result;
+                results.Add((mutants.Name, mutants.Enveloped, new MutantResult(i, kind, entry, change, outcome, allocated, elapsed, message, chain)));
+            }
+            else
+            {
+                results.Add((mutants.Name, mutants.Enveloped, new MutantResult(i, kind, entry, change, MutantOutcome.Hang, 0, 3 * TimeLimit, "no result after " + 3 * TimeLimit)));
+                ml = new MLContext(seed: 0); // the abandoned run keeps the old context
+            }
             int n = Interlocked.Increment(ref done);
             if (n % 1000 == 0) progress?.Invoke($"{n} mutants");
             return ml;
@@ -101,6 +111,7 @@ public sealed class ModelFuzzTests
         var m = r.Result;
         if (m.Kind == MutantKind.ForeignEntryByteFlip) return null;
         if (m.Outcome == MutantOutcome.Unclean) return "unclean exception";
+        if (m.Outcome == MutantOutcome.Hang) return "hang";
         if (m.AllocatedBytes > AllocationLimit) return $"allocated {m.AllocatedBytes / 1e6:F0} MB";
         if (m.Elapsed > TimeLimit) return $"took {m.Elapsed.TotalSeconds:F1} s";
         // Without an integrity check (version 1) or with a recomputed hash, a change can be a valid other model.
@@ -113,6 +124,7 @@ public sealed class ModelFuzzTests
     public static string? ForeignFinding(MutantResult m) =>
         m.Kind != MutantKind.ForeignEntryByteFlip ? null
         : m.Outcome == MutantOutcome.Unclean ? "unclean exception in ML.NET's loader"
+        : m.Outcome == MutantOutcome.Hang ? "hang in ML.NET's loader"
         : m.AllocatedBytes > AllocationLimit ? $"ML.NET's loader allocated {m.AllocatedBytes / 1e6:F0} MB"
         : m.Outcome == MutantOutcome.Different ? "loaded with different predictions"
         : null;

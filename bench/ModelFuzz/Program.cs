@@ -11,16 +11,16 @@ for (int i = 0; i + 1 < args.Length; i += 2)
     else { Console.Error.WriteLine($"unknown option {args[i]}"); return 2; }
 }
 var clock = System.Diagnostics.Stopwatch.StartNew();
-var results = ModelFuzzTests.Run(mutants, seed, Console.Error.WriteLine);
+var results = ModelFuzzTests.Run(mutants, seed, Console.Error.WriteLine, mutateSchema: true);
 Console.WriteLine($"{results.Count:N0} mutants (seed {seed}) in {clock.Elapsed.TotalSeconds:F1} s, {Environment.ProcessorCount} cores");
 Console.WriteLine();
-Console.WriteLine("| kind | rejected | identical | different | unclean |");
-Console.WriteLine("|---|---|---|---|---|");
+Console.WriteLine("| kind | rejected | identical | different | unclean | hang |");
+Console.WriteLine("|---|---|---|---|---|---|");
 foreach (var kind in Enum.GetValues<MutantKind>())
 {
     var ofKind = results.Where(r => r.Result.Kind == kind).ToList();
     int Count(MutantOutcome o) => ofKind.Count(r => r.Result.Outcome == o);
-    Console.WriteLine($"| {kind} | {Count(MutantOutcome.Rejected)} | {Count(MutantOutcome.Identical)} | {Count(MutantOutcome.Different)} | {Count(MutantOutcome.Unclean)} |");
+    Console.WriteLine($"| {kind} | {Count(MutantOutcome.Rejected)} | {Count(MutantOutcome.Identical)} | {Count(MutantOutcome.Different)} | {Count(MutantOutcome.Unclean)} | {Count(MutantOutcome.Hang)} |");
 }
 Console.WriteLine();
 Console.WriteLine("Different predictions by source (allowed only without the integrity envelope, or for resealed and ML.NET-entry mutants):");
