@@ -186,4 +186,51 @@ public sealed class TotalScoringTests
             Assert.AreEqual(Math.Min(2, threads ?? Environment.ProcessorCount), new SequenceScorer(recurrent.Model).Threads);
         }
     }
+
+    public sealed class KeyRow
+    {
+        public uint Label { get; set; }
+        [KeyType(5)] [VectorType] public uint[] Features { get; set; } = [];
+    }
+
+    public sealed class DenseBinaryRow
+    {
+        public bool Label { get; set; }
+        [VectorType] public float[] Features { get; set; } = [];
+    }
+
+    /// <summary>
+    /// How Evaluate counts such rows: an empty row is an ordinary prediction (from the head's bias); an unreadable row
+    /// has NaN scores, which ML.NET's evaluators leave out — so metrics stay finite and the row is not counted.
+    /// </summary>
+    [TestMethod]
+    public void EvaluateCountsEmptyRowsAndLeavesOutUnreadableOnes()
+    {
+        var ml = new MLContext(1);
+        var rows = Enumerable.Range(0, 40).Select(i => new KeyRow { Label = (uint)(i % 3), Features = [(uint)(1 + i % 5), (uint)(1 + (i * 7) % 5)] }).ToList();
+        var schema = SchemaDefinition.Create(typeof(KeyRow));
+        schema["Label"].ColumnType = new KeyDataViewType(typeof(uint), 3);
+        var model = ml.MulticlassClassification.Trainers.Recurrent(new RecurrentMulticlassTrainer.Options { HiddenSize = 4, EmbeddingSize = 4, NumberOfEpochs = 1 })
+            .Fit(ml.Data.LoadFromEnumerable(rows, schema));
+        rows[3].Features = [1, 9]; // key 9 of 5: unreadable
+        rows[5].Features = [];     // empty
+        var multiclass = ml.MulticlassClassification.Evaluate(model.Transform(ml.Data.LoadFromEnumerable(rows, schema)));
+        Assert.AreEqual(39, multiclass.ConfusionMatrix.Counts.Sum(r => r.Sum()), "the unreadable row is left out, the empty one counted");
+        Assert.IsTrue(double.IsFinite(multiclass.LogLoss));
+
+        var series = RoundTripTests.Series(40, 1);
+        var binaryRows = series.Select(s => new DenseBinaryRow { Label = s.Label > 0, Features = s.Features.ToArray() }).ToList();
+        var regressor = ml.Regression.Trainers.Recurrent(new RecurrentRegressionTrainer.Options { FeaturesPerStep = 2, HiddenSize = 4, NumberOfEpochs = 1 })
+            .Fit(ml.Data.LoadFromEnumerable(series));
+        var binary = ml.BinaryClassification.Trainers.Recurrent(new RecurrentBinaryTrainer.Options { FeaturesPerStep = 2, HiddenSize = 4, NumberOfEpochs = 1 })
+            .Fit(ml.Data.LoadFromEnumerable(binaryRows));
+        series[3].Features[0] = float.NaN;
+        binaryRows[3].Features[0] = float.NaN;
+        var regression = ml.Regression.Evaluate(regressor.Transform(ml.Data.LoadFromEnumerable(series)));
+        var binaryMetrics = ml.BinaryClassification.Evaluate(binary.Transform(ml.Data.LoadFromEnumerable(binaryRows)));
+        TestContext.WriteLine($"multiclass: {multiclass.ConfusionMatrix.Counts.Sum(r => r.Sum())} of 40 rows counted; regression RMSE {regression.RootMeanSquaredError:F3}; " +
+            $"binary: {binaryMetrics.ConfusionMatrix.Counts.Sum(r => r.Sum())} of 40 rows counted, AUC {binaryMetrics.AreaUnderRocCurve:F3}");
+        Assert.IsTrue(double.IsFinite(regression.RootMeanSquaredError), "the NaN row is left out of the regression metrics");
+        Assert.AreEqual(39, binaryMetrics.ConfusionMatrix.Counts.Sum(r => r.Sum()));
+    }
 }
