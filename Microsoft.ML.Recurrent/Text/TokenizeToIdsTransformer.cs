@@ -100,9 +100,9 @@ public sealed class TokenizeToIdsTransformer : RowToRowTransformerBase
         {
             _parent = parent;
             var column = schema.GetColumnOrNull(parent.InputColumnName)
-                ?? throw new ArgumentOutOfRangeException(nameof(schema), $"Input column '{parent.InputColumnName}' not found.");
+                ?? throw new ArgumentOutOfRangeException(nameof(schema), $"Input column '{Model.BoundedReader.Printable(parent.InputColumnName)}' not found.");
             if (column.Type is not TextDataViewType)
-                throw new ArgumentOutOfRangeException(nameof(schema), $"Input column '{parent.InputColumnName}' has type {column.Type}; TokenizeToIds needs text.");
+                throw new ArgumentOutOfRangeException(nameof(schema), $"Input column '{Model.BoundedReader.Printable(parent.InputColumnName)}' has type {column.Type}; TokenizeToIds needs text.");
             _inputIndex = column.Index;
         }
 

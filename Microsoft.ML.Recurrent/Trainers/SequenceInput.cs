@@ -99,7 +99,7 @@ internal sealed class SequenceInput
     public void CheckCompatible(DataViewSchema schema)
     {
         var column = schema.GetColumnOrNull(ColumnName)
-            ?? throw new ArgumentOutOfRangeException(nameof(schema), $"Feature column '{ColumnName}' not found in the input schema.");
+            ?? throw new ArgumentOutOfRangeException(nameof(schema), $"Feature column '{Model.BoundedReader.Printable(ColumnName)}' not found in the input schema.");
         var other = FromType(column.Type, ColumnName, Math.Max(FeaturesPerStep, 1), MaximumLength);
         if (other.IsTokens != IsTokens)
             throw new ArgumentOutOfRangeException(nameof(schema), $"Feature column '{ColumnName}' has type {column.Type}, but the model was trained on {(IsTokens ? "a vector of keys" : "a vector of Single")}.");
