@@ -90,7 +90,7 @@ public sealed class RoundTripTests
             .Append(ml.MulticlassClassification.Trainers.Recurrent(new RecurrentMulticlassTrainer.Options
             {
                 EmbeddingSize = 32, HiddenSize = 32, NumberOfEpochs = 5, BatchSize = 32, LearningRate = 1e-2f, MaximumSequenceLength = 64,
-                Pooling = Layers.PoolingKind.Mean | Layers.PoolingKind.Max,
+                Pooling = PoolingKind.Mean | PoolingKind.Max,
             }))
             .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel"));
         var model = pipeline.Fit(train);
@@ -109,7 +109,7 @@ public sealed class RoundTripTests
         var model = TestData.TokenKeys(ml)
             .Append(ml.BinaryClassification.Trainers.Recurrent(new RecurrentBinaryTrainer.Options
             {
-                EmbeddingSize = 8, HiddenSize = 12, NumberOfEpochs = 8, BatchSize = 16, LearningRate = 1e-2f, Cell = Layers.RecurrentCellKind.Gru,
+                EmbeddingSize = 8, HiddenSize = 12, NumberOfEpochs = 8, BatchSize = 16, LearningRate = 1e-2f, Cell = RecurrentCellKind.Gru,
             }))
             .Fit(train);
         var metrics = ml.BinaryClassification.Evaluate(model.Transform(test));

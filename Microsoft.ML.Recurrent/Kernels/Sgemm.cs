@@ -283,7 +283,7 @@ internal static unsafe class Sgemm
         }
     }
 
-    /// <summary>Argument checks shared with <see cref="SgemmReference"/>.</summary>
+    /// <summary>Argument checks (also used by the tests' naive reference SGEMM).</summary>
     internal static void ValidateArguments(Transpose transA, Transpose transB, int m, int n, int k,
         ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, Span<float> c, int ldc)
     {

@@ -99,7 +99,7 @@ public abstract class RecurrentTrainerOptions
     /// <summary>Stop after this many epochs without improvement of the validation metric; 0 = never stop early. Default 0.</summary>
     public int EarlyStoppingPatience;
 
-    /// <summary>Validation metric for early stopping and best-epoch selection. Default <see cref="Training.EarlyStoppingMetric.Auto"/> (accuracy for classification, loss for regression).</summary>
+    /// <summary>Validation metric for early stopping and best-epoch selection. Default <see cref="EarlyStoppingMetric.Auto"/> (accuracy for classification, loss for regression).</summary>
     public EarlyStoppingMetric EarlyStoppingMetric = EarlyStoppingMetric.Auto;
 
     /// <summary>

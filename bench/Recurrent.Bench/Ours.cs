@@ -1,3 +1,4 @@
+using Microsoft.ML.Recurrent;
 using Microsoft.ML.Recurrent.Core;
 using Microsoft.ML.Recurrent.Kernels;
 using Microsoft.ML.Recurrent.Layers;

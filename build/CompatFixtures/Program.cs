@@ -45,8 +45,8 @@ Directory.CreateDirectory(outDir);
         .Append(ml.Transforms.Conversion.MapValueToKey("Features", "Tokens"))
         .Append(ml.BinaryClassification.Trainers.Recurrent(new RecurrentBinaryTrainer.Options
         {
-            Cell = Microsoft.ML.Recurrent.Layers.RecurrentCellKind.Gru, EmbeddingSize = 8, HiddenSize = 8, NumberOfEpochs = 3,
-            BatchSize = 16, LearningRate = 1e-2f, Pooling = Microsoft.ML.Recurrent.Layers.PoolingKind.FinalState,
+            Cell = RecurrentCellKind.Gru, EmbeddingSize = 8, HiddenSize = 8, NumberOfEpochs = 3,
+            BatchSize = 16, LearningRate = 1e-2f, Pooling = PoolingKind.FinalState,
             MaximumSequenceLength = 6, Seed = 2,
         }))
         .Fit(train);
@@ -60,7 +60,7 @@ Directory.CreateDirectory(outDir);
     var test = ml.Data.LoadFromEnumerable(Data.Series(40, 6));
     var model = ml.Regression.Trainers.Recurrent(new RecurrentRegressionTrainer.Options
     {
-        Cell = Microsoft.ML.Recurrent.Layers.RecurrentCellKind.RnnTanh, FeaturesPerStep = 2, HiddenSize = 8, NumberOfEpochs = 3,
+        Cell = RecurrentCellKind.RnnTanh, FeaturesPerStep = 2, HiddenSize = 8, NumberOfEpochs = 3,
         BatchSize = 16, LearningRate = 1e-2f, Bidirectional = false, Seed = 3,
     }).Fit(train);
     Write(ml, "regression", model, train.Schema, test);
@@ -79,9 +79,9 @@ Directory.CreateDirectory(outDir);
         .Append(ml.Transforms.Text.TokenizeToIds("Features", "Text", TokenizerData.Bert(vocabulary)))
         .Append(ml.MulticlassClassification.Trainers.Recurrent(new RecurrentMulticlassTrainer.Options
         {
-            Cell = Microsoft.ML.Recurrent.Layers.RecurrentCellKind.RnnRelu, EmbeddingSize = 8, HiddenSize = 8, NumberOfEpochs = 3,
+            Cell = RecurrentCellKind.RnnRelu, EmbeddingSize = 8, HiddenSize = 8, NumberOfEpochs = 3,
             BatchSize = 16, LearningRate = 1e-2f, MinimumTokenFrequency = 1, Seed = 4,
-            Pooling = Microsoft.ML.Recurrent.Layers.PoolingKind.FinalState | Microsoft.ML.Recurrent.Layers.PoolingKind.Max | Microsoft.ML.Recurrent.Layers.PoolingKind.InputMean,
+            Pooling = PoolingKind.FinalState | PoolingKind.Max | PoolingKind.InputMean,
         }))
         .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel"))
         .Fit(train);
@@ -97,7 +97,7 @@ Directory.CreateDirectory(outDir);
         .Append(ml.Transforms.Text.TokenizeToIds("Features", "Text", TokenizerData.Tiktoken("cl100k_base")))
         .Append(ml.MulticlassClassification.Trainers.Recurrent(new RecurrentMulticlassTrainer.Options
         {
-            Cell = Microsoft.ML.Recurrent.Layers.RecurrentCellKind.Gru, EmbeddingSize = 4, HiddenSize = 4, NumberOfEpochs = 2,
+            Cell = RecurrentCellKind.Gru, EmbeddingSize = 4, HiddenSize = 4, NumberOfEpochs = 2,
             BatchSize = 16, LearningRate = 1e-2f, Seed = 5,
         }))
         .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel"))

@@ -12,8 +12,6 @@ using System.Diagnostics;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Recurrent;
-using Microsoft.ML.Recurrent.Layers;
-using Microsoft.ML.Recurrent.Training;
 using TextClassificationDemo;
 
 var arguments = Arguments.Parse(args);

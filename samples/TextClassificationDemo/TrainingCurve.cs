@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text;
-using Microsoft.ML.Recurrent.Training;
+using Microsoft.ML.Recurrent;
 
 namespace TextClassificationDemo;
 

@@ -1,4 +1,4 @@
-namespace Microsoft.ML.Recurrent.Layers;
+namespace Microsoft.ML.Recurrent;
 
 /// <summary>
 /// The recurrent cell of a layer. Equations and gate order follow PyTorch so weights are interchangeable.

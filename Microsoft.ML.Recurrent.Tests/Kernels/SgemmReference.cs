@@ -1,7 +1,7 @@
 namespace Microsoft.ML.Recurrent.Kernels;
 
 /// <summary>
-/// Naive triple-loop SGEMM used as the ground truth in tests. Deliberately simple: no blocking, no vectors,
+/// Naive triple-loop SGEMM, the ground truth of the SGEMM tests (test code: not in the shipped assembly). Deliberately simple: no blocking, no vectors,
 /// float accumulation in ascending k order.
 /// </summary>
 internal static class SgemmReference
