@@ -10,20 +10,35 @@ public sealed class RaggedBatchTests
     public void LayoutMatchesTheDocumentedExample()
     {
         var batch = new RaggedBatch([3, 6, 1, 4]);
-        CollectionAssert.AreEqual(new[] { 1, 3, 0, 2 }, batch.Order);
-        CollectionAssert.AreEqual(new[] { 6, 4, 3, 1 }, batch.SortedLengths);
-        CollectionAssert.AreEqual(new[] { 4, 3, 3, 2, 1, 1 }, batch.StepSizes);
-        CollectionAssert.AreEqual(new[] { 0, 4, 7, 10, 12, 13, 14 }, batch.StepOffsets);
-        CollectionAssert.AreEqual(new[] { 0, 3, 9, 10, 14 }, batch.SequenceStarts);
+        CollectionAssert.AreEqual(new[] { 1, 3, 0, 2 }, batch.Order.ToArray());
+        CollectionAssert.AreEqual(new[] { 6, 4, 3, 1 }, batch.SortedLengths.ToArray());
+        CollectionAssert.AreEqual(new[] { 4, 3, 3, 2, 1, 1 }, batch.StepSizes.ToArray());
+        CollectionAssert.AreEqual(new[] { 0, 4, 7, 10, 12, 13, 14 }, batch.StepOffsets.ToArray());
+        CollectionAssert.AreEqual(new[] { 0, 3, 9, 10, 14 }, batch.SequenceStarts.ToArray());
         Assert.AreEqual(14, batch.TotalSteps);
         Assert.AreEqual(6, batch.MaxLength);
+    }
+
+    [TestMethod]
+    public void AResetBatchIsTheLayoutOfItsNewLengths()
+    {
+        var batch = new RaggedBatch([3, 6, 1, 4]);
+        batch.Reset([2, 1]);
+        var fresh = new RaggedBatch([2, 1]);
+        CollectionAssert.AreEqual(fresh.Order.ToArray(), batch.Order.ToArray());
+        CollectionAssert.AreEqual(new[] { 2, 1 }, batch.StepSizes.ToArray());
+        CollectionAssert.AreEqual(new[] { 0, 2, 3 }, batch.StepOffsets.ToArray());
+        CollectionAssert.AreEqual(new[] { 0, 2, 3 }, batch.SequenceStarts.ToArray());
+        Assert.AreEqual(3, batch.TotalSteps);
+        batch.Reset([3, 6, 1, 4]);
+        CollectionAssert.AreEqual(new[] { 0, 4, 7, 10, 12, 13, 14 }, batch.StepOffsets.ToArray());
     }
 
     [TestMethod]
     public void TiesKeepTheirOriginalOrder()
     {
         var batch = new RaggedBatch([2, 5, 2, 5, 2]);
-        CollectionAssert.AreEqual(new[] { 1, 3, 0, 2, 4 }, batch.Order);
+        CollectionAssert.AreEqual(new[] { 1, 3, 0, 2, 4 }, batch.Order.ToArray());
     }
 
     [TestMethod]
@@ -87,7 +102,7 @@ public sealed class RaggedBatchTests
             CollectionAssert.AreEqual(together.AsSpan(batch.SequenceStarts[i] * stack.OutputSize, alone.Length).ToArray(), alone, $"sequence {i}");
             var hAlone = new float[layers * 2 * hidden];
             stack.FinalStates(single, hAlone, cell == RecurrentCellKind.Lstm ? new float[hAlone.Length] : default);
-            int sortedIndex = Array.IndexOf(batch.Order, i);
+            int sortedIndex = batch.Order.IndexOf(i);
             for (int k = 0; k < layers * 2; k++)
                 CollectionAssert.AreEqual(
                     hN.AsSpan((k * lengths.Length + sortedIndex) * hidden, hidden).ToArray(),

@@ -16,90 +16,108 @@ namespace Microsoft.ML.Recurrent.Core;
 /// </summary>
 internal sealed class RaggedBatch
 {
+    private int[] _lengths = [], _order = [], _sortedLengths = [], _stepSizes = [], _stepOffsets = [], _sequenceStarts = [];
+
     /// <summary>Number of sequences B.</summary>
-    public int BatchSize { get; }
+    public int BatchSize { get; private set; }
 
     /// <summary>Longest length T.</summary>
-    public int MaxLength { get; }
+    public int MaxLength { get; private set; }
 
     /// <summary>Σ lengths = number of packed rows N.</summary>
-    public int TotalSteps { get; }
+    public int TotalSteps { get; private set; }
 
     /// <summary>Lengths in the caller's (original) order, [B].</summary>
-    public int[] Lengths { get; }
+    public ReadOnlySpan<int> Lengths => _lengths.AsSpan(0, BatchSize);
 
     /// <summary>Order[j] = original index of the j-th longest sequence, [B].</summary>
-    public int[] Order { get; }
+    public ReadOnlySpan<int> Order => _order.AsSpan(0, BatchSize);
 
     /// <summary>Lengths in sorted order (non-increasing), [B].</summary>
-    public int[] SortedLengths { get; }
+    public ReadOnlySpan<int> SortedLengths => _sortedLengths.AsSpan(0, BatchSize);
 
     /// <summary>b_t = number of sequences longer than t, [T], non-increasing.</summary>
-    public int[] StepSizes { get; }
+    public ReadOnlySpan<int> StepSizes => _stepSizes.AsSpan(0, MaxLength);
 
     /// <summary>o_t = first packed row of time step t, [T + 1]; o_T = TotalSteps.</summary>
-    public int[] StepOffsets { get; }
+    public ReadOnlySpan<int> StepOffsets => _stepOffsets.AsSpan(0, MaxLength + 1);
 
     /// <summary>Start of each original sequence in a flat, concatenated token array, [B + 1].</summary>
-    public int[] SequenceStarts { get; }
+    public ReadOnlySpan<int> SequenceStarts => _sequenceStarts.AsSpan(0, BatchSize + 1);
 
     /// <summary>Builds the layout for the given lengths (original order).</summary>
     /// <exception cref="ArgumentException">The batch is empty or a length is not positive.</exception>
-    public RaggedBatch(ReadOnlySpan<int> lengths)
+    public RaggedBatch(ReadOnlySpan<int> lengths) => Reset(lengths);
+
+    /// <summary>
+    /// Makes this the layout of <paramref name="lengths"/>, reusing the arrays of the previous layout when they are
+    /// large enough (a scorer that keeps one batch allocates nothing per call once it has seen its longest batch).
+    /// </summary>
+    /// <exception cref="ArgumentException">The batch is empty or a length is not positive.</exception>
+    public void Reset(ReadOnlySpan<int> lengths)
     {
         if (lengths.Length == 0)
             throw new ArgumentException("A batch must hold at least one sequence.", nameof(lengths));
         int b = lengths.Length;
-        Lengths = lengths.ToArray();
-        SequenceStarts = new int[b + 1];
         long total = 0;
         int maxLength = 0;
         for (int i = 0; i < b; i++)
         {
-            int len = Lengths[i];
+            int len = lengths[i];
             if (len <= 0)
                 throw new ArgumentException($"Sequence {i} of the batch has length {len}; every sequence needs at least one step.", nameof(lengths));
-            SequenceStarts[i] = (int)total;
             total += len;
             if (total > int.MaxValue)
                 throw new ArgumentException("The batch holds more than int.MaxValue steps in total.", nameof(lengths));
             maxLength = Math.Max(maxLength, len);
         }
-        SequenceStarts[b] = (int)total;
+        Grow(ref _lengths, b);
+        Grow(ref _order, b);
+        Grow(ref _sortedLengths, b);
+        Grow(ref _sequenceStarts, b + 1);
+        Grow(ref _stepSizes, maxLength);
+        Grow(ref _stepOffsets, maxLength + 1);
         BatchSize = b;
         MaxLength = maxLength;
         TotalSteps = (int)total;
+        lengths.CopyTo(_lengths);
+        _sequenceStarts[0] = 0;
+        for (int i = 0; i < b; i++)
+            _sequenceStarts[i + 1] = _sequenceStarts[i] + lengths[i];
 
         // Stable sort by length, descending: insertion sort keeps ties in original order and batches are small.
-        Order = new int[b];
         for (int i = 0; i < b; i++)
         {
             int j = i;
-            while (j > 0 && Lengths[Order[j - 1]] < Lengths[i])
+            while (j > 0 && _lengths[_order[j - 1]] < _lengths[i])
             {
-                Order[j] = Order[j - 1];
+                _order[j] = _order[j - 1];
                 j--;
             }
-            Order[j] = i;
+            _order[j] = i;
         }
-        SortedLengths = new int[b];
         for (int j = 0; j < b; j++)
-            SortedLengths[j] = Lengths[Order[j]];
+            _sortedLengths[j] = _lengths[_order[j]];
 
-        StepSizes = new int[maxLength];
-        StepOffsets = new int[maxLength + 1];
+        _stepOffsets[0] = 0;
         int active = b;
         for (int t = 0; t < maxLength; t++)
         {
-            while (SortedLengths[active - 1] <= t)
+            while (_sortedLengths[active - 1] <= t)
                 active--;
-            StepSizes[t] = active;
-            StepOffsets[t + 1] = StepOffsets[t] + active;
+            _stepSizes[t] = active;
+            _stepOffsets[t + 1] = _stepOffsets[t] + active;
         }
     }
 
+    private static void Grow(ref int[] array, int length)
+    {
+        if (array.Length < length)
+            array = new int[length];
+    }
+
     /// <summary>Packed row of sorted sequence <paramref name="j"/> at time <paramref name="t"/> (t &lt; its length).</summary>
-    public int Row(int t, int j) => StepOffsets[t] + j;
+    public int Row(int t, int j) => _stepOffsets[t] + j;
 
     /// <summary>
     /// Copies a flat, concatenated per-sequence array (original order; sequence i occupies

@@ -32,6 +32,7 @@ internal sealed class SequenceScorer
     private readonly List<RowStatus> _status = new(); // per row added
     private float[] _outputs = [];
     private float[] _validOutputs = [];
+    private RaggedBatch? _batch; // reused: one PredictionEngine call allocates nothing once the longest row was seen
 
     public SequenceScorer(RecurrentModel model)
     {
@@ -91,7 +92,9 @@ internal sealed class SequenceScorer
         Span<float> valid = allValid ? outputs : Workspace.Ensure(ref _validOutputs, _lengths.Count * o);
         if (_lengths.Count > 0)
         {
-            var batch = new RaggedBatch(CollectionsMarshal.AsSpan(_lengths));
+            var lengths = CollectionsMarshal.AsSpan(_lengths);
+            var batch = _batch ??= new RaggedBatch(lengths);
+            batch.Reset(lengths);
             if (_model.Input.IsTokens)
                 _network.Forward(batch, CollectionsMarshal.AsSpan(_tokens), valid);
             else
