@@ -22,10 +22,6 @@ internal sealed class SequenceScorer
 
     private readonly RecurrentModel _model;
     private RecurrentNetwork _network;
-    private readonly int _threads;
-
-    /// <summary>Threads the network uses for one batch (at most 2: the two directions of a layer).</summary>
-    public int Threads => _threads;
     private readonly List<int> _tokens = new();
     private readonly List<float> _features = new();
     private readonly List<int> _lengths = new();      // lengths of the valid rows
@@ -33,19 +29,23 @@ internal sealed class SequenceScorer
     private float[] _outputs = [];
     private float[] _validOutputs = [];
     private RaggedBatch? _batch; // reused: one PredictionEngine call allocates nothing once the longest row was seen
+    private bool _trimOnClear;
 
     public SequenceScorer(RecurrentModel model)
     {
         _model = model;
         // Two directions on two threads at most (a busy worker makes the call run both on this thread).
-        _threads = Math.Min(2, model.ScoringThreads);
+        Threads = Math.Min(2, model.ScoringThreads);
         _network = CreateNetwork();
     }
+
+    /// <summary>Threads the network uses for one batch (at most 2: the two directions of a layer).</summary>
+    public int Threads { get; }
 
     private RecurrentNetwork CreateNetwork()
     {
         var network = _model.Network.CreateInferenceSibling();
-        network.Threads = _threads;
+        network.Threads = Threads;
         return network;
     }
 
@@ -65,6 +65,15 @@ internal sealed class SequenceScorer
         _features.Clear();
         _lengths.Clear();
         _status.Clear();
+        if (_trimOnClear)
+        {
+            _tokens.TrimExcess();
+            _features.TrimExcess();
+            _batch = null;
+            _outputs = [];
+            _validOutputs = [];
+            _trimOnClear = false;
+        }
     }
 
     /// <summary>Adds one row's token keys; returns its status (<paramref name="problem"/> says why a row is invalid).</summary>
@@ -115,6 +124,10 @@ internal sealed class SequenceScorer
             }
         }
         if (_network.EstimatedWorkspaceBytes > RetainedWorkspaceLimit)
-            _network = CreateNetwork(); // the large activations go with the old copy
+        {
+            // The large activations go with the old copy; the row buffers shrink back at the next Clear.
+            _network = CreateNetwork();
+            _trimOnClear = true;
+        }
     }
 }
