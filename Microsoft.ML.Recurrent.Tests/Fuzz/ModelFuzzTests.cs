@@ -36,7 +36,7 @@ public sealed class ModelFuzzTests
             .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel"))
             .Fit(text);
         Add("multiclass (current)", Save(ml, classifier, text.Schema), ml.Data.TakeRows(text, 16));
-        var series = ml.Data.LoadFromEnumerable(RoundTripTests.Series(60, 1));
+        var series = ml.Data.LoadFromEnumerable(TestData.Series(60, 1));
         var regressor = ml.Regression.Trainers.Recurrent(new RecurrentRegressionTrainer.Options { FeaturesPerStep = 2, HiddenSize = 5, NumberOfEpochs = 1, Cell = RecurrentCellKind.Gru })
             .Fit(series);
         Add("regression (current)", Save(ml, regressor, series.Schema), ml.Data.TakeRows(series, 16));

@@ -139,7 +139,7 @@ public sealed class BadInputTests
     public void NaNInDenseInputIsSkippedInTrainingNamingTheRowAndStep()
     {
         var ml = new MLContext(1);
-        var series = RoundTripTests.Series(10, 1);
+        var series = TestData.Series(10, 1);
         series[3].Features[4] = float.NaN;
         var trainer = ml.Regression.Trainers.Recurrent(new RecurrentRegressionTrainer.Options { FeaturesPerStep = 2, HiddenSize = 4, NumberOfEpochs = 1 });
         var warnings = Warnings(ml, () => trainer.Fit(ml.Data.LoadFromEnumerable(series)));
@@ -150,7 +150,7 @@ public sealed class BadInputTests
     public void DenseLengthNotAMultipleOfFeaturesPerStepIsSkippedInTraining()
     {
         var ml = new MLContext(1);
-        var series = RoundTripTests.Series(10, 1);
+        var series = TestData.Series(10, 1);
         series[2].Features = [1f, 2f, 3f];
         var trainer = ml.Regression.Trainers.Recurrent(new RecurrentRegressionTrainer.Options { FeaturesPerStep = 2, HiddenSize = 4, NumberOfEpochs = 1 });
         var warnings = Warnings(ml, () => trainer.Fit(ml.Data.LoadFromEnumerable(series)));

@@ -80,27 +80,31 @@ public sealed class ConcurrencyTests
         TestContext.WriteLine("8 threads × 500 predictions: identical to the serial pass");
     }
 
-    /// <summary>Scores keyed by row id from every cursor of <paramref name="cursors"/>, each consumed on its own thread.</summary>
-    private static Dictionary<long, float[]> Drain(DataViewRowCursor[] cursors, DataViewSchema.Column score)
+    /// <summary>
+    /// (row id, score) of every row of every cursor, each cursor consumed on its own thread; rows of one cursor stay in
+    /// the order it served them. A row served twice fails.
+    /// </summary>
+    private static List<(long Id, float[] Score)> Drain(DataViewRowCursor[] cursors, DataViewSchema.Column score)
     {
-        var result = new ConcurrentDictionary<long, float[]>();
-        Parallel.ForEach(cursors, new ParallelOptions { MaxDegreeOfParallelism = cursors.Length }, cursor =>
+        var perCursor = new List<(long, float[])>[cursors.Length];
+        Parallel.For(0, cursors.Length, new ParallelOptions { MaxDegreeOfParallelism = cursors.Length }, c =>
         {
-            using (cursor)
+            var rows = perCursor[c] = new List<(long, float[])>();
+            using var cursor = cursors[c];
+            var get = cursor.GetGetter<VBuffer<float>>(score);
+            var id = cursor.GetIdGetter();
+            VBuffer<float> value = default;
+            DataViewRowId rowId = default;
+            while (cursor.MoveNext())
             {
-                var get = cursor.GetGetter<VBuffer<float>>(score);
-                var id = cursor.GetIdGetter();
-                VBuffer<float> value = default;
-                DataViewRowId rowId = default;
-                while (cursor.MoveNext())
-                {
-                    get(ref value);
-                    id(ref rowId);
-                    Assert.IsTrue(result.TryAdd((long)rowId.Low, value.DenseValues().ToArray()), $"row id {rowId} served twice");
-                }
+                get(ref value);
+                id(ref rowId);
+                rows.Add(((long)rowId.Low, value.DenseValues().ToArray()));
             }
         });
-        return new Dictionary<long, float[]>(result);
+        var all = perCursor.SelectMany(rows => rows).ToList();
+        Assert.AreEqual(all.Count, all.Select(r => r.Item1).Distinct().Count(), "a row was served twice");
+        return all;
     }
 
     [TestMethod]
@@ -133,21 +137,9 @@ public sealed class ConcurrencyTests
         var scored = f.Model.Transform(source);
         Assert.IsTrue(scored.CanShuffle);
         var score = scored.Schema["Score"];
-        var order = new List<long>();
-        using (var cursor = scored.GetRowCursor([score], new Random(42)))
-        {
-            var get = cursor.GetGetter<VBuffer<float>>(score);
-            var id = cursor.GetIdGetter();
-            VBuffer<float> value = default;
-            DataViewRowId rowId = default;
-            while (cursor.MoveNext())
-            {
-                get(ref value);
-                id(ref rowId);
-                order.Add((long)rowId.Low);
-                AssertSerial(f, (int)rowId.Low, value.DenseValues().ToArray(), "shuffled cursor");
-            }
-        }
+        var shuffledRows = Drain([scored.GetRowCursor([score], new Random(42))], score);
+        foreach (var (id, value) in shuffledRows) AssertSerial(f, (int)id, value, "shuffled cursor");
+        var order = shuffledRows.Select(r => r.Id).ToList();
         Assert.AreEqual(f.Rows.Count, order.Count);
         Assert.IsFalse(order.SequenceEqual(Enumerable.Range(0, f.Rows.Count).Select(i => (long)i)), "the cursor was not shuffled");
         // A shuffled cursor set, and ML.NET's ShuffleRows over the scored view.

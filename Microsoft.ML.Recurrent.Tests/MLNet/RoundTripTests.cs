@@ -23,12 +23,6 @@ public sealed class RoundTripTests
         [LoadColumn(2)] public string Text { get; set; } = "";
     }
 
-    public sealed class SeriesRow
-    {
-        [VectorType] public float[] Features { get; set; } = [];
-        public float Label { get; set; }
-    }
-
     private static string ScorerPath =>
         typeof(RoundTripTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "ScorerPath").Value!;
 
@@ -118,32 +112,12 @@ public sealed class RoundTripTests
         AssertSameScoresInAnotherProcess(ml, model, train.Schema, test);
     }
 
-    /// <summary>Dense multivariate time series: 2 features per step, variable length, predict the next value of the first.</summary>
-    internal static List<SeriesRow> Series(int count, int seed)
-    {
-        var random = new Random(seed);
-        var rows = new List<SeriesRow>();
-        for (int i = 0; i < count; i++)
-        {
-            int steps = 5 + random.Next(15);
-            double phase = random.NextDouble() * Math.PI * 2, frequency = 0.2 + random.NextDouble() * 0.3;
-            var values = new float[steps * 2];
-            for (int t = 0; t < steps; t++)
-            {
-                values[2 * t] = (float)Math.Sin(phase + frequency * t);
-                values[2 * t + 1] = (float)frequency;
-            }
-            rows.Add(new SeriesRow { Features = values, Label = (float)Math.Sin(phase + frequency * steps) });
-        }
-        return rows;
-    }
-
     [TestMethod]
     public void RegressionOnDenseTimeSeriesRoundTrips()
     {
         var ml = new MLContext(seed: 3);
-        var train = ml.Data.LoadFromEnumerable(Series(500, 1));
-        var test = ml.Data.LoadFromEnumerable(Series(100, 2));
+        var train = ml.Data.LoadFromEnumerable(TestData.Series(500, 1));
+        var test = ml.Data.LoadFromEnumerable(TestData.Series(100, 2));
         var model = ml.Regression.Trainers.Recurrent(new RecurrentRegressionTrainer.Options
         {
             FeaturesPerStep = 2, HiddenSize = 16, NumberOfEpochs = 15, BatchSize = 16, LearningRate = 1e-2f, Bidirectional = false,

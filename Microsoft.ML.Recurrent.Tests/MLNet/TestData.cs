@@ -8,13 +8,22 @@ public sealed class TextRow
     public string Text { get; set; } = "";
 }
 
+public sealed class SeriesRow
+{
+    [Microsoft.ML.Data.VectorType] public float[] Features { get; set; } = [];
+    public float Label { get; set; }
+}
+
 public sealed class BinaryRow
 {
     public bool Label { get; set; }
     public string Text { get; set; } = "";
 }
 
-/// <summary>Small synthetic data sets whose classes are learnable from word order and content.</summary>
+/// <summary>
+/// Small synthetic data sets whose classes are learnable from word order and content. Also compiled into
+/// build/CompatFixtures, which writes the format-compatibility fixtures from them.
+/// </summary>
 internal static class TestData
 {
     private static readonly string[][] Topics =
@@ -60,6 +69,26 @@ internal static class TestData
             words.Add(word);
             for (int k = 0; k < after; k++) words.Add(Filler[random.Next(Filler.Length)]);
             rows.Add(new BinaryRow { Label = positive, Text = string.Join(' ', words) });
+        }
+        return rows;
+    }
+
+    /// <summary>Dense multivariate time series: 2 features per step, variable length, predict the next value of the first.</summary>
+    public static List<SeriesRow> Series(int count, int seed)
+    {
+        var random = new Random(seed);
+        var rows = new List<SeriesRow>();
+        for (int i = 0; i < count; i++)
+        {
+            int steps = 5 + random.Next(15);
+            double phase = random.NextDouble() * Math.PI * 2, frequency = 0.2 + random.NextDouble() * 0.3;
+            var values = new float[steps * 2];
+            for (int t = 0; t < steps; t++)
+            {
+                values[2 * t] = (float)Math.Sin(phase + frequency * t);
+                values[2 * t + 1] = (float)frequency;
+            }
+            rows.Add(new SeriesRow { Features = values, Label = (float)Math.Sin(phase + frequency * steps) });
         }
         return rows;
     }

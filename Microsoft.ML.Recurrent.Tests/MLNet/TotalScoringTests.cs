@@ -119,8 +119,8 @@ public sealed class TotalScoringTests
         var model = ml.Regression.Trainers.Recurrent(new RecurrentRegressionTrainer.Options
         {
             FeaturesPerStep = 2, HiddenSize = 8, NumberOfEpochs = 2, Bidirectional = false,
-        }).Fit(ml.Data.LoadFromEnumerable(RoundTripTests.Series(100, 1)));
-        var test = RoundTripTests.Series(50, 2);
+        }).Fit(ml.Data.LoadFromEnumerable(TestData.Series(100, 1)));
+        var test = TestData.Series(50, 2);
         test[10].Features[3] = float.NaN;
         test[20].Features[0] = float.PositiveInfinity;
         test[30].Features = [];
@@ -136,7 +136,7 @@ public sealed class TotalScoringTests
         Assert.IsTrue(scores.Where((s, i) => i is not (10 or 20 or 40)).All(s => float.IsFinite(s.Value)));
         Assert.IsTrue(warnings.Any(w => w.Contains("Row 10") && w.Contains("NaN") && w.Contains("step 1")), "the first unreadable row is named");
         Assert.IsTrue(warnings.Any(w => w.Contains("1 row(s) with an empty sequence") && w.Contains("3 row(s) that could not be read")), "a summary is logged");
-        using var engine = ml.Model.CreatePredictionEngine<RoundTripTests.SeriesRow, Score>(model);
+        using var engine = ml.Model.CreatePredictionEngine<SeriesRow, Score>(model);
         Assert.IsTrue(float.IsNaN(engine.Predict(test[10]).Value));
         Assert.AreEqual(scores[0].Value, engine.Predict(test[0]).Value);
     }
@@ -218,7 +218,7 @@ public sealed class TotalScoringTests
         Assert.AreEqual(39, multiclass.ConfusionMatrix.Counts.Sum(r => r.Sum()), "the unreadable row is left out, the empty one counted");
         Assert.IsTrue(double.IsFinite(multiclass.LogLoss));
 
-        var series = RoundTripTests.Series(40, 1);
+        var series = TestData.Series(40, 1);
         var binaryRows = series.Select(s => new DenseBinaryRow { Label = s.Label > 0, Features = s.Features.ToArray() }).ToList();
         var regressor = ml.Regression.Trainers.Recurrent(new RecurrentRegressionTrainer.Options { FeaturesPerStep = 2, HiddenSize = 4, NumberOfEpochs = 1 })
             .Fit(ml.Data.LoadFromEnumerable(series));

@@ -87,7 +87,7 @@ public sealed class TrainingLoopTests
     public void DivergenceIsReportedWithEpochAndBatch()
     {
         var ml = new MLContext(seed: 1);
-        var series = RoundTripTests.Series(40, 1);
+        var series = TestData.Series(40, 1);
         series[5].Label = 3e38f; // its squared error overflows float
         var trainer = ml.Regression.Trainers.Recurrent(new RecurrentRegressionTrainer.Options { FeaturesPerStep = 2, HiddenSize = 4, NumberOfEpochs = 2 });
         var e = Assert.ThrowsExactly<InvalidOperationException>(() => trainer.Fit(ml.Data.LoadFromEnumerable(series)));

@@ -9,6 +9,7 @@ using System.Text;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Recurrent;
+using Microsoft.ML.Recurrent.Tests.MLNet; // TestData: the tests' small synthetic data sets
 
 if (args.Length != 1)
 {
@@ -21,8 +22,8 @@ Directory.CreateDirectory(outDir);
 // Multiclass: words → keys (rare words map to the unknown row), bidirectional 2-layer LSTM, mean|max pooling.
 {
     var ml = new MLContext(seed: 11);
-    var train = ml.Data.LoadFromEnumerable(Data.Topic(300, 1));
-    var test = ml.Data.LoadFromEnumerable(Data.Topic(40, 2));
+    var train = ml.Data.LoadFromEnumerable(TestData.Topic(300, 1));
+    var test = ml.Data.LoadFromEnumerable(TestData.Topic(40, 2));
     var model = ml.Transforms.Conversion.MapValueToKey("Label")
         .Append(ml.Transforms.Text.TokenizeIntoWords("Tokens", "Text"))
         .Append(ml.Transforms.Conversion.MapValueToKey("Features", "Tokens"))
@@ -39,8 +40,8 @@ Directory.CreateDirectory(outDir);
 // Binary: GRU, final-state pooling, a maximum sequence length.
 {
     var ml = new MLContext(seed: 12);
-    var train = ml.Data.LoadFromEnumerable(Data.Sentiment(300, 3));
-    var test = ml.Data.LoadFromEnumerable(Data.Sentiment(40, 4));
+    var train = ml.Data.LoadFromEnumerable(TestData.Sentiment(300, 3));
+    var test = ml.Data.LoadFromEnumerable(TestData.Sentiment(40, 4));
     var model = ml.Transforms.Text.TokenizeIntoWords("Tokens", "Text")
         .Append(ml.Transforms.Conversion.MapValueToKey("Features", "Tokens"))
         .Append(ml.BinaryClassification.Trainers.Recurrent(new RecurrentBinaryTrainer.Options
@@ -56,8 +57,8 @@ Directory.CreateDirectory(outDir);
 // Regression on dense steps: unidirectional RNN-tanh, 2 features per step.
 {
     var ml = new MLContext(seed: 13);
-    var train = ml.Data.LoadFromEnumerable(Data.Series(200, 5));
-    var test = ml.Data.LoadFromEnumerable(Data.Series(40, 6));
+    var train = ml.Data.LoadFromEnumerable(TestData.Series(200, 5));
+    var test = ml.Data.LoadFromEnumerable(TestData.Series(40, 6));
     var model = ml.Regression.Trainers.Recurrent(new RecurrentRegressionTrainer.Options
     {
         Cell = RecurrentCellKind.RnnTanh, FeaturesPerStep = 2, HiddenSize = 8, NumberOfEpochs = 3,
@@ -69,12 +70,12 @@ Directory.CreateDirectory(outDir);
 // TokenizeToIds with a BERT vocabulary stored in the zip; RNN-ReLU, final state | max | input mean pooling.
 {
     var ml = new MLContext(seed: 14);
-    var rows = Data.Topic(300, 7);
+    var rows = TestData.Topic(300, 7);
     string vocabulary = Path.Combine(Path.GetTempPath(), $"compat-vocab-{Guid.NewGuid():N}.txt");
     var words = rows.SelectMany(r => r.Text.Split(' ')).Distinct().Order(StringComparer.Ordinal).Take(14);
     File.WriteAllLines(vocabulary, ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", .. words, "##s", "##ing"]);
     var train = ml.Data.LoadFromEnumerable(rows);
-    var test = ml.Data.LoadFromEnumerable(Data.Topic(40, 8));
+    var test = ml.Data.LoadFromEnumerable(TestData.Topic(40, 8));
     var model = ml.Transforms.Conversion.MapValueToKey("Label")
         .Append(ml.Transforms.Text.TokenizeToIds("Features", "Text", TokenizerData.Bert(vocabulary)))
         .Append(ml.MulticlassClassification.Trainers.Recurrent(new RecurrentMulticlassTrainer.Options
@@ -91,8 +92,8 @@ Directory.CreateDirectory(outDir);
 // TokenizeToIds with tiktoken cl100k_base (format version 2 and later store the encoding in the zip).
 {
     var ml = new MLContext(seed: 15);
-    var train = ml.Data.LoadFromEnumerable(Data.Topic(200, 9));
-    var test = ml.Data.LoadFromEnumerable(Data.Topic(40, 10));
+    var train = ml.Data.LoadFromEnumerable(TestData.Topic(200, 9));
+    var test = ml.Data.LoadFromEnumerable(TestData.Topic(40, 10));
     var model = ml.Transforms.Conversion.MapValueToKey("Label")
         .Append(ml.Transforms.Text.TokenizeToIds("Features", "Text", TokenizerData.Tiktoken("cl100k_base")))
         .Append(ml.MulticlassClassification.Trainers.Recurrent(new RecurrentMulticlassTrainer.Options
@@ -150,87 +151,5 @@ internal static class Scores
             var text = c.GetGetter<ReadOnlyMemory<char>>(column);
             return () => { ReadOnlyMemory<char> v = default; text(ref v); return v.ToString(); };
         }
-    }
-}
-
-public sealed class TextRow
-{
-    public string Label { get; set; } = "";
-    public string Text { get; set; } = "";
-}
-
-public sealed class BinaryRow
-{
-    public bool Label { get; set; }
-    public string Text { get; set; } = "";
-}
-
-public sealed class SeriesRow
-{
-    [VectorType] public float[] Features { get; set; } = [];
-    public float Label { get; set; }
-}
-
-/// <summary>Small synthetic data sets (the same kind the tests use), generated from fixed seeds.</summary>
-internal static class Data
-{
-    private static readonly string[][] Topics =
-    [
-        ["goal", "match", "team", "coach", "league", "score"],
-        ["market", "stock", "profit", "bank", "shares", "trade"],
-        ["chip", "software", "robot", "laptop", "code", "cloud"],
-    ];
-    private static readonly string[] Filler = ["the", "a", "of", "and", "today", "new", "big", "in", "on", "said"];
-    private static readonly string[] Classes = ["Sports", "Business", "Tech"];
-
-    public static List<TextRow> Topic(int count, int seed)
-    {
-        var random = new Random(seed);
-        var rows = new List<TextRow>();
-        for (int i = 0; i < count; i++)
-        {
-            int c = random.Next(3), length = 3 + random.Next(10);
-            var words = new List<string>();
-            for (int k = 0; k < length; k++)
-                words.Add(random.NextDouble() < 0.35 ? Topics[c][random.Next(Topics[c].Length)] : Filler[random.Next(Filler.Length)]);
-            rows.Add(new TextRow { Label = Classes[c], Text = string.Join(' ', words) });
-        }
-        return rows;
-    }
-
-    public static List<BinaryRow> Sentiment(int count, int seed)
-    {
-        var random = new Random(seed);
-        var rows = new List<BinaryRow>();
-        for (int i = 0; i < count; i++)
-        {
-            bool positive = random.Next(2) == 0, negated = random.Next(2) == 0;
-            var words = new List<string>();
-            for (int k = random.Next(4); k > 0; k--) words.Add(Filler[random.Next(Filler.Length)]);
-            if (negated) words.Add("not");
-            words.Add(positive ^ negated ? "good" : "bad");
-            for (int k = random.Next(4); k > 0; k--) words.Add(Filler[random.Next(Filler.Length)]);
-            rows.Add(new BinaryRow { Label = positive, Text = string.Join(' ', words) });
-        }
-        return rows;
-    }
-
-    public static List<SeriesRow> Series(int count, int seed)
-    {
-        var random = new Random(seed);
-        var rows = new List<SeriesRow>();
-        for (int i = 0; i < count; i++)
-        {
-            int steps = 5 + random.Next(15);
-            double phase = random.NextDouble() * Math.PI * 2, frequency = 0.2 + random.NextDouble() * 0.3;
-            var values = new float[steps * 2];
-            for (int t = 0; t < steps; t++)
-            {
-                values[2 * t] = (float)Math.Sin(phase + frequency * t);
-                values[2 * t + 1] = (float)frequency;
-            }
-            rows.Add(new SeriesRow { Features = values, Label = (float)Math.Sin(phase + frequency * steps) });
-        }
-        return rows;
     }
 }
