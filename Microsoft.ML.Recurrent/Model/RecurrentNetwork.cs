@@ -3,60 +3,20 @@ using Microsoft.ML.Recurrent.Layers;
 
 namespace Microsoft.ML.Recurrent.Model;
 
-/// <summary>The shape of a <see cref="RecurrentNetwork"/>.</summary>
-internal sealed record NetworkConfig
-{
-    /// <summary>Cell of every recurrent layer.</summary>
-    public RecurrentCellKind Cell { get; init; } = RecurrentCellKind.Lstm;
-    /// <summary>Vocabulary size V for token input; 0 for dense input.</summary>
-    public int VocabularySize { get; init; }
-    /// <summary>Embedding width E (token input) or features per step (dense input): the recurrent stack's input width.</summary>
-    public int InputSize { get; init; }
-    /// <summary>Hidden width H per direction.</summary>
-    public int HiddenSize { get; init; }
-    /// <summary>Number of stacked layers L.</summary>
-    public int NumLayers { get; init; } = 1;
-    /// <summary>Whether each layer has a reverse direction.</summary>
-    public bool Bidirectional { get; init; }
-    /// <summary>Dropout between recurrent layers (training only).</summary>
-    public float Dropout { get; init; }
-    /// <summary>Dropout on the stack's input — the embedded tokens or the dense features (training only, not saved).</summary>
-    public float InputDropout { get; init; }
-    /// <summary>Dropout on the pooled vector before the head (training only, not saved).</summary>
-    public float HeadDropout { get; init; }
-    /// <summary>How the top layer's outputs are pooled into one vector.</summary>
-    public PoolingKind Pooling { get; init; } = PoolingKind.FinalState;
-    /// <summary>Width O of the linear head (classes, 1 for binary or regression).</summary>
-    public int OutputSize { get; init; }
-    /// <summary>Token id that gets no embedding gradient, or −1.</summary>
-    public int PaddingId { get; init; } = -1;
-
-    /// <summary>Whether the input is token ids (true) or dense per-step features (false).</summary>
-    public bool TokenInput => VocabularySize > 0;
-}
-
 /// <summary>
-/// A whole sequence model over flat parameters: (embedding | dense input) → recurrent stack → pooling → linear head.
-/// Parameter names: <c>embedding.weight</c>, <c>rnn.weight_ih_l0</c>…, <c>head.weight</c>, <c>head.bias</c>.
-/// Batches are ragged (<see cref="RaggedBatch"/>); inputs and outputs are in the caller's order.
+/// A whole sequence model over flat parameters: one network, many heads. An input piece (<see cref="INetworkInput"/>:
+/// token embedding, or dense features) → the recurrent stack → a head (<see cref="INetworkHead"/>: pooled, or per
+/// step). Parameter names: <c>embedding.weight</c>, <c>rnn.weight_ih_l0</c>…, <c>head.weight</c>, <c>head.bias</c>,
+/// registered in that order. Batches are ragged (<see cref="RaggedBatch"/>); inputs and outputs are in the caller's order.
 /// </summary>
 internal sealed class RecurrentNetwork
 {
-    private readonly Embedding? _embedding;
+    private readonly INetworkInput _input;
     private readonly RecurrentStack _stack;
-    private readonly SequencePooling _pooling;
-    private readonly SequencePooling? _inputMean;   // PoolingKind.InputMean: mean of the stack's input
-    private float[] _pooledStack = [];   // [B, P_stack]
-    private float[] _pooledInput = [];   // [B, I]
-    private readonly Linear _head;
-    private readonly Dropout _inputDropout;
-    private readonly Dropout _headDropout;
-    private float[] _input = [];      // [N, I] packed input of the stack
-    private float[] _dInput = [];     // [N, I]
-    private float[] _pooled = [];     // [B, P] sorted order
-    private float[] _dPooled = [];    // [B, P]
-    private float[] _dStack = [];     // [N, D·H]
-    private float[] _sortedOut = [];  // [B, O]
+    private readonly INetworkHead _head;
+    private float[] _x = [];     // [N, I] packed input of the stack
+    private float[] _dX = [];    // [N, I]
+    private float[] _dY = [];    // [N, D·H]
     private long _largestBatchSteps;  // most packed steps of any forward so far (sizes the workspace)
 
     /// <summary>The shape.</summary>
@@ -68,8 +28,8 @@ internal sealed class RecurrentNetwork
     /// <summary>The recurrent layers.</summary>
     public RecurrentStack Stack => _stack;
 
-    /// <summary>Width of the head's input: the pooled recurrent outputs, then the input mean when requested.</summary>
-    private int PooledSize => _pooling.OutputSize + (_inputMean?.OutputSize ?? 0);
+    /// <summary>The head.</summary>
+    public INetworkHead Head => _head;
 
     /// <summary>Threads for forward and backward (see <see cref="RecurrentStack.Threads"/>); results do not depend on it.</summary>
     public int Threads
@@ -104,9 +64,10 @@ internal sealed class RecurrentNetwork
             long input = l == 0 ? config.InputSize : d * h;
             total += d * gates * h * (input + h + 2);
         }
-        long pooled = System.Numerics.BitOperations.PopCount((uint)(config.Pooling & ~PoolingKind.InputMean)) * d * h
-            + ((config.Pooling & PoolingKind.InputMean) != 0 ? config.InputSize : 0);
-        return total + pooled * config.OutputSize + config.OutputSize;
+        long headInput = config.Head == NetworkHeadKind.PerStep ? d * h
+            : System.Numerics.BitOperations.PopCount((uint)(config.Pooling & ~PoolingKind.InputMean)) * d * h
+              + ((config.Pooling & PoolingKind.InputMean) != 0 ? config.InputSize : 0);
+        return total + headInput * config.OutputSize + config.OutputSize;
     }
 
     /// <summary>
@@ -119,16 +80,22 @@ internal sealed class RecurrentNetwork
         get
         {
             long gates = Config.Cell switch { RecurrentCellKind.Lstm => 4, RecurrentCellKind.Gru => 3, _ => 1 };
-            long perStep = Config.InputSize + (long)Config.NumLayers * _stack.NumDirections * Config.HiddenSize * (gates + 2);
+            long perStep = _input.OutputSize + (long)Config.NumLayers * _stack.NumDirections * Config.HiddenSize * (gates + 2)
+                + (_head.PerStep ? _stack.OutputSize + _head.OutputSize : 0);
             return _largestBatchSteps * perStep * sizeof(float);
         }
     }
 
     /// <summary>
-    /// The outputs [O] for a sequence with no steps: the head applied to pooled features of zero, i.e. the head's bias —
-    /// the prediction for "no evidence", as a linear model scores an empty feature vector.
+    /// The outputs [O] for a sequence with no steps: the pooled head applied to pooled features of zero, i.e. its
+    /// bias — the prediction for "no evidence", as a linear model scores an empty feature vector.
     /// </summary>
-    public void ForwardEmpty(Span<float> outputs) => _head.ForwardZero(outputs);
+    public void ForwardEmpty(Span<float> outputs)
+    {
+        if (_head is not PooledHead pooled)
+            throw new InvalidOperationException("Only a pooled head has an output for a sequence with no steps.");
+        pooled.ForwardEmpty(outputs);
+    }
 
     /// <summary>Whether the weights are frozen (inference siblings): packed weights are then made once.</summary>
     public bool WeightsFrozen
@@ -142,18 +109,16 @@ internal sealed class RecurrentNetwork
         Config = config;
         if (config.InputSize <= 0) throw new ArgumentOutOfRangeException(nameof(config), config.InputSize, "The input (embedding) size must be positive.");
         if (config.VocabularySize < 0) throw new ArgumentOutOfRangeException(nameof(config), config.VocabularySize, "The vocabulary size must not be negative.");
-        if (config.TokenInput)
-            _embedding = new Embedding(Parameters, "embedding.", config.VocabularySize, config.InputSize, config.PaddingId);
-        _stack = new RecurrentStack(Parameters, "rnn.", config.Cell, config.InputSize, config.HiddenSize, config.NumLayers, config.Bidirectional, config.Dropout);
-        var stackPooling = config.Pooling & ~PoolingKind.InputMean;
-        if (stackPooling == 0)
-            throw new ArgumentOutOfRangeException(nameof(config), config.Pooling, "Pooling needs at least one of FinalState, Mean and Max besides InputMean.");
-        _pooling = new SequencePooling(stackPooling, config.HiddenSize, _stack.NumDirections);
-        if ((config.Pooling & PoolingKind.InputMean) != 0)
-            _inputMean = new SequencePooling(PoolingKind.Mean, config.InputSize, 1);
-        _head = new Linear(Parameters, "head.", PooledSize, config.OutputSize);
-        _inputDropout = new Dropout(config.InputDropout);
-        _headDropout = new Dropout(config.HeadDropout);
+        _input = config.TokenInput
+            ? new TokenInput(Parameters, config.VocabularySize, config.InputSize, config.PaddingId, config.InputDropout)
+            : new DenseInput(config.InputSize, config.InputDropout);
+        _stack = new RecurrentStack(Parameters, "rnn.", config.Cell, _input.OutputSize, config.HiddenSize, config.NumLayers, config.Bidirectional, config.Dropout);
+        _head = config.Head switch
+        {
+            NetworkHeadKind.Pooled => new PooledHead(Parameters, config.Pooling, config.HiddenSize, _stack.NumDirections, _input.OutputSize, config.OutputSize, config.HeadDropout),
+            NetworkHeadKind.PerStep => new PerStepHead(Parameters, _stack.OutputSize, config.OutputSize, config.HeadDropout),
+            _ => throw new ArgumentOutOfRangeException(nameof(config), config.Head, "Unknown head."),
+        };
         Parameters.Allocate(sharedValues, withGradients: sharedValues is null);
     }
 
@@ -161,107 +126,60 @@ internal sealed class RecurrentNetwork
     public void Initialize(long seed)
     {
         var random = new SeededRandom(seed);
-        _embedding?.Initialize(random);
+        _input.Initialize(random);
         _stack.Initialize(random);
         _head.Initialize(random);
     }
 
     /// <summary>
-    /// Forward for token input (ids of all sequences concatenated, original order). Writes outputs [B, O] (original order).
-    /// <paramref name="dropout"/> non-null enables training-time dropout.
+    /// Forward: writes the head's outputs in the caller's order — [B, O] for a pooled head, [Σ lengths, O] for a per-step
+    /// head. <paramref name="dropout"/> non-null enables training-time dropout.
     /// </summary>
+    public void Forward(RaggedBatch batch, in SequenceData data, Span<float> outputs, SeededRandom? dropout = null)
+    {
+        _largestBatchSteps = Math.Max(_largestBatchSteps, batch.TotalSteps);
+        var x = Workspace.Ensure(ref _x, batch.TotalSteps * _input.OutputSize);
+        _input.Forward(batch, data, x, dropout);
+        var y = _stack.Forward(batch, x, dropout);
+        _head.Forward(batch, x, y, outputs, dropout);
+    }
+
+    /// <summary>Forward for token input (ids of all sequences concatenated, original order).</summary>
     public void Forward(RaggedBatch batch, ReadOnlySpan<int> tokens, Span<float> outputs, SeededRandom? dropout = null)
     {
-        if (_embedding is null) throw new InvalidOperationException("This network takes dense input.");
-        var input = Workspace.Ensure(ref _input, batch.TotalSteps * Config.InputSize);
-        _embedding.Forward(batch, tokens, input);
-        ForwardFromInput(batch, input, outputs, dropout);
+        if (!Config.TokenInput) throw new InvalidOperationException("This network takes dense input.");
+        Forward(batch, SequenceData.OfTokens(tokens), outputs, dropout);
     }
 
     /// <summary>Forward for dense input: features of all sequences concatenated, [Σ lengths, I], original order.</summary>
     public void Forward(RaggedBatch batch, ReadOnlySpan<float> features, Span<float> outputs, SeededRandom? dropout = null)
     {
-        if (_embedding is not null) throw new InvalidOperationException("This network takes token ids.");
-        var input = Workspace.Ensure(ref _input, batch.TotalSteps * Config.InputSize);
-        batch.Pack(features, Config.InputSize, input);
-        ForwardFromInput(batch, input, outputs, dropout);
-    }
-
-    private void ForwardFromInput(RaggedBatch batch, Span<float> input, Span<float> outputs, SeededRandom? dropout)
-    {
-        _largestBatchSteps = Math.Max(_largestBatchSteps, batch.TotalSteps);
-        _inputDropout.Forward(input, input, dropout);
-        var y = _stack.Forward(batch, input, dropout);
-        int b = batch.BatchSize, p = PooledSize;
-        var pooled = Workspace.Ensure(ref _pooled, b * p);
-        if (_inputMean is null)
-        {
-            _pooling.Forward(batch, y, pooled);
-        }
-        else
-        {
-            // pooled[j] = [pool(Y)[j] | mean(X)[j]]
-            int ps = _pooling.OutputSize, pi = _inputMean.OutputSize;
-            var fromStack = Workspace.Ensure(ref _pooledStack, b * ps);
-            var fromInput = Workspace.Ensure(ref _pooledInput, b * pi);
-            _pooling.Forward(batch, y, fromStack);
-            _inputMean.Forward(batch, input, fromInput);
-            for (int j = 0; j < b; j++)
-            {
-                fromStack.Slice(j * ps, ps).CopyTo(pooled.Slice(j * p, ps));
-                fromInput.Slice(j * pi, pi).CopyTo(pooled.Slice(j * p + ps, pi));
-            }
-        }
-        _headDropout.Forward(pooled, pooled, dropout);
-        var sorted = Workspace.Ensure(ref _sortedOut, batch.BatchSize * Config.OutputSize);
-        _head.Forward(batch.BatchSize, pooled, sorted);
-        batch.SortedToOriginal(sorted, Config.OutputSize, outputs);
+        if (Config.TokenInput) throw new InvalidOperationException("This network takes token ids.");
+        Forward(batch, SequenceData.OfFeatures(features), outputs, dropout);
     }
 
     /// <summary>
-    /// Backward of the last forward given dOutputs [B, O] (original order): adds into <see cref="ParameterSet.Gradients"/>.
-    /// For token input pass the same token ids; for dense input pass an empty span.
+    /// Backward of the last forward given dOutputs (the outputs' layout, original order): adds into
+    /// <see cref="ParameterSet.Gradients"/>. <paramref name="data"/> is the last forward's.
     /// </summary>
-    public void Backward(RaggedBatch batch, ReadOnlySpan<int> tokens, ReadOnlySpan<float> dOutputs)
+    public void Backward(RaggedBatch batch, in SequenceData data, ReadOnlySpan<float> dOutputs)
     {
         int n = batch.TotalSteps;
-        var dSorted = Workspace.Ensure(ref _sortedOut, batch.BatchSize * Config.OutputSize);
-        batch.OriginalToSorted(dOutputs, Config.OutputSize, dSorted);
-        int b = batch.BatchSize, p = PooledSize;
-        var dPooled = Workspace.Ensure(ref _dPooled, b * p);
-        _head.Backward(b, _pooled.AsSpan(0, b * p), dSorted, dPooled);
-        _headDropout.Backward(dPooled, dPooled);
-        var dStack = Workspace.Ensure(ref _dStack, n * _stack.OutputSize);
-        dStack.Clear();
-        Span<float> dInput = default;
-        if (_embedding is not null)
+        var dY = Workspace.Ensure(ref _dY, n * _stack.OutputSize);
+        dY.Clear();
+        Span<float> dX = default;
+        if (_input.HasParameters)
         {
-            dInput = Workspace.Ensure(ref _dInput, n * Config.InputSize);
-            dInput.Clear();
+            dX = Workspace.Ensure(ref _dX, n * _input.OutputSize);
+            dX.Clear();
         }
-        if (_inputMean is null)
-        {
-            _pooling.Backward(batch, dPooled, dStack);
-        }
-        else
-        {
-            int ps = _pooling.OutputSize, pi = _inputMean.OutputSize;
-            var dFromStack = Workspace.Ensure(ref _pooledStack, b * ps);
-            var dFromInput = Workspace.Ensure(ref _pooledInput, b * pi);
-            for (int j = 0; j < b; j++)
-            {
-                dPooled.Slice(j * p, ps).CopyTo(dFromStack.Slice(j * ps, ps));
-                dPooled.Slice(j * p + ps, pi).CopyTo(dFromInput.Slice(j * pi, pi));
-            }
-            _pooling.Backward(batch, dFromStack, dStack);
-            if (!dInput.IsEmpty)
-                _inputMean.Backward(batch, dFromInput, dInput);
-        }
-        _stack.Backward(batch, _input.AsSpan(0, n * Config.InputSize), dStack, default, default, dInput);
-        if (_embedding is not null)
-        {
-            _inputDropout.Backward(dInput, dInput);
-            _embedding.Backward(batch, tokens, dInput);
-        }
+        _head.Backward(batch, dOutputs, dY, dX);
+        _stack.Backward(batch, _x.AsSpan(0, n * _input.OutputSize), dY, default, default, dX);
+        if (_input.HasParameters)
+            _input.Backward(batch, data, dX);
     }
+
+    /// <summary>Backward for token input (pass the same token ids) or dense input (pass an empty span).</summary>
+    public void Backward(RaggedBatch batch, ReadOnlySpan<int> tokens, ReadOnlySpan<float> dOutputs) =>
+        Backward(batch, SequenceData.OfTokens(tokens), dOutputs);
 }

@@ -1,0 +1,46 @@
+using Microsoft.ML.Recurrent.Layers;
+
+namespace Microsoft.ML.Recurrent.Model;
+
+/// <summary>The shape of a <see cref="RecurrentNetwork"/>.</summary>
+internal sealed record NetworkConfig
+{
+    /// <summary>Cell of every recurrent layer.</summary>
+    public RecurrentCellKind Cell { get; init; } = RecurrentCellKind.Lstm;
+    /// <summary>Vocabulary size V for token input; 0 for dense input.</summary>
+    public int VocabularySize { get; init; }
+    /// <summary>Embedding width E (token input) or features per step (dense input): the recurrent stack's input width.</summary>
+    public int InputSize { get; init; }
+    /// <summary>Hidden width H per direction.</summary>
+    public int HiddenSize { get; init; }
+    /// <summary>Number of stacked layers L.</summary>
+    public int NumLayers { get; init; } = 1;
+    /// <summary>Whether each layer has a reverse direction.</summary>
+    public bool Bidirectional { get; init; }
+    /// <summary>Dropout between recurrent layers (training only).</summary>
+    public float Dropout { get; init; }
+    /// <summary>Dropout on the stack's input — the embedded tokens or the dense features (training only, not saved).</summary>
+    public float InputDropout { get; init; }
+    /// <summary>Dropout on the head's input — the pooled vector, or every step's output (training only, not saved).</summary>
+    public float HeadDropout { get; init; }
+    /// <summary>What the head predicts from: the pooled sequence, or every step.</summary>
+    public NetworkHeadKind Head { get; init; } = NetworkHeadKind.Pooled;
+    /// <summary>How the top layer's outputs are pooled into one vector (pooled head).</summary>
+    public PoolingKind Pooling { get; init; } = PoolingKind.FinalState;
+    /// <summary>Width O of the linear head (classes or tags, 1 for binary or regression).</summary>
+    public int OutputSize { get; init; }
+    /// <summary>Token id that gets no embedding gradient, or −1.</summary>
+    public int PaddingId { get; init; } = -1;
+
+    /// <summary>Whether the input is token ids (true) or dense per-step features (false).</summary>
+    public bool TokenInput => VocabularySize > 0;
+}
+
+/// <summary>What a network's head predicts from. The numeric values are written to model files: never change or reuse them.</summary>
+internal enum NetworkHeadKind
+{
+    /// <summary>One output row per sequence, from its pooled outputs (<see cref="PooledHead"/>).</summary>
+    Pooled = 0,
+    /// <summary>One output row per step (<see cref="PerStepHead"/>).</summary>
+    PerStep = 1,
+}
