@@ -9,6 +9,8 @@ internal enum Objective
     Binary = 1,
     /// <summary>A real value; squared error.</summary>
     Regression = 2,
+    /// <summary>One of C tags at every step; per-step softmax cross-entropy (or a CRF); step targets are tag indices.</summary>
+    Tagging = 3,
 }
 
 /// <summary>
@@ -32,6 +34,8 @@ internal sealed class SequenceDataset
     public float[] Targets { get; }
     /// <summary>Example weights, or empty for all 1.</summary>
     public float[] Weights { get; }
+    /// <summary>Tag index of every step [Σ lengths], the sequences concatenated (tagging), else empty.</summary>
+    public int[] StepTargets { get; }
 
     /// <summary>Number of examples.</summary>
     public int Count => Lengths.Length;
@@ -39,10 +43,15 @@ internal sealed class SequenceDataset
     /// <summary>Whether the sequences are token ids.</summary>
     public bool TokenInput => FeaturesPerStep == 0;
 
-    /// <summary>Wraps the arrays (no copy). Lengths must be positive and match the data.</summary>
-    public SequenceDataset(int[] tokens, float[] features, int featuresPerStep, int[] lengths, float[] targets, float[] weights)
+    /// <summary>
+    /// Wraps the arrays (no copy). Lengths must be positive and match the data. Per-sequence targets, or (tagging)
+    /// per-step targets with <paramref name="targets"/> empty.
+    /// </summary>
+    public SequenceDataset(int[] tokens, float[] features, int featuresPerStep, int[] lengths, float[] targets, float[] weights, int[]? stepTargets = null)
     {
-        if (targets.Length != lengths.Length) throw new ArgumentException("One target per sequence is required.", nameof(targets));
+        StepTargets = stepTargets ?? [];
+        if (StepTargets.Length == 0 ? targets.Length != lengths.Length : targets.Length != 0)
+            throw new ArgumentException("One target per sequence, or per step (tagging), is required.", nameof(targets));
         if (weights.Length != 0 && weights.Length != lengths.Length) throw new ArgumentException("One weight per sequence is required.", nameof(weights));
         Tokens = tokens;
         Features = features;
@@ -59,35 +68,42 @@ internal sealed class SequenceDataset
         long steps = Starts[^1];
         if (featuresPerStep == 0 ? tokens.Length != steps : features.LongLength != steps * featuresPerStep)
             throw new ArgumentException("The sequence data does not match the lengths.");
+        if (StepTargets.Length != 0 && StepTargets.Length != steps)
+            throw new ArgumentException("One step target per step is required.", nameof(stepTargets));
     }
 
     /// <summary>Total number of steps (tokens).</summary>
     public long TotalSteps => Starts[^1];
 
+    /// <summary>Whether the targets are per step (tagging).</summary>
+    public bool PerStepTargets => StepTargets.Length != 0;
+
     /// <summary>A new dataset holding the given examples (copied), in the given order.</summary>
     public SequenceDataset Subset(IReadOnlyList<int> indices)
     {
         var lengths = new int[indices.Count];
-        var targets = new float[indices.Count];
+        var targets = PerStepTargets ? [] : new float[indices.Count];
         var weights = Weights.Length == 0 ? [] : new float[indices.Count];
         long steps = 0;
         for (int i = 0; i < indices.Count; i++)
         {
             lengths[i] = Lengths[indices[i]];
-            targets[i] = Targets[indices[i]];
+            if (!PerStepTargets) targets[i] = Targets[indices[i]];
             if (weights.Length != 0) weights[i] = Weights[indices[i]];
             steps += lengths[i];
         }
         int f = FeaturesPerStep;
         var tokens = TokenInput ? new int[steps] : [];
         var features = TokenInput ? [] : new float[steps * f];
+        var stepTargets = PerStepTargets ? new int[steps] : [];
         long at = 0;
         foreach (int index in indices)
         {
             if (TokenInput) Array.Copy(Tokens, Starts[index], tokens, at, Lengths[index]);
             else Array.Copy(Features, Starts[index] * f, features, at * f, (long)Lengths[index] * f);
+            if (PerStepTargets) Array.Copy(StepTargets, Starts[index], stepTargets, at, Lengths[index]);
             at += Lengths[index];
         }
-        return new SequenceDataset(tokens, features, f, lengths, targets, weights);
+        return new SequenceDataset(tokens, features, f, lengths, targets, weights, stepTargets);
     }
 }

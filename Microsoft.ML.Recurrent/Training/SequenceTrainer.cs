@@ -19,6 +19,7 @@ internal sealed class SequenceTrainer
     private readonly Optimizer _optimizer;
     private readonly SeededRandom _random;
     private int[] _labels = [];
+    private float[] _outputs = [], _dOutputs = [], _probabilities = [], _stepWeights = [];
 
     public SequenceTrainer(RecurrentNetwork network, Objective objective, TrainingSettings settings)
     {
@@ -55,11 +56,9 @@ internal sealed class SequenceTrainer
     public List<RecurrentEpochInfo> Train(SequenceDataset data, SequenceDataset? validation = null, Action? checkCancelled = null,
         Action<RecurrentEpochInfo>? onEpoch = null)
     {
+        if (data.PerStepTargets != (_objective == Objective.Tagging))
+            throw new ArgumentException("Tagging needs per-step targets; the other objectives per-sequence targets.", nameof(data));
         var reports = new List<RecurrentEpochInfo>();
-        int outputs = _network.Config.OutputSize;
-        var outputBuffer = new float[_settings.BatchSize * outputs];
-        var probabilities = new float[outputBuffer.Length];
-        var dOutputs = new float[outputBuffer.Length];
         int batchesPerEpoch = (data.Count + _settings.BatchSize - 1) / _settings.BatchSize;
         long totalSteps = (long)batchesPerEpoch * _settings.Epochs, step = 0;
         bool useAccuracy = _objective != Objective.Regression && _settings.EarlyStoppingMetric != EarlyStoppingMetric.Loss;
@@ -72,22 +71,23 @@ internal sealed class SequenceTrainer
             var clock = System.Diagnostics.Stopwatch.StartNew();
             var batches = BatchPlanner.Plan(data.Lengths, _settings.BatchSize, _random);
             double lossSum = 0;
-            long examples = 0, tokens = 0, correct = 0;
+            long examples = 0, tokens = 0, correct = 0, predictions = 0;
             for (int b = 0; b < batches.Count; b++)
             {
                 checkCancelled?.Invoke();
-                var indices = batches[b];
-                var batch = Gather(data, indices, out var batchTokens, out var batchFeatures, out var targets, out var weights);
-                int count = indices.Length;
-                var output = outputBuffer.AsSpan(0, count * outputs);
-                var dOutput = dOutputs.AsSpan(0, count * outputs);
+                var g = Gather(data, batches[b]);
+                // Outputs: one row per sequence, or (tagging) one per step.
+                int rows = _network.Head.PerStep ? g.Batch.TotalSteps : g.Batch.BatchSize;
+                int size = rows * _network.Config.OutputSize;
+                var output = Workspace.Ensure(ref _outputs, size);
+                var dOutput = Workspace.Ensure(ref _dOutputs, size);
                 _network.Parameters.ZeroGradients();
-                if (data.TokenInput) _network.Forward(batch, batchTokens, output, _random);
-                else _network.Forward(batch, batchFeatures, output, _random);
-                float loss = Loss(output, targets, weights, probabilities.AsSpan(0, count * outputs), dOutput, ref correct);
+                var input = g.Data;
+                _network.Forward(g.Batch, input, output, _random);
+                float loss = Loss(g, output, Workspace.Ensure(ref _probabilities, size), dOutput, ref correct);
                 if (!float.IsFinite(loss))
                     throw new InvalidOperationException($"Training diverged: the loss is {loss} in epoch {epoch}, batch {b + 1}. The model is not kept; try a lower learning rate or gradient clipping.");
-                _network.Backward(batch, batchTokens, dOutput);
+                _network.Backward(g.Batch, input, dOutput);
                 float norm = _settings.GradientClipNorm > 0
                     ? GradientClipping.ClipByGlobalNorm(_network.Parameters.Gradients, _settings.GradientClipNorm)
                     : GradientNorm(_network.Parameters.Gradients);
@@ -95,9 +95,10 @@ internal sealed class SequenceTrainer
                     throw new InvalidOperationException($"Training diverged: the gradient norm is {norm} in epoch {epoch}, batch {b + 1}. The model is not kept; try a lower learning rate or gradient clipping.");
                 _optimizer.LearningRate = ScheduledRate(step++, totalSteps);
                 _optimizer.Step(_network.Parameters.Values, _network.Parameters.Gradients);
-                lossSum += (double)loss * count;
-                examples += count;
-                tokens += batch.TotalSteps;
+                lossSum += (double)loss * rows;
+                predictions += rows;
+                examples += g.Batch.BatchSize;
+                tokens += g.Batch.TotalSteps;
             }
 
             double validationLoss = double.NaN, validationAccuracy = double.NaN;
@@ -127,8 +128,9 @@ internal sealed class SequenceTrainer
             }
             var elapsed = clock.Elapsed;
             var remaining = TimeSpan.FromTicks(started.Elapsed.Ticks / epoch * (_settings.Epochs - epoch));
-            var report = new RecurrentEpochInfo(epoch, _settings.Epochs, lossSum / Math.Max(1, examples),
-                _objective == Objective.Regression ? double.NaN : (double)correct / Math.Max(1, examples),
+            // Loss and accuracy are per prediction: per sequence, or (tagging) per token.
+            var report = new RecurrentEpochInfo(epoch, _settings.Epochs, lossSum / Math.Max(1, predictions),
+                _objective == Objective.Regression ? double.NaN : (double)correct / Math.Max(1, predictions),
                 validationLoss, validationAccuracy, isBest, _optimizer.LearningRate, examples, tokens, elapsed, remaining);
             reports.Add(report);
             onEpoch?.Invoke(report);
@@ -155,78 +157,125 @@ internal sealed class SequenceTrainer
             : (float)(peak * 0.5 * (1 + Math.Cos(Math.PI * progress)));
     }
 
-    /// <summary>Mean loss and accuracy of the current weights on <paramref name="data"/> (no dropout; weights as in training).</summary>
+    /// <summary>Mean loss and accuracy (per sequence, or per token for tagging) of the current weights on <paramref name="data"/> (no dropout).</summary>
     public (double Loss, double Accuracy) Evaluate(SequenceDataset data)
     {
         var network = _network.CreateInferenceSibling();
         network.Threads = _settings.Threads;
-        int outputs = _network.Config.OutputSize, size = Math.Max(_settings.BatchSize, 64);
-        var outputBuffer = new float[size * outputs];
-        var probabilities = new float[outputBuffer.Length];
-        var dOutputs = new float[outputBuffer.Length];
+        int size = Math.Max(_settings.BatchSize, 64);
+        float[] outputs = [], probabilities = [], dOutputs = [];
         // Sorted by length: similar lengths per batch, and the result does not depend on any random order.
         var order = Enumerable.Range(0, data.Count).OrderBy(i => data.Lengths[i]).ToArray();
         double lossSum = 0, weightSum = 0;
-        long correct = 0;
+        long correct = 0, predictions = 0;
         for (int start = 0; start < order.Length; start += size)
         {
-            var indices = order.AsSpan(start, Math.Min(size, order.Length - start)).ToArray();
-            var batch = Gather(data, indices, out var tokens, out var features, out var targets, out var weights);
-            var output = outputBuffer.AsSpan(0, indices.Length * outputs);
-            if (data.TokenInput) network.Forward(batch, tokens, output);
-            else network.Forward(batch, features, output);
-            float loss = Loss(output, targets, weights, probabilities.AsSpan(0, output.Length), dOutputs.AsSpan(0, output.Length), ref correct);
-            double w = weights.Length == 0 ? indices.Length : weights.Sum();
+            var g = Gather(data, order.AsSpan(start, Math.Min(size, order.Length - start)).ToArray());
+            int rows = network.Head.PerStep ? g.Batch.TotalSteps : g.Batch.BatchSize;
+            int length = rows * _network.Config.OutputSize;
+            var output = Workspace.Ensure(ref outputs, length);
+            network.Forward(g.Batch, g.Data, output);
+            float loss = Loss(g, output, Workspace.Ensure(ref probabilities, length), Workspace.Ensure(ref dOutputs, length), ref correct);
+            double w = g.Weights.Length == 0 ? rows : _network.Head.PerStep ? WeightedSteps(g) : g.Weights.Sum();
             lossSum += loss * w;
             weightSum += w;
+            predictions += rows;
         }
-        return (lossSum / Math.Max(weightSum, 1e-12), _objective == Objective.Regression ? double.NaN : (double)correct / Math.Max(1, data.Count));
+        return (lossSum / Math.Max(weightSum, 1e-12), _objective == Objective.Regression ? double.NaN : (double)correct / Math.Max(1, predictions));
     }
 
-    private float Loss(ReadOnlySpan<float> output, float[] targets, float[] weights, Span<float> probabilities, Span<float> dOutput, ref long correct)
+    private static double WeightedSteps(in GatheredBatch g)
     {
-        int count = targets.Length, classes = _network.Config.OutputSize;
+        double total = 0;
+        for (int i = 0; i < g.Batch.BatchSize; i++) total += (double)g.Weights[i] * g.Batch.Lengths[i];
+        return total;
+    }
+
+    private float Loss(in GatheredBatch g, ReadOnlySpan<float> output, Span<float> probabilities, Span<float> dOutput, ref long correct)
+    {
+        int classes = _network.Config.OutputSize;
         switch (_objective)
         {
             case Objective.Multiclass:
             {
+                int count = g.Batch.BatchSize;
                 var labels = Workspace.Ensure(ref _labels, count);
-                for (int i = 0; i < count; i++) labels[i] = (int)targets[i];
-                float loss = SoftmaxCrossEntropy.Forward(count, classes, output, labels, _settings.ClassWeights, weights, probabilities, dOutput);
-                for (int i = 0; i < count; i++)
-                    if (System.Numerics.Tensors.TensorPrimitives.IndexOfMax(output.Slice(i * classes, classes)) == labels[i]) correct++;
+                for (int i = 0; i < count; i++) labels[i] = (int)g.Targets[i];
+                float loss = SoftmaxCrossEntropy.Forward(count, classes, output, labels, _settings.ClassWeights, g.Weights, probabilities, dOutput);
+                correct += CountCorrect(output, labels, classes);
+                return loss;
+            }
+            case Objective.Tagging:
+            {
+                // Every step is an example; a sequence's weight applies to each of its steps.
+                int steps = g.Batch.TotalSteps;
+                ReadOnlySpan<float> stepWeights = default;
+                if (g.Weights.Length != 0)
+                {
+                    var w = Workspace.Ensure(ref _stepWeights, steps);
+                    for (int i = 0; i < g.Batch.BatchSize; i++)
+                        w.Slice(g.Batch.SequenceStarts[i], g.Batch.Lengths[i]).Fill(g.Weights[i]);
+                    stepWeights = w;
+                }
+                float loss = SoftmaxCrossEntropy.Forward(steps, classes, output, g.StepTargets, _settings.ClassWeights, stepWeights, probabilities, dOutput);
+                correct += CountCorrect(output, g.StepTargets, classes);
                 return loss;
             }
             case Objective.Binary:
             {
-                float loss = BinaryLogisticLoss.Forward(output, targets, weights, probabilities, dOutput);
-                for (int i = 0; i < count; i++)
-                    if ((output[i] > 0) == (targets[i] > 0.5f)) correct++;
+                float loss = BinaryLogisticLoss.Forward(output, g.Targets, g.Weights, probabilities, dOutput);
+                for (int i = 0; i < g.Targets.Length; i++)
+                    if ((output[i] > 0) == (g.Targets[i] > 0.5f)) correct++;
                 return loss;
             }
             default:
-                return SquaredLoss.Forward(output, targets, weights, dOutput);
+                return SquaredLoss.Forward(output, g.Targets, g.Weights, dOutput);
         }
+    }
+
+    private static long CountCorrect(ReadOnlySpan<float> output, ReadOnlySpan<int> labels, int classes)
+    {
+        long correct = 0;
+        for (int i = 0; i < labels.Length; i++)
+            if (System.Numerics.Tensors.TensorPrimitives.IndexOfMax(output.Slice(i * classes, classes)) == labels[i]) correct++;
+        return correct;
     }
 
     private static float GradientNorm(ReadOnlySpan<float> gradients) => (float)Math.Sqrt(GradientClipping.SumOfSquares(gradients));
 
+    /// <summary>One batch collected from a dataset: the layout, the inputs and the targets, the sequences in the batch's order.</summary>
+    internal readonly struct GatheredBatch
+    {
+        public RaggedBatch Batch { get; init; }
+        public int[] Tokens { get; init; }
+        public float[] Features { get; init; }
+        /// <summary>Per-sequence targets [B] (empty for tagging).</summary>
+        public float[] Targets { get; init; }
+        /// <summary>Per-sequence weights [B], or empty.</summary>
+        public float[] Weights { get; init; }
+        /// <summary>Per-step targets [Σ lengths] (tagging), else empty.</summary>
+        public int[] StepTargets { get; init; }
+
+        public SequenceData Data => new() { Tokens = Tokens, Features = Features };
+    }
+
     /// <summary>Collects the examples of one batch (in the given order) into a ragged batch.</summary>
-    internal static RaggedBatch Gather(SequenceDataset data, int[] indices, out int[] tokens, out float[] features, out float[] targets, out float[] weights)
+    internal static GatheredBatch Gather(SequenceDataset data, int[] indices)
     {
         var lengths = new int[indices.Length];
-        targets = new float[indices.Length];
-        weights = data.Weights.Length == 0 ? [] : new float[indices.Length];
+        var targets = data.PerStepTargets ? [] : new float[indices.Length];
+        var weights = data.Weights.Length == 0 ? [] : new float[indices.Length];
         for (int i = 0; i < indices.Length; i++)
         {
             lengths[i] = data.Lengths[indices[i]];
-            targets[i] = data.Targets[indices[i]];
+            if (!data.PerStepTargets) targets[i] = data.Targets[indices[i]];
             if (weights.Length != 0) weights[i] = data.Weights[indices[i]];
         }
         var batch = new RaggedBatch(lengths);
         int f = data.FeaturesPerStep;
-        tokens = data.TokenInput ? new int[batch.TotalSteps] : [];
-        features = data.TokenInput ? [] : new float[(long)batch.TotalSteps * f];
+        var tokens = data.TokenInput ? new int[batch.TotalSteps] : [];
+        var features = data.TokenInput ? [] : new float[(long)batch.TotalSteps * f];
+        var stepTargets = data.PerStepTargets ? new int[batch.TotalSteps] : [];
         for (int i = 0; i < indices.Length; i++)
         {
             long start = data.Starts[indices[i]];
@@ -234,7 +283,9 @@ internal sealed class SequenceTrainer
                 Array.Copy(data.Tokens, start, tokens, batch.SequenceStarts[i], lengths[i]);
             else
                 Array.Copy(data.Features, start * f, features, (long)batch.SequenceStarts[i] * f, (long)lengths[i] * f);
+            if (data.PerStepTargets)
+                Array.Copy(data.StepTargets, start, stepTargets, batch.SequenceStarts[i], lengths[i]);
         }
-        return batch;
+        return new GatheredBatch { Batch = batch, Tokens = tokens, Features = features, Targets = targets, Weights = weights, StepTargets = stepTargets };
     }
 }
