@@ -6,9 +6,9 @@ namespace Microsoft.ML.Recurrent.Model;
 /// The binary format of a <see cref="RecurrentNetwork"/> (little-endian, see docs/model-format.md):
 /// <code>
 ///   u64    magic "MLRNNET\0"
-///   i32    format version (1)
+///   i32    format version (2; 1 is read too)
 ///   i32    cell kind, vocabulary size, input size, hidden size, layers; u8 bidirectional; f32 dropout;
-///   i32    pooling flags, output size, padding id
+///   i32    pooling flags, output size, padding id; head kind (version 2: 0 pooled, 1 per step)
 ///   i32    tensor count K; K × (string name, i32 rank, rank × i32 dims)
 ///   i64    value count V = Σ tensor sizes; V × f32 values
 ///   u32    CRC-32 of the values' bytes
@@ -21,8 +21,8 @@ namespace Microsoft.ML.Recurrent.Model;
 internal static class NetworkSerializer
 {
     private const ulong Magic = 0x0054454E4E524C4DUL; // "MLRNNET\0" little-endian
-    /// <summary>Current format version.</summary>
-    public const int FormatVersion = 1;
+    /// <summary>Current format version: 2 added the head kind (version 1 networks have a pooled head).</summary>
+    public const int FormatVersion = 2;
     private const int MaxDimension = 1 << 26;
 
     /// <summary>Writes the network's shape and parameter values.</summary>
@@ -41,6 +41,7 @@ internal static class NetworkSerializer
         writer.Write((int)c.Pooling);
         writer.Write(c.OutputSize);
         writer.Write(c.PaddingId);
+        writer.Write((int)c.Head);
         var ps = network.Parameters;
         writer.Write(ps.Parameters.Count);
         foreach (var p in ps.Parameters)
@@ -85,6 +86,7 @@ internal static class NetworkSerializer
             Pooling = (PoolingKind)reader.ReadInt32("pooling flags", 1, (int)(PoolingKind.FinalState | PoolingKind.Mean | PoolingKind.Max | PoolingKind.InputMean)),
             OutputSize = reader.ReadInt32("output size", 1, MaxDimension),
             PaddingId = reader.ReadInt32("padding id", -1, MaxDimension),
+            Head = version >= 2 ? (NetworkHeadKind)reader.ReadInt32("head kind", 0, 1) : NetworkHeadKind.Pooled,
         };
         if (!(config.Dropout >= 0 && config.Dropout < 1))
             throw reader.Error("dropout", $"is {config.Dropout}; expected a value in [0, 1).");
