@@ -65,15 +65,16 @@ internal sealed class ReadAheadScorer
     }
 
     /// <summary>
-    /// Copies the outputs of the row with <paramref name="id"/> into <paramref name="outputs"/> when it was or can be
-    /// scored ahead; false when the caller must score the row itself.
+    /// Copies the outputs of the row with <paramref name="id"/> into <paramref name="outputs"/> (grown when too small;
+    /// <paramref name="length"/> values) when it was or can be scored ahead; false when the caller must score the row itself.
     /// </summary>
-    public bool TryTake(DataViewRowId id, Span<float> outputs, out RowStatus status, out string? problem)
+    public bool TryTake(DataViewRowId id, ref float[] outputs, out int length, out RowStatus status, out string? problem)
     {
         lock (_gate)
         {
             status = RowStatus.Valid;
             problem = null;
+            length = 0;
             if (!_pending.Remove(id, out var found))
             {
                 if (!ReadUntil(id))
@@ -81,8 +82,9 @@ internal sealed class ReadAheadScorer
                 _pending.Remove(id, out found);
             }
             var (batch, slot) = found;
-            int o = _model.OutputSize;
-            batch.Outputs.AsSpan(slot * o, o).CopyTo(outputs);
+            var row = batch.Outputs.AsSpan(batch.Starts[slot], batch.Starts[slot + 1] - batch.Starts[slot]);
+            length = row.Length;
+            row.CopyTo(Core.Workspace.Ensure(ref outputs, length));
             status = batch.Status[slot];
             problem = batch.Problems[slot];
             if (--batch.Remaining == 0)
@@ -128,7 +130,7 @@ internal sealed class ReadAheadScorer
         contains = false;
         var scorer = _scorer!;
         scorer.Clear();
-        var batch = _free.Count > 0 ? _free.Pop() : new Batch(_model.ScoringBatchSize, _model.OutputSize);
+        var batch = _free.Count > 0 ? _free.Pop() : new Batch(_model.ScoringBatchSize);
         int rows = 0;
         DataViewRowId id = default;
         while (rows < _model.ScoringBatchSize && _leader!.MoveNext())
@@ -156,15 +158,20 @@ internal sealed class ReadAheadScorer
             return 0;
         }
         scorer.Run();
-        scorer.Outputs.CopyTo(batch.Outputs);
+        // Rows' outputs back to back: [O] each (pooled head) or [T, O] (per-step head).
+        batch.Starts[0] = 0;
+        for (int i = 0; i < rows; i++) batch.Starts[i + 1] = batch.Starts[i] + scorer.RowOutputs(i).Length;
+        var outputs = Core.Workspace.Ensure(ref batch.Outputs, batch.Starts[rows]);
+        for (int i = 0; i < rows; i++) scorer.RowOutputs(i).CopyTo(outputs.Slice(batch.Starts[i]));
         batch.Remaining = rows;
         return rows;
     }
 
     /// <summary>The outputs of one scored batch, kept until every row was taken.</summary>
-    private sealed class Batch(int size, int outputs)
+    private sealed class Batch(int size)
     {
-        public readonly float[] Outputs = new float[size * outputs]; // [B, O]
+        public float[] Outputs = [];                              // the rows' outputs back to back
+        public readonly int[] Starts = new int[size + 1];         // where row i's outputs start in Outputs
         public readonly RowStatus[] Status = new RowStatus[size];
         public readonly string?[] Problems = new string?[size];
         public int Remaining;

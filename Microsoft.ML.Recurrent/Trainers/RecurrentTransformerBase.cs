@@ -201,7 +201,8 @@ public abstract class RecurrentTransformerBase : RowToRowTransformerBase, ITrans
         private readonly ValueGetter<DataViewRowId> _id;
         private readonly ReadAheadScorer? _readAhead;
         private SequenceScorer? _single;
-        private readonly float[] _current;
+        private float[] _current = [];
+        private int _currentLength;
         private long _position = -1;
         private long _emptyRows, _invalidRows;
         private VBuffer<uint> _tokenBuffer;
@@ -216,12 +217,14 @@ public abstract class RecurrentTransformerBase : RowToRowTransformerBase, ITrans
             if (_model.Input.IsTokens) _tokens = input.GetGetter<VBuffer<uint>>(column);
             else _features = input.GetGetter<VBuffer<float>>(column);
             _id = input.GetIdGetter();
-            _current = new float[_model.OutputSize];
             _readAhead = readAhead;
             _readAhead?.Acquire();
         }
 
-        /// <summary>Raw outputs [O] of the input's current row (NaN for a row that could not be read).</summary>
+        /// <summary>
+        /// Raw outputs of the input's current row: [O] for a pooled head, [T, O] for a per-step head (NaN for a row that
+        /// could not be read).
+        /// </summary>
         public ReadOnlySpan<float> Current()
         {
             long position = _input.Position;
@@ -230,7 +233,7 @@ public abstract class RecurrentTransformerBase : RowToRowTransformerBase, ITrans
                 DataViewRowId id = default;
                 if (_readAhead is not null)
                     _id(ref id);
-                if (_readAhead is not null && _readAhead.TryTake(id, _current, out var status, out var problem))
+                if (_readAhead is not null && _readAhead.TryTake(id, ref _current, out _currentLength, out var status, out var problem))
                 {
                     if (status != RowStatus.Valid) Report(status, position, problem);
                 }
@@ -240,7 +243,7 @@ public abstract class RecurrentTransformerBase : RowToRowTransformerBase, ITrans
                 }
                 _position = position;
             }
-            return _current;
+            return _current.AsSpan(0, _currentLength);
         }
 
         private void ScoreSingle(long position)
@@ -261,7 +264,9 @@ public abstract class RecurrentTransformerBase : RowToRowTransformerBase, ITrans
                 status = _single.Add(_featureBuffer, out problem);
             }
             _single.Run();
-            _single.Outputs.CopyTo(_current);
+            var row = _single.RowOutputs(0);
+            _currentLength = row.Length;
+            row.CopyTo(Core.Workspace.Ensure(ref _current, _currentLength));
             if (status != RowStatus.Valid)
                 Report(status, position, problem);
         }

@@ -111,7 +111,8 @@ internal sealed class SequenceInput
     /// Reads one row's tokens (key values, 0..KeyCount, mapped through <see cref="TokenMap"/>) into
     /// <paramref name="tokens"/>, truncated to <see cref="MaximumLength"/>; <paramref name="length"/> is the number
     /// added. Never throws on the row's content: an empty vector is <see cref="RowStatus.Empty"/>, a key beyond the
-    /// vocabulary is <see cref="RowStatus.Invalid"/> (nothing is added, and <paramref name="problem"/> says why).
+    /// vocabulary is <see cref="RowStatus.Invalid"/> (nothing is added, <paramref name="length"/> is still the row's
+    /// length, and <paramref name="problem"/> says why).
     /// </summary>
     public RowStatus ReadTokens(in VBuffer<uint> value, List<int> tokens, out int length, out string? problem)
     {
@@ -131,8 +132,7 @@ internal sealed class SequenceInput
             else key = next < indices.Length && indices[next] == i ? values[next++] : 0;
             if (key > (uint)KeyCount)
             {
-                tokens.RemoveRange(start, tokens.Count - start);
-                length = 0;
+                tokens.RemoveRange(start, tokens.Count - start); // length stays the row's (truncated) length
                 problem = $"key {key} at position {i} of column '{ColumnName}' is beyond the vocabulary of {KeyCount} keys";
                 return RowStatus.Invalid;
             }
@@ -145,7 +145,8 @@ internal sealed class SequenceInput
     /// Reads one row's dense features into <paramref name="features"/> (T × F values, truncated to
     /// <see cref="MaximumLength"/> steps); <paramref name="steps"/> is T. Never throws on the row's content: an empty
     /// vector is <see cref="RowStatus.Empty"/>; a length that is not a multiple of F or a NaN/infinite value is
-    /// <see cref="RowStatus.Invalid"/> (nothing is added, and <paramref name="problem"/> names the step and feature).
+    /// <see cref="RowStatus.Invalid"/> (nothing is added, <paramref name="steps"/> is still the row's step count, and
+    /// <paramref name="problem"/> names the step and feature).
     /// </summary>
     public RowStatus ReadFeatures(in VBuffer<float> value, List<float> features, out int steps, out string? problem)
     {
@@ -154,12 +155,13 @@ internal sealed class SequenceInput
         int f = FeaturesPerStep;
         if (value.Length == 0)
             return RowStatus.Empty;
+        int count = Math.Min(value.Length / f, MaximumLength > 0 ? MaximumLength : int.MaxValue) * f;
+        steps = count / f; // also for an invalid row: the steps it would have
         if (value.Length % f != 0)
         {
             problem = $"column '{ColumnName}' holds {value.Length} values, not a multiple of FeaturesPerStep = {f}";
             return RowStatus.Invalid;
         }
-        int count = Math.Min(value.Length / f, MaximumLength > 0 ? MaximumLength : int.MaxValue) * f;
         var values = value.GetValues();
         if (value.IsDense)
         {
@@ -179,7 +181,6 @@ internal sealed class SequenceInput
             for (int i = 0; i < count; i++) features.Add(0f);
             for (int k = 0; k < indices.Length && indices[k] < count; k++) features[start + indices[k]] = values[k];
         }
-        steps = count / f;
         return RowStatus.Valid;
     }
 

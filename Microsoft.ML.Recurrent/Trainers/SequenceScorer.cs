@@ -26,6 +26,8 @@ internal sealed class SequenceScorer
     private readonly List<float> _features = new();
     private readonly List<int> _lengths = new();      // lengths of the valid rows
     private readonly List<RowStatus> _status = new(); // per row added
+    private readonly List<int> _rowSteps = new();     // output rows of each row added: 1 (pooled head), or its steps (per-step head)
+    private int[] _rowStarts = [];                    // first output row of each row added, [Count + 1]
     private float[] _outputs = [];
     private float[] _validOutputs = [];
     private RaggedBatch? _batch; // reused: one PredictionEngine call allocates nothing once the longest row was seen
@@ -52,8 +54,15 @@ internal sealed class SequenceScorer
     /// <summary>Rows collected so far.</summary>
     public int Count => _status.Count;
 
-    /// <summary>Outputs of the last <see cref="Run"/>, [Count, O].</summary>
-    public ReadOnlySpan<float> Outputs => _outputs.AsSpan(0, _status.Count * _model.OutputSize);
+    /// <summary>
+    /// Outputs of row <paramref name="index"/> from the last <see cref="Run"/>: [O] for a pooled head, [T, O] for a
+    /// per-step head (T = the row's steps; 0 for an empty row; NaN values for a row that could not be read).
+    /// </summary>
+    public ReadOnlySpan<float> RowOutputs(int index)
+    {
+        int o = _model.OutputSize;
+        return _outputs.AsSpan(_rowStarts[index] * o, _rowSteps[index] * o);
+    }
 
     /// <summary>Status of row <paramref name="index"/> of the collected rows.</summary>
     public RowStatus StatusOf(int index) => _status[index];
@@ -65,6 +74,7 @@ internal sealed class SequenceScorer
         _features.Clear();
         _lengths.Clear();
         _status.Clear();
+        _rowSteps.Clear();
         if (_trimOnClear)
         {
             _tokens.TrimExcess();
@@ -88,6 +98,7 @@ internal sealed class SequenceScorer
     {
         _status.Add(status);
         if (status == RowStatus.Valid) _lengths.Add(length);
+        _rowSteps.Add(_network.Head.PerStep ? (status == RowStatus.Empty ? 0 : length) : 1);
         return status;
     }
 
@@ -96,9 +107,13 @@ internal sealed class SequenceScorer
     {
         int o = _model.OutputSize, rows = _status.Count;
         if (rows == 0) return;
-        var outputs = Workspace.Ensure(ref _outputs, rows * o);
+        var starts = Workspace.Ensure(ref _rowStarts, rows + 1);
+        starts[0] = 0;
+        for (int i = 0; i < rows; i++) starts[i + 1] = starts[i] + _rowSteps[i];
+        var outputs = Workspace.Ensure(ref _outputs, starts[rows] * o);
         bool allValid = _lengths.Count == rows; // the usual case: the network writes straight into the outputs
-        Span<float> valid = allValid ? outputs : Workspace.Ensure(ref _validOutputs, _lengths.Count * o);
+        int validRows = _network.Head.PerStep ? Sum(_lengths) : _lengths.Count;
+        Span<float> valid = allValid ? outputs : Workspace.Ensure(ref _validOutputs, validRows * o);
         if (_lengths.Count > 0)
         {
             var lengths = CollectionsMarshal.AsSpan(_lengths);
@@ -111,14 +126,16 @@ internal sealed class SequenceScorer
         }
         if (!allValid)
         {
-            // Place the valid rows' outputs; empty rows get the head's output for zero pooled features, invalid rows NaN.
-            for (int i = 0, v = 0; i < rows; i++)
+            // Place the valid rows' outputs; an empty row gets the pooled head's output for zero pooled features (a
+            // per-step head has no step to output), an invalid row NaN.
+            int next = 0;
+            for (int i = 0; i < rows; i++)
             {
-                var row = outputs.Slice(i * o, o);
+                var row = outputs.Slice(starts[i] * o, _rowSteps[i] * o);
                 switch (_status[i])
                 {
-                    case RowStatus.Valid: valid.Slice(v++ * o, o).CopyTo(row); break;
-                    case RowStatus.Empty: _network.ForwardEmpty(row); break;
+                    case RowStatus.Valid: valid.Slice(next, row.Length).CopyTo(row); next += row.Length; break;
+                    case RowStatus.Empty: if (!row.IsEmpty) _network.ForwardEmpty(row); break;
                     default: row.Fill(float.NaN); break;
                 }
             }
@@ -129,5 +146,12 @@ internal sealed class SequenceScorer
             _network = CreateNetwork();
             _trimOnClear = true;
         }
+    }
+
+    private static int Sum(List<int> values)
+    {
+        int total = 0;
+        foreach (int v in values) total += v;
+        return total;
     }
 }
