@@ -39,15 +39,15 @@ public sealed class RecurrentBinaryTrainer : RecurrentTrainerBase<RecurrentBinar
         return 1;
     }
 
-    private protected override Func<float> MakeTargetGetter(DataViewRow row, DataViewSchema.Column label)
+    private protected override TargetReader MakeTargetReader(DataViewRow row, DataViewSchema.Column label)
     {
         var getter = row.GetGetter<bool>(label);
         bool value = false;
-        return () =>
+        return new ScalarTargetReader(() =>
         {
             getter(ref value);
             return value ? 1f : 0f;
-        };
+        });
     }
 
     private protected override RecurrentBinaryTransformer MakeTransformer(RecurrentModel model) => new(Host, model);

@@ -45,15 +45,15 @@ public sealed class RecurrentMulticlassTrainer : RecurrentTrainerBase<RecurrentM
         return (int)key.Count;
     }
 
-    private protected override Func<float> MakeTargetGetter(DataViewRow row, DataViewSchema.Column label)
+    private protected override TargetReader MakeTargetReader(DataViewRow row, DataViewSchema.Column label)
     {
         var getter = row.GetGetter<uint>(label);
         uint value = 0;
-        return () =>
+        return new ScalarTargetReader(() =>
         {
             getter(ref value);
             return value == 0 ? float.NaN : value - 1;
-        };
+        });
     }
 
     private protected override RecurrentMulticlassTransformer MakeTransformer(RecurrentModel model) => new(Host, model);

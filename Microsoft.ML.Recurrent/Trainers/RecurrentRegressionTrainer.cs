@@ -37,15 +37,15 @@ public sealed class RecurrentRegressionTrainer : RecurrentTrainerBase<RecurrentR
         return 1;
     }
 
-    private protected override Func<float> MakeTargetGetter(DataViewRow row, DataViewSchema.Column label)
+    private protected override TargetReader MakeTargetReader(DataViewRow row, DataViewSchema.Column label)
     {
         var getter = row.GetGetter<float>(label);
         float value = 0;
-        return () =>
+        return new ScalarTargetReader(() =>
         {
             getter(ref value);
             return float.IsFinite(value) ? value : float.NaN;
-        };
+        });
     }
 
     private protected override RecurrentRegressionTransformer MakeTransformer(RecurrentModel model) => new(Host, model);

@@ -31,8 +31,38 @@ public abstract class RecurrentTrainerBase<TTransformer> : IEstimator<TTransform
     /// <summary>Checks the label column's type; returns the number of network outputs (classes, or 1).</summary>
     private protected abstract int CheckLabel(DataViewSchema.Column label);
 
-    /// <summary>The label as a training target: class index, 0/1 or value; NaN when the row's label is missing (the row is skipped).</summary>
-    private protected abstract Func<float> MakeTargetGetter(DataViewRow row, DataViewSchema.Column label);
+    /// <summary>
+    /// Reads the label of the cursor's current row as training targets: one value per sequence (class index, 0/1 or
+    /// value), or one tag index per step (tagging).
+    /// </summary>
+    private protected abstract TargetReader MakeTargetReader(DataViewRow row, DataViewSchema.Column label);
+
+    /// <summary>What the head predicts from: the pooled sequence (classifiers, regression) or every step (tagger).</summary>
+    private protected virtual NetworkHeadKind Head => NetworkHeadKind.Pooled;
+
+    /// <summary>Reads one row's training targets.</summary>
+    private protected abstract class TargetReader
+    {
+        /// <summary>
+        /// Appends the current row's targets for a sequence of <paramref name="steps"/> steps (<paramref name="rawSteps"/>
+        /// before truncation to the maximum length) to <paramref name="targets"/> (one per sequence) or
+        /// <paramref name="stepTargets"/> (one per step). False when the label is missing: the row is skipped.
+        /// </summary>
+        /// <exception cref="InvalidOperationException">The label does not fit the row (e.g. a tag vector of another length); names the row.</exception>
+        public abstract bool TryRead(long row, int rawSteps, int steps, List<float> targets, List<int> stepTargets);
+    }
+
+    /// <summary>A target per sequence from a getter that returns NaN for a missing label.</summary>
+    private protected sealed class ScalarTargetReader(Func<float> getter) : TargetReader
+    {
+        public override bool TryRead(long row, int rawSteps, int steps, List<float> targets, List<int> stepTargets)
+        {
+            float y = getter();
+            if (float.IsNaN(y)) return false;
+            targets.Add(y);
+            return true;
+        }
+    }
 
     private protected abstract TTransformer MakeTransformer(RecurrentModel model);
 
@@ -110,6 +140,7 @@ public abstract class RecurrentTrainerBase<TTransformer> : IEstimator<TTransform
             InputDropout = TrainerOptions.EmbeddingDropout,
             HeadDropout = TrainerOptions.HeadDropout,
             Pooling = TrainerOptions.Pooling,
+            Head = Head,
             OutputSize = outputs,
         });
         network.Initialize(seed);
@@ -146,7 +177,7 @@ public abstract class RecurrentTrainerBase<TTransformer> : IEstimator<TTransform
         });
         if (validation is not null)
             channel.Info($"Keeping the weights of epoch {trainer.BestEpoch}, the best on the validation data.");
-        var labelValues = Objective == Objective.Multiclass ? LabelKeyValues.FromColumn(label) : null;
+        var labelValues = Objective is Objective.Multiclass or Objective.Tagging ? LabelKeyValues.FromColumn(label) : null;
         if (labelValues is not null && labelValues.Count != outputs)
             labelValues = null;
         // The transformer keeps an inference-only network over the trained weights; the training network (gradients,
@@ -189,9 +220,10 @@ public abstract class RecurrentTrainerBase<TTransformer> : IEstimator<TTransform
         var weights = new List<float>();
         long missing = 0, empty = 0, invalid = 0, firstEmpty = -1, firstInvalid = -1;
         string? firstProblem = null;
+        var stepTargets = new List<int>();
         using (var cursor = input.GetRowCursor(columns))
         {
-            var target = MakeTargetGetter(cursor, label);
+            var target = MakeTargetReader(cursor, label);
             var tokenGetter = sequenceInput.IsTokens ? cursor.GetGetter<VBuffer<uint>>(feature) : null;
             var featureGetter = sequenceInput.IsTokens ? null : cursor.GetGetter<VBuffer<float>>(feature);
             var weightGetter = weight is null ? null : cursor.GetGetter<float>(weight.Value);
@@ -199,25 +231,27 @@ public abstract class RecurrentTrainerBase<TTransformer> : IEstimator<TTransform
             VBuffer<float> featureBuffer = default;
             while (cursor.MoveNext())
             {
-                float y = target();
                 float w = 1;
                 weightGetter?.Invoke(ref w);
-                if (float.IsNaN(y) || !(w > 0) || !float.IsFinite(w))
+                if (!(w > 0) || !float.IsFinite(w))
                 {
                     missing++;
                     continue;
                 }
                 RowStatus status;
-                int length;
+                int length, rawLength;
                 string? problem;
+                int tokensBefore = tokens.Count, featuresBefore = features.Count;
                 if (tokenGetter is not null)
                 {
                     tokenGetter(ref tokenBuffer);
+                    rawLength = tokenBuffer.Length;
                     status = sequenceInput.ReadTokens(tokenBuffer, tokens, out length, out problem);
                 }
                 else
                 {
                     featureGetter!(ref featureBuffer);
+                    rawLength = featureBuffer.Length / sequenceInput.FeaturesPerStep;
                     status = sequenceInput.ReadFeatures(featureBuffer, features, out length, out problem);
                 }
                 if (status == RowStatus.Empty)
@@ -230,8 +264,15 @@ public abstract class RecurrentTrainerBase<TTransformer> : IEstimator<TTransform
                     if (invalid++ == 0) (firstInvalid, firstProblem) = (cursor.Position, problem);
                     continue;
                 }
+                if (!target.TryRead(cursor.Position, rawLength, length, targets, stepTargets))
+                {
+                    // A missing label: forget the row's inputs.
+                    tokens.RemoveRange(tokensBefore, tokens.Count - tokensBefore);
+                    features.RemoveRange(featuresBefore, features.Count - featuresBefore);
+                    missing++;
+                    continue;
+                }
                 lengths.Add(length);
-                targets.Add(y);
                 if (weight is not null) weights.Add(w);
             }
         }
@@ -248,7 +289,7 @@ public abstract class RecurrentTrainerBase<TTransformer> : IEstimator<TTransform
                 $"{empty:N0} an empty sequence in column '{sequenceInput.ColumnName}' and {invalid:N0} a value that cannot be read" +
                 (firstProblem is null ? "." : $" (row {firstInvalid}: {firstProblem})."));
         return new SequenceDataset(tokens.ToArray(), features.ToArray(), sequenceInput.IsTokens ? 0 : sequenceInput.FeaturesPerStep,
-            lengths.ToArray(), targets.ToArray(), weights.ToArray());
+            lengths.ToArray(), targets.ToArray(), weights.ToArray(), stepTargets.ToArray());
     }
 
     /// <summary>The input schema plus the output columns of the trained transformer; checks the input columns' types.</summary>
