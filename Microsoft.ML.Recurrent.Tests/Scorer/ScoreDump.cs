@@ -42,6 +42,11 @@ public static class ScoreDump
             var get = cursor.GetGetter<VBuffer<float>>(column);
             return sb => { VBuffer<float> v = default; get(ref v); sb.AppendJoin(',', v.DenseValues().Select(x => BitConverter.SingleToInt32Bits(x).ToString("X8"))); };
         }
+        if (type is VectorDataViewType { ItemType: KeyDataViewType })
+        {
+            var get = cursor.GetGetter<VBuffer<uint>>(column);
+            return sb => { VBuffer<uint> v = default; get(ref v); sb.AppendJoin(',', v.DenseValues().Select(x => x.ToString(CultureInfo.InvariantCulture))); };
+        }
         if (type is BooleanDataViewType)
         {
             var get = cursor.GetGetter<bool>(column);

@@ -36,7 +36,7 @@ public sealed class RecurrentBinaryTransformer : RecurrentTransformerBase
         ArgumentNullException.ThrowIfNull(env);
         ArgumentNullException.ThrowIfNull(ctx);
         ctx.CheckAtModel(GetVersionInfo());
-        return new RecurrentBinaryTransformer(env, ReadModel(ctx));
+        return new RecurrentBinaryTransformer(env, ReadModelOnly(ctx));
     }
 
     private protected override VersionInfo GetVersionInfoCore() => GetVersionInfo();

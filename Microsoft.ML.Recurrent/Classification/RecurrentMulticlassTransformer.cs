@@ -40,7 +40,7 @@ public sealed class RecurrentMulticlassTransformer : RecurrentTransformerBase
         ArgumentNullException.ThrowIfNull(env);
         ArgumentNullException.ThrowIfNull(ctx);
         ctx.CheckAtModel(GetVersionInfo());
-        return new RecurrentMulticlassTransformer(env, ReadModel(ctx));
+        return new RecurrentMulticlassTransformer(env, ReadModelOnly(ctx));
     }
 
     private protected override VersionInfo GetVersionInfoCore() => GetVersionInfo();

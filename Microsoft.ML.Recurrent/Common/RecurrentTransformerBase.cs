@@ -1,4 +1,5 @@
 using Microsoft.ML.Data;
+using Microsoft.ML.Recurrent.Model;
 using Microsoft.ML.Runtime;
 
 namespace Microsoft.ML.Recurrent;
@@ -61,7 +62,11 @@ public abstract class RecurrentTransformerBase : RowToRowTransformerBase, ITrans
         ArgumentNullException.ThrowIfNull(ctx);
         ctx.CheckAtModel();
         ctx.SetVersionInfo(GetVersionInfoCore());
-        ModelEntry.Write(ctx.Writer, Model.Write);
+        ModelEntry.Write(ctx.Writer, writer =>
+        {
+            Model.Write(writer);
+            SaveTaskFields(writer);
+        });
     }
 
     /// <summary>Model version of the first entry layout, before the integrity envelope (still read).</summary>
@@ -78,13 +83,29 @@ public abstract class RecurrentTransformerBase : RowToRowTransformerBase, ITrans
     /// <summary>A getter for output column <paramref name="index"/> that reads the current row's raw network outputs.</summary>
     private protected abstract Delegate MakeOutputGetter(int index, RowOutputs outputs);
 
-    /// <summary>Reads a <see cref="RecurrentModel"/> from a loader context after ML.NET checked its signature and version.</summary>
-    private protected static RecurrentModel ReadModel(ModelLoadContext ctx)
+    /// <summary>
+    /// Reads a <see cref="RecurrentModel"/> from a loader context after ML.NET checked its signature and version; the
+    /// returned reader is positioned after it, where a task's own fields follow (see <see cref="SaveTaskFields"/>).
+    /// </summary>
+    private protected static (RecurrentModel Model, BoundedReader Reader) ReadModel(ModelLoadContext ctx)
     {
         // Branch on the version the entry was written with: 0x00010001 has no envelope, thread count or vocabulary hash.
         uint written = ctx.Header.ModelVerWritten;
         var reader = ModelEntry.Open(ctx, enveloped: written >= VersionEnveloped);
-        return RecurrentModel.Read(reader, written >= VersionEnveloped ? 2 : 1);
+        return (RecurrentModel.Read(reader, written >= VersionEnveloped ? 2 : 1), reader);
+    }
+
+    /// <summary>Reads the model of a task that has no fields of its own.</summary>
+    private protected static RecurrentModel ReadModelOnly(ModelLoadContext ctx)
+    {
+        var (model, reader) = ReadModel(ctx);
+        reader.ExpectEnd();
+        return model;
+    }
+
+    /// <summary>Writes the task's own fields after the model, inside the entry's envelope (none by default).</summary>
+    private protected virtual void SaveTaskFields(BinaryWriter writer)
+    {
     }
 
     /// <summary>Counts a row that was scored without a real prediction (see the class remarks).</summary>

@@ -33,7 +33,7 @@ public sealed class RecurrentRegressionTransformer : RecurrentTransformerBase
         ArgumentNullException.ThrowIfNull(env);
         ArgumentNullException.ThrowIfNull(ctx);
         ctx.CheckAtModel(GetVersionInfo());
-        return new RecurrentRegressionTransformer(env, ReadModel(ctx));
+        return new RecurrentRegressionTransformer(env, ReadModelOnly(ctx));
     }
 
     private protected override VersionInfo GetVersionInfoCore() => GetVersionInfo();

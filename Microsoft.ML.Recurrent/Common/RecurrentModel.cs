@@ -82,7 +82,8 @@ internal sealed class RecurrentModel
 
     /// <summary>
     /// Reads what <see cref="Write"/> wrote (<paramref name="version"/> 2), or the layout of model version 1 (no thread
-    /// count, no vocabulary hash), range-checking every field against what training can produce.
+    /// count, no vocabulary hash), range-checking every field against what training can produce. The task's own fields
+    /// may follow; the caller reads them and then checks that nothing else is left.
     /// </summary>
     /// <exception cref="InvalidDataException">The data is invalid, truncated or corrupted; the message names the field.</exception>
     public static RecurrentModel Read(BoundedReader reader, int version)
@@ -120,12 +121,13 @@ internal sealed class RecurrentModel
             vocabulary = reader.ReadBytes("vocabulary hash", VocabularyHash.Size);
         var labels = reader.ReadBoolean("label values flag") ? LabelKeyValues.Read(reader) : null;
         var network = NetworkSerializer.Read(reader);
-        reader.ExpectEnd();
         var input = new SequenceInput(column, keyCount, featuresPerStep, maximumLength, map);
         if (input.IsTokens ? network.Config.VocabularySize != input.VocabularySize : network.Config.InputSize != featuresPerStep || network.Config.TokenInput)
             throw reader.Error("network", "does not match the recorded input column (vocabulary or features per step).");
-        if ((Objective)objective == Objective.Multiclass ? network.Config.OutputSize < 2 : network.Config.OutputSize != 1)
+        if ((Objective)objective is Objective.Multiclass or Objective.Tagging ? network.Config.OutputSize < 2 : network.Config.OutputSize != 1)
             throw reader.Error("network", $"has {network.Config.OutputSize} outputs, which does not fit the task.");
+        if ((network.Config.Head == NetworkHeadKind.PerStep) != ((Objective)objective == Objective.Tagging))
+            throw reader.Error("network", $"has a {network.Config.Head} head, which does not fit the task.");
         if (labels is not null && labels.Count != network.Config.OutputSize)
             throw reader.Error("label values", $"number {labels.Count}, but the network has {network.Config.OutputSize} classes.");
         return new RecurrentModel(input, (Objective)objective, network, labels, batchSize, threads, vocabulary);

@@ -1,0 +1,92 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Recurrent.Tests.MLNet;
+
+namespace Microsoft.ML.Recurrent.Tests.Tagging;
+
+[TestClass]
+public sealed class TaggerTests
+{
+    public TestContext TestContext { get; set; } = null!;
+
+    private static RecurrentTaggerTrainer.Options Small => new()
+    {
+        EmbeddingSize = 16, HiddenSize = 16, NumberOfEpochs = 8, BatchSize = 16, LearningRate = 1e-2f,
+        EmbeddingDropout = 0.1f, HeadDropout = 0.1f,
+    };
+
+    private static IEstimator<ITransformer> Pipeline(MLContext ml, RecurrentTaggerTrainer.Options options) =>
+        TaggingData.Featurizer(ml)
+            .Append(ml.MulticlassClassification.Trainers.RecurrentTagger(options))
+            .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedTags", "PredictedLabel"));
+
+    /// <summary>Token accuracy of predicted tag strings against the rows' tags.</summary>
+    internal static double Accuracy(IEnumerable<TaggedSentence> rows, IEnumerable<string[]> predicted)
+    {
+        long correct = 0, total = 0;
+        foreach (var (row, tags) in rows.Zip(predicted))
+        {
+            Assert.AreEqual(row.Tokens.Length, tags.Length, "one tag per token");
+            for (int t = 0; t < tags.Length; t++, total++)
+                if (tags[t] == row.Tags[t]) correct++;
+        }
+        return (double)correct / total;
+    }
+
+    public sealed class Predicted
+    {
+        [VectorType] public string[] PredictedTags { get; set; } = [];
+    }
+
+    [TestMethod]
+    public void LearnsTagsThatDependOnContext()
+    {
+        var ml = new MLContext(seed: 1);
+        var train = TaggingData.Sentences(400, 1);
+        var test = TaggingData.Sentences(100, 2);
+        var model = Pipeline(ml, Small).Fit(ml.Data.LoadFromEnumerable(train));
+        var predicted = ml.Data.CreateEnumerable<Predicted>(model.Transform(ml.Data.LoadFromEnumerable(test)), reuseRowObject: false)
+            .Select(p => p.PredictedTags).ToList();
+        double accuracy = Accuracy(test, predicted);
+        TestContext.WriteLine($"token accuracy {accuracy:P2} on 100 sentences ({test.Sum(s => s.Tokens.Length)} tokens)");
+        Assert.IsTrue(accuracy > 0.97, $"accuracy {accuracy}");
+    }
+
+    [TestMethod]
+    public void SavesLoadsAndTagsIdentically()
+    {
+        var ml = new MLContext(seed: 1);
+        var data = ml.Data.LoadFromEnumerable(TaggingData.Sentences(200, 3));
+        var options = Small;
+        options.OutputProbabilities = true;
+        options.NumberOfEpochs = 2;
+        var model = Pipeline(ml, options).Fit(data);
+        using var stream = new MemoryStream();
+        ml.Model.Save(model, data.Schema, stream);
+        stream.Position = 0;
+        var loaded = new MLContext(seed: 5).Model.Load(stream, out _);
+        var test = ml.Data.LoadFromEnumerable(TaggingData.Sentences(50, 4));
+        Assert.AreEqual(Scorer.ScoreDump.Dump(model.Transform(test)), Scorer.ScoreDump.Dump(loaded.Transform(test)));
+        var before = ml.Data.CreateEnumerable<Predicted>(model.Transform(test), reuseRowObject: false).Select(p => string.Join(' ', p.PredictedTags)).ToList();
+        var after = ml.Data.CreateEnumerable<Predicted>(loaded.Transform(test), reuseRowObject: false).Select(p => string.Join(' ', p.PredictedTags)).ToList();
+        CollectionAssert.AreEqual(before, after);
+    }
+
+    [TestMethod]
+    public void AnEmptySentenceGetsNoTagsAndMisalignedLabelsAreAnError()
+    {
+        var ml = new MLContext(seed: 1);
+        var model = Pipeline(ml, Small).Fit(ml.Data.LoadFromEnumerable(TaggingData.Sentences(100, 5)));
+        using var engine = ml.Model.CreatePredictionEngine<TaggedSentence, Predicted>(model);
+        Assert.AreEqual(0, engine.Predict(new TaggedSentence { Tokens = [], Tags = [] }).PredictedTags.Length);
+        Assert.AreEqual(3, engine.Predict(new TaggedSentence { Tokens = ["never", "seen", "words"], Tags = [] }).PredictedTags.Length);
+
+        var rows = TaggingData.Sentences(20, 6);
+        rows[5].Tags = rows[5].Tags[..^1];
+        var e = Assert.ThrowsExactly<InvalidOperationException>(() => Pipeline(ml, Small).Fit(ml.Data.LoadFromEnumerable(rows)));
+        TestContext.WriteLine(e.Message);
+        StringAssert.Contains(e.Message, "Row 5");
+        StringAssert.Contains(e.Message, $"{rows[5].Tags.Length} tags");
+        StringAssert.Contains(e.Message, $"{rows[5].Tokens.Length} tokens");
+    }
+}

@@ -1,0 +1,115 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Recurrent;
+using Microsoft.ML.Runtime;
+
+[assembly: LoadableClass(typeof(RecurrentTaggerTransformer), null, typeof(SignatureLoadModel),
+    "Recurrent Sequence Tagger", RecurrentTaggerTransformer.LoaderSignature)]
+
+namespace Microsoft.ML.Recurrent;
+
+/// <summary>
+/// The model produced by <see cref="RecurrentTaggerTrainer"/>: adds the predicted tag of every token (a vector of keys
+/// as long as the token vector, carrying the training label's key values, so <c>MapKeyToValue</c> gives back the tag
+/// strings) and, optionally, every token's tag probabilities. A sentence with no tokens gets empty vectors; a row that
+/// cannot be read gets missing tags (key 0) and NaN probabilities.
+/// </summary>
+public sealed class RecurrentTaggerTransformer : RecurrentTransformerBase
+{
+    internal const string LoaderSignature = "RecurrentTagger";
+
+    private static VersionInfo GetVersionInfo() => new(
+        modelSignature: "RNNTAGGR",
+        verWrittenCur: 0x00010002, // Initial (in the integrity envelope of the other recurrent models)
+        verReadableCur: 0x00010002,
+        verWeCanReadBack: 0x00010002,
+        loaderSignature: LoaderSignature,
+        loaderAssemblyName: typeof(RecurrentTaggerTransformer).Assembly.GetName().Name);
+
+    /// <summary>Number of tags.</summary>
+    public int NumberOfTags => Model.OutputSize;
+
+    /// <summary>The column of predicted tags.</summary>
+    public string OutputColumnName { get; }
+
+    /// <summary>The per-token probabilities column, or null when it is not produced.</summary>
+    public string? ScoreColumnName { get; }
+
+    internal RecurrentTaggerTransformer(IHostEnvironment env, RecurrentModel model, string outputColumnName, string? scoreColumnName)
+        : base(env.Register(nameof(RecurrentTaggerTransformer)), model)
+    {
+        OutputColumnName = outputColumnName;
+        ScoreColumnName = scoreColumnName;
+    }
+
+    // Factory method for SignatureLoadModel. Binary format: see ModelEntry, RecurrentModel.Write and SaveTaskFields.
+    private static RecurrentTaggerTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
+    {
+        ArgumentNullException.ThrowIfNull(env);
+        ArgumentNullException.ThrowIfNull(ctx);
+        ctx.CheckAtModel(GetVersionInfo());
+        var (model, reader) = ReadModel(ctx);
+        string output = reader.ReadString("output column name", 1024);
+        string score = reader.ReadString("score column name", 1024);
+        reader.ExpectEnd();
+        if (output.Length == 0)
+            throw reader.Error("output column name", "is empty.");
+        return new RecurrentTaggerTransformer(env, model, output, score.Length == 0 ? null : score);
+    }
+
+    // *** Binary format *** (after the RecurrentModel, inside the envelope)
+    // string: output column name
+    // string: score column name, empty when the probabilities are not produced
+    private protected override void SaveTaskFields(BinaryWriter writer)
+    {
+        writer.Write(OutputColumnName);
+        writer.Write(ScoreColumnName ?? "");
+    }
+
+    private protected override VersionInfo GetVersionInfoCore() => GetVersionInfo();
+
+    private protected override DataViewSchema.DetachedColumn[] GetOutputColumns()
+    {
+        int tags = Model.OutputSize;
+        var predicted = new DataViewSchema.Annotations.Builder();
+        Model.LabelValues?.AddTo(predicted);
+        var columns = new List<DataViewSchema.DetachedColumn>
+        {
+            new(OutputColumnName, new VectorDataViewType(new KeyDataViewType(typeof(uint), tags)), predicted.ToAnnotations()),
+        };
+        if (ScoreColumnName is not null)
+            columns.Add(new(ScoreColumnName, new VectorDataViewType(NumberDataViewType.Single)));
+        return [.. columns];
+    }
+
+    private protected override Delegate MakeOutputGetter(int index, RowOutputs outputs)
+    {
+        int tags = Model.OutputSize;
+        if (index == 0)
+        {
+            // The most probable tag of every token (key = index + 1); key 0 (missing) for a row that could not be read.
+            ValueGetter<VBuffer<uint>> predicted = (ref VBuffer<uint> dst) =>
+            {
+                var emissions = outputs.Current();
+                int steps = emissions.Length / tags;
+                var editor = VBufferEditor.Create(ref dst, steps);
+                for (int t = 0; t < steps; t++)
+                {
+                    var row = emissions.Slice(t * tags, tags);
+                    editor.Values[t] = float.IsNaN(row[0]) ? 0 : (uint)System.Numerics.Tensors.TensorPrimitives.IndexOfMax(row) + 1;
+                }
+                dst = editor.Commit();
+            };
+            return predicted;
+        }
+        ValueGetter<VBuffer<float>> score = (ref VBuffer<float> dst) =>
+        {
+            var emissions = outputs.Current();
+            var editor = VBufferEditor.Create(ref dst, emissions.Length);
+            for (int t = 0; t < emissions.Length / tags; t++)
+                System.Numerics.Tensors.TensorPrimitives.SoftMax(emissions.Slice(t * tags, tags), editor.Values.Slice(t * tags, tags));
+            dst = editor.Commit();
+        };
+        return score;
+    }
+}
