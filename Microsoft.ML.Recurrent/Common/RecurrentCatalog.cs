@@ -4,7 +4,7 @@ using Microsoft.ML.Recurrent;
 namespace Microsoft.ML;
 
 /// <summary>Catalog extension methods that create the recurrent trainers.</summary>
-public static class RecurrentCatalog
+public static partial class RecurrentCatalog
 {
     /// <summary>
     /// A recurrent network (bidirectional LSTM by default) that classifies sequences into one of several classes.
@@ -78,33 +78,6 @@ public static class RecurrentCatalog
     /// <param name="options">Network and training options.</param>
     public static RecurrentRegressionTrainer Recurrent(this RegressionCatalog.RegressionTrainers catalog,
         RecurrentRegressionTrainer.Options options)
-        => new(CatalogUtils.GetEnvironment(catalog ?? throw new ArgumentNullException(nameof(catalog))), options);
-
-    /// <summary>
-    /// A recurrent sequence tagger (bidirectional LSTM by default): a tag for every token — part of speech, named
-    /// entities, chunks, slots.
-    /// </summary>
-    /// <param name="catalog">The multiclass trainers catalog.</param>
-    /// <param name="labelColumnName">Vector of keys: one tag per token.</param>
-    /// <param name="featureColumnName">Vector of keys: the tokens.</param>
-    /// <param name="outputColumnName">The column of predicted tags (a vector of keys as long as the tokens).</param>
-    /// <param name="hiddenSize">Hidden units per direction.</param>
-    /// <param name="numberOfLayers">Stacked recurrent layers.</param>
-    /// <param name="numberOfEpochs">Passes over the training data.</param>
-    public static RecurrentTaggerTrainer RecurrentTagger(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog,
-        string labelColumnName = DefaultColumnNames.Label, string featureColumnName = DefaultColumnNames.Features,
-        string outputColumnName = DefaultColumnNames.PredictedLabel, int hiddenSize = 100, int numberOfLayers = 1, int numberOfEpochs = 5)
-        => catalog.RecurrentTagger(new RecurrentTaggerTrainer.Options
-        {
-            LabelColumnName = labelColumnName, FeatureColumnName = featureColumnName, OutputColumnName = outputColumnName,
-            HiddenSize = hiddenSize, NumberOfLayers = numberOfLayers, NumberOfEpochs = numberOfEpochs,
-        });
-
-    /// <summary>A recurrent sequence tagger configured by <paramref name="options"/>.</summary>
-    /// <param name="catalog">The multiclass trainers catalog.</param>
-    /// <param name="options">Network, tagging and training options.</param>
-    public static RecurrentTaggerTrainer RecurrentTagger(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog,
-        RecurrentTaggerTrainer.Options options)
         => new(CatalogUtils.GetEnvironment(catalog ?? throw new ArgumentNullException(nameof(catalog))), options);
 }
 
