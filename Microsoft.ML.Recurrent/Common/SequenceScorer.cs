@@ -11,6 +11,9 @@ namespace Microsoft.ML.Recurrent;
 /// <para>Scoring is total: every row gets an output. A row with no steps gets the network's output for "no evidence"
 /// (pooled features of zero, so the head's bias); a row the network cannot read (a non-finite value, a key beyond the
 /// vocabulary, a length that is not a multiple of the features per step) gets NaN outputs.</para>
+/// <para>What a row's output is: the head's outputs ([O], or [T, O] for a per-step head), or with
+/// <see cref="ScorerOutput.Representation"/> the pooled representation followed by every step's top-layer state
+/// ([P + T·D·H]; zeros and no steps for an empty row).</para>
 /// </summary>
 internal sealed class SequenceScorer
 {
@@ -26,16 +29,18 @@ internal sealed class SequenceScorer
     private readonly List<float> _features = new();
     private readonly List<int> _lengths = new();      // lengths of the valid rows
     private readonly List<RowStatus> _status = new(); // per row added
-    private readonly List<int> _rowSteps = new();     // output rows of each row added: 1 (pooled head), or its steps (per-step head)
-    private int[] _rowStarts = [];                    // first output row of each row added, [Count + 1]
+    private readonly List<int> _rowSizes = new();     // output values of each row added
+    private int[] _rowStarts = [];                    // first output value of each row added, [Count + 1]
+    private readonly ScorerOutput _output;
     private float[] _outputs = [];
     private float[] _validOutputs = [];
     private RaggedBatch? _batch; // reused: one PredictionEngine call allocates nothing once the longest row was seen
     private bool _trimOnClear;
 
-    public SequenceScorer(RecurrentModel model)
+    public SequenceScorer(RecurrentModel model, ScorerOutput output = ScorerOutput.Head)
     {
         _model = model;
+        _output = output;
         // Two directions on two threads at most (a busy worker makes the call run both on this thread).
         Threads = Math.Min(2, model.ScoringThreads);
         _network = CreateNetwork();
@@ -56,16 +61,10 @@ internal sealed class SequenceScorer
 
     /// <summary>
     /// Outputs of row <paramref name="index"/> from the last <see cref="Run"/>: [O] for a pooled head, [T, O] for a
-    /// per-step head (T = the row's steps; 0 for an empty row; NaN values for a row that could not be read).
+    /// per-step head (T = the row's steps; 0 for an empty row; NaN values for a row that could not be read); with
+    /// <see cref="ScorerOutput.Representation"/>, [P + T·D·H].
     /// </summary>
-    public ReadOnlySpan<float> RowOutputs(int index)
-    {
-        int o = _model.OutputSize;
-        return _outputs.AsSpan(_rowStarts[index] * o, _rowSteps[index] * o);
-    }
-
-    /// <summary>Status of row <paramref name="index"/> of the collected rows.</summary>
-    public RowStatus StatusOf(int index) => _status[index];
+    public ReadOnlySpan<float> RowOutputs(int index) => _outputs.AsSpan(_rowStarts[index], _rowSizes[index]);
 
     /// <summary>Forgets the collected rows.</summary>
     public void Clear()
@@ -74,7 +73,7 @@ internal sealed class SequenceScorer
         _features.Clear();
         _lengths.Clear();
         _status.Clear();
-        _rowSteps.Clear();
+        _rowSizes.Clear();
         if (_trimOnClear)
         {
             _tokens.TrimExcess();
@@ -98,45 +97,47 @@ internal sealed class SequenceScorer
     {
         _status.Add(status);
         if (status == RowStatus.Valid) _lengths.Add(length);
-        _rowSteps.Add(_network.Head.PerStep ? (status == RowStatus.Empty ? 0 : length) : 1);
+        int steps = status == RowStatus.Empty ? 0 : length;
+        _rowSizes.Add(_output == ScorerOutput.Representation ? _network.RepresentationSize + steps * _network.StateSize
+            : _network.Head.PerStep ? steps * _model.OutputSize : _model.OutputSize);
         return status;
     }
 
     /// <summary>Runs the network over the valid rows and fills the outputs of every row.</summary>
     public void Run()
     {
-        int o = _model.OutputSize, rows = _status.Count;
+        int rows = _status.Count;
         if (rows == 0) return;
         var starts = Workspace.Ensure(ref _rowStarts, rows + 1);
         starts[0] = 0;
-        for (int i = 0; i < rows; i++) starts[i + 1] = starts[i] + _rowSteps[i];
-        var outputs = Workspace.Ensure(ref _outputs, starts[rows] * o);
-        bool allValid = _lengths.Count == rows; // the usual case: the network writes straight into the outputs
-        int validRows = _network.Head.PerStep ? Sum(_lengths) : _lengths.Count;
-        Span<float> valid = allValid ? outputs : Workspace.Ensure(ref _validOutputs, validRows * o);
-        if (_lengths.Count > 0)
+        for (int i = 0; i < rows; i++) starts[i + 1] = starts[i] + _rowSizes[i];
+        var outputs = Workspace.Ensure(ref _outputs, starts[rows]);
+        if (_output == ScorerOutput.Representation)
         {
-            var lengths = CollectionsMarshal.AsSpan(_lengths);
-            var batch = _batch ??= new RaggedBatch(lengths);
-            batch.Reset(lengths);
-            if (_model.Input.IsTokens)
-                _network.Forward(batch, CollectionsMarshal.AsSpan(_tokens), valid);
-            else
-                _network.Forward(batch, CollectionsMarshal.AsSpan(_features), valid);
+            Represent(outputs, starts);
         }
-        if (!allValid)
+        else
         {
-            // Place the valid rows' outputs; an empty row gets the pooled head's output for zero pooled features (a
-            // per-step head has no step to output), an invalid row NaN.
-            int next = 0;
-            for (int i = 0; i < rows; i++)
+            // The head's outputs of the valid rows are contiguous; when every row is valid (the usual case) they are the outputs.
+            bool allValid = _lengths.Count == rows;
+            int validSize = _network.Head.PerStep ? Sum(_lengths) * _model.OutputSize : _lengths.Count * _model.OutputSize;
+            Span<float> valid = allValid ? outputs : Workspace.Ensure(ref _validOutputs, validSize);
+            if (_lengths.Count > 0)
+                _network.Forward(Batch(), Data(), valid);
+            if (!allValid)
             {
-                var row = outputs.Slice(starts[i] * o, _rowSteps[i] * o);
-                switch (_status[i])
+                // Place the valid rows' outputs; an empty row gets the pooled head's output for zero pooled features
+                // (a per-step head has no step to output), an invalid row NaN.
+                int next = 0;
+                for (int i = 0; i < rows; i++)
                 {
-                    case RowStatus.Valid: valid.Slice(next, row.Length).CopyTo(row); next += row.Length; break;
-                    case RowStatus.Empty: if (!row.IsEmpty) _network.ForwardEmpty(row); break;
-                    default: row.Fill(float.NaN); break;
+                    var row = outputs.Slice(starts[i], _rowSizes[i]);
+                    switch (_status[i])
+                    {
+                        case RowStatus.Valid: valid.Slice(next, row.Length).CopyTo(row); next += row.Length; break;
+                        case RowStatus.Empty: if (!row.IsEmpty) _network.ForwardEmpty(row); break;
+                        default: row.Fill(float.NaN); break;
+                    }
                 }
             }
         }
@@ -154,4 +155,55 @@ internal sealed class SequenceScorer
         foreach (int v in values) total += v;
         return total;
     }
+
+    /// <summary>The layout of the valid rows (one batch kept and reset, so a call allocates nothing in steady state).</summary>
+    private RaggedBatch Batch()
+    {
+        var lengths = CollectionsMarshal.AsSpan(_lengths);
+        var batch = _batch ??= new RaggedBatch(lengths);
+        batch.Reset(lengths);
+        return batch;
+    }
+
+    private SequenceData Data() => _model.Input.IsTokens
+        ? SequenceData.OfTokens(CollectionsMarshal.AsSpan(_tokens))
+        : SequenceData.OfFeatures(CollectionsMarshal.AsSpan(_features));
+
+    /// <summary>Every row's pooled representation and step states: [P + T·W] per row, zeros for empty rows, NaN for invalid ones.</summary>
+    private void Represent(Span<float> outputs, ReadOnlySpan<int> starts)
+    {
+        int p = _network.RepresentationSize, w = _network.StateSize, validRows = _lengths.Count;
+        int steps = Sum(_lengths);
+        var pooled = Workspace.Ensure(ref _validOutputs, validRows * p + steps * w);
+        if (validRows > 0)
+            _network.Represent(Batch(), Data(), pooled.Slice(0, validRows * p), pooled.Slice(validRows * p, steps * w));
+        int v = 0, step = 0;
+        for (int i = 0; i < _status.Count; i++)
+        {
+            var row = outputs.Slice(starts[i], _rowSizes[i]);
+            switch (_status[i])
+            {
+                case RowStatus.Valid:
+                {
+                    int length = _lengths[v];
+                    pooled.Slice(v * p, p).CopyTo(row);
+                    pooled.Slice(validRows * p + step * w, length * w).CopyTo(row.Slice(p));
+                    v++;
+                    step += length;
+                    break;
+                }
+                case RowStatus.Empty: row.Clear(); break;
+                default: row.Fill(float.NaN); break;
+            }
+        }
+    }
+}
+
+/// <summary>What a <see cref="SequenceScorer"/> produces for each row.</summary>
+internal enum ScorerOutput
+{
+    /// <summary>The head's outputs: [O] per row, or [T, O] for a per-step head.</summary>
+    Head,
+    /// <summary>The pooled representation and every step's top-layer state: [P + T·D·H] per row.</summary>
+    Representation,
 }

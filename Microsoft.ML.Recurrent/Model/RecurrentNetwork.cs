@@ -17,6 +17,8 @@ internal sealed class RecurrentNetwork
     private float[] _x = [];     // [N, I] packed input of the stack
     private float[] _dX = [];    // [N, I]
     private float[] _dY = [];    // [N, D·H]
+    private float[] _sortedPooled = [];          // [B, P] representation of a per-step network, sorted order
+    private SequencePooling? _representationPooling; // mean and max of the top layer, for a per-step network
     private long _largestBatchSteps;  // most packed steps of any forward so far (sizes the workspace)
 
     /// <summary>The shape.</summary>
@@ -177,6 +179,43 @@ internal sealed class RecurrentNetwork
         _stack.Backward(batch, _x.AsSpan(0, n * _input.OutputSize), dY, default, default, dX);
         if (_input.HasParameters)
             _input.Backward(batch, data, dX);
+    }
+
+    /// <summary>
+    /// Width P of the pooled representation <see cref="Represent"/> writes: the pooled head's pooled vector (what its
+    /// linear layer reads), or for a per-step head the mean and the max of the top layer's outputs over the steps (2·D·H).
+    /// </summary>
+    public int RepresentationSize => _head is PooledHead pooled ? pooled.RepresentationSize : 2 * _stack.OutputSize;
+
+    /// <summary>Width of one step's top-layer state, D·H.</summary>
+    public int StateSize => _stack.OutputSize;
+
+    /// <summary>
+    /// Inference without the head's linear layer: the pooled representation of every sequence, [B, P], and the top
+    /// layer's state at every step, [Σ lengths, D·H], both in the caller's order (either span may be empty to skip it).
+    /// </summary>
+    public void Represent(RaggedBatch batch, in SequenceData data, Span<float> pooled, Span<float> states)
+    {
+        _largestBatchSteps = Math.Max(_largestBatchSteps, batch.TotalSteps);
+        var x = Workspace.Ensure(ref _x, batch.TotalSteps * _input.OutputSize);
+        _input.Forward(batch, data, x, null);
+        var y = _stack.Forward(batch, x, null);
+        if (!pooled.IsEmpty)
+        {
+            if (_head is PooledHead head)
+            {
+                head.Represent(batch, x, y, pooled);
+            }
+            else
+            {
+                _representationPooling ??= new SequencePooling(PoolingKind.Mean | PoolingKind.Max, Config.HiddenSize, _stack.NumDirections);
+                var sorted = Workspace.Ensure(ref _sortedPooled, batch.BatchSize * RepresentationSize);
+                _representationPooling.Forward(batch, y, sorted);
+                batch.SortedToOriginal(sorted, RepresentationSize, pooled);
+            }
+        }
+        if (!states.IsEmpty)
+            batch.Unpack(y, _stack.OutputSize, states);
     }
 
     /// <summary>Backward for token input (pass the same token ids) or dense input (pass an empty span).</summary>

@@ -53,30 +53,43 @@ internal sealed class PooledHead : INetworkHead
 
     public void Forward(RaggedBatch batch, ReadOnlySpan<float> x, ReadOnlySpan<float> y, Span<float> outputs, SeededRandom? dropout)
     {
+        int b = batch.BatchSize;
+        var pooled = PoolSorted(batch, x, y);
+        _dropout.Forward(pooled, pooled, dropout);
+        var sorted = Workspace.Ensure(ref _sorted, b * OutputSize);
+        _linear.Forward(b, pooled, sorted);
+        batch.SortedToOriginal(sorted, OutputSize, outputs);
+    }
+
+    /// <summary>Width P of the pooled vector the linear layer reads.</summary>
+    public int RepresentationSize => PooledSize;
+
+    /// <summary>The pooled vectors [B, P] (original order, no dropout): the representation the linear layer reads.</summary>
+    public void Represent(RaggedBatch batch, ReadOnlySpan<float> x, ReadOnlySpan<float> y, Span<float> pooled) =>
+        batch.SortedToOriginal(PoolSorted(batch, x, y), PooledSize, pooled);
+
+    /// <summary>Pools Y (and X for InputMean) into the pooled buffer [B, P], sorted order.</summary>
+    private Span<float> PoolSorted(RaggedBatch batch, ReadOnlySpan<float> x, ReadOnlySpan<float> y)
+    {
         int b = batch.BatchSize, p = PooledSize;
         var pooled = Workspace.Ensure(ref _pooled, b * p);
         if (_inputMean is null)
         {
             _pooling.Forward(batch, y, pooled);
+            return pooled;
         }
-        else
+        // pooled[j] = [pool(Y)[j] | mean(X)[j]]
+        int ps = _pooling.OutputSize, pi = _inputMean.OutputSize;
+        var fromStack = Workspace.Ensure(ref _pooledStack, b * ps);
+        var fromInput = Workspace.Ensure(ref _pooledInput, b * pi);
+        _pooling.Forward(batch, y, fromStack);
+        _inputMean.Forward(batch, x, fromInput);
+        for (int j = 0; j < b; j++)
         {
-            // pooled[j] = [pool(Y)[j] | mean(X)[j]]
-            int ps = _pooling.OutputSize, pi = _inputMean.OutputSize;
-            var fromStack = Workspace.Ensure(ref _pooledStack, b * ps);
-            var fromInput = Workspace.Ensure(ref _pooledInput, b * pi);
-            _pooling.Forward(batch, y, fromStack);
-            _inputMean.Forward(batch, x, fromInput);
-            for (int j = 0; j < b; j++)
-            {
-                fromStack.Slice(j * ps, ps).CopyTo(pooled.Slice(j * p, ps));
-                fromInput.Slice(j * pi, pi).CopyTo(pooled.Slice(j * p + ps, pi));
-            }
+            fromStack.Slice(j * ps, ps).CopyTo(pooled.Slice(j * p, ps));
+            fromInput.Slice(j * pi, pi).CopyTo(pooled.Slice(j * p + ps, pi));
         }
-        _dropout.Forward(pooled, pooled, dropout);
-        var sorted = Workspace.Ensure(ref _sorted, b * OutputSize);
-        _linear.Forward(b, pooled, sorted);
-        batch.SortedToOriginal(sorted, OutputSize, outputs);
+        return pooled;
     }
 
     public void Backward(RaggedBatch batch, ReadOnlySpan<float> dOutputs, Span<float> dY, Span<float> dX)
