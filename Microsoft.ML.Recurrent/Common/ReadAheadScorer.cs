@@ -32,8 +32,11 @@ internal sealed class ReadAheadScorer
     private int _users;
     private bool _exhausted, _unaligned;
 
-    public ReadAheadScorer(RecurrentModel model, IDataView source, int featureIndex)
+    private readonly ScorerOutput _output;
+
+    public ReadAheadScorer(RecurrentModel model, IDataView source, int featureIndex, ScorerOutput output)
     {
+        _output = output;
         _model = model;
         _source = source;
         _featureIndex = featureIndex;
@@ -105,7 +108,7 @@ internal sealed class ReadAheadScorer
             if (_model.Input.IsTokens) _tokens = _leader.GetGetter<VBuffer<uint>>(_leader.Schema[_featureIndex]);
             else _features = _leader.GetGetter<VBuffer<float>>(_leader.Schema[_featureIndex]);
             _id = _leader.GetIdGetter();
-            _scorer = new SequenceScorer(_model);
+            _scorer = new SequenceScorer(_model, _output);
         }
         for (int read = 0; read <= MaxSkip && _pending.Count < _maxPending;)
         {

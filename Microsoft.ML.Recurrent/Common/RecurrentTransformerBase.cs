@@ -103,6 +103,9 @@ public abstract class RecurrentTransformerBase : RowToRowTransformerBase, ITrans
         return model;
     }
 
+    /// <summary>What the scorers compute for each row: the head's outputs, or (featurizer) the representation.</summary>
+    private protected virtual ScorerOutput ScorerOutput => ScorerOutput.Head;
+
     /// <summary>Writes the task's own fields after the model, inside the entry's envelope (none by default).</summary>
     private protected virtual void SaveTaskFields(BinaryWriter writer)
     {
@@ -131,7 +134,7 @@ public abstract class RecurrentTransformerBase : RowToRowTransformerBase, ITrans
         /// <summary>The same mapping as <c>rowByRow</c> (its schema was validated there), with a fresh read-ahead scorer.</summary>
         private IDataView ReadingAhead()
         {
-            var readAhead = new ReadAheadScorer(parent.Model, source, source.Schema[parent.Model.Input.ColumnName].Index);
+            var readAhead = new ReadAheadScorer(parent.Model, source, source.Schema[parent.Model.Input.ColumnName].Index, parent.ScorerOutput);
             return new RowToRowMapperTransform(parent._host, source, new Mapper(parent, source.Schema, readAhead, validate: false),
                 schema => new Mapper(parent, schema));
         }
@@ -270,7 +273,7 @@ public abstract class RecurrentTransformerBase : RowToRowTransformerBase, ITrans
         private void ScoreSingle(long position)
         {
             Interlocked.Increment(ref SingleRows);
-            _single ??= new SequenceScorer(_model);
+            _single ??= new SequenceScorer(_model, _parent.ScorerOutput);
             _single.Clear();
             RowStatus status;
             string? problem;
