@@ -618,6 +618,30 @@ public sealed class CrfTests
             Assert.AreEqual(2 * once[i], k.Parameters.Gradients[i], 1e-6f, $"gradient {i} accumulates");
     }
 
+    /// <summary>The gradient and the marginals may be written over the emissions themselves.</summary>
+    [TestMethod]
+    [DataRow("none")]
+    [DataRow("bio")]
+    public void OutputsMayReplaceTheEmissions(string scheme)
+    {
+        var k = Make(Lengths, TagCount(scheme, 4), Constraints(scheme), seed: 19);
+        var dEmissions = new float[k.Emissions.Length];
+        k.Parameters.ZeroGradients();
+        float loss = k.Crf.Forward(k.Batch, k.Emissions, k.Tags, dEmissions, 0.5f);
+        var parameterGradients = k.Parameters.Gradients.ToArray();
+        var probabilities = new float[k.Emissions.Length];
+        k.Crf.Marginals(k.Batch, k.Emissions, probabilities);
+
+        var inPlace = (float[])k.Emissions.Clone();
+        k.Parameters.ZeroGradients();
+        Assert.AreEqual(loss, k.Crf.Forward(k.Batch, inPlace, k.Tags, inPlace, 0.5f));
+        CollectionAssert.AreEqual(dEmissions, inPlace, "dEmissions over the emissions");
+        CollectionAssert.AreEqual(parameterGradients, k.Parameters.Gradients, "parameter gradients");
+        inPlace = (float[])k.Emissions.Clone();
+        k.Crf.Marginals(k.Batch, inPlace, inPlace);
+        CollectionAssert.AreEqual(probabilities, inPlace, "marginals over the emissions");
+    }
+
     [TestMethod]
     public void InitializationAndNamesFollowPytorchCrf()
     {

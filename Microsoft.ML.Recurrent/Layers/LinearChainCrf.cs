@@ -113,7 +113,7 @@ internal sealed class LinearChainCrf
     /// <param name="batch">The layout.</param>
     /// <param name="emissions">Tag scores, packed [N, C].</param>
     /// <param name="tags">Gold tags in [0, C), packed [N].</param>
-    /// <param name="dEmissions">Output, packed [N, C].</param>
+    /// <param name="dEmissions">Output, packed [N, C]; may be <paramref name="emissions"/> itself (the gradient then replaces the scores).</param>
     /// <param name="gradientScale">Factor on every gradient (e.g. 1/B for the mean over sequences).</param>
     /// <exception cref="ArgumentException">A buffer is too short, or a gold path breaks the constraints (the message names the sequence, in the caller's order, and the step).</exception>
     /// <exception cref="ArgumentOutOfRangeException">A tag is outside [0, C).</exception>
@@ -153,19 +153,9 @@ internal sealed class LinearChainCrf
             nll += _logZ[j] - (score + end[previous]);
         }
 
-        // dEmissions = scale·(p − onehot(y)); dStart, dEnd += scale·(p at the first / last step − onehot).
-        NodeMarginals(batch, dEmissions);
-        var counts = Workspace.Ensure(ref _counts, c * c);
-        var dStart = _parameters.Gradient(_start);
-        var dEnd = _parameters.Gradient(_end);
-        AddFirstOrLastStep(batch, dEmissions, tags, last: false, gradientScale, dStart, counts);
-        AddFirstOrLastStep(batch, dEmissions, tags, last: true, gradientScale, dEnd, counts);
-        TensorPrimitives.Multiply(dEmissions.Slice(0, n * c), gradientScale, dEmissions.Slice(0, n * c));
-        for (int row = 0; row < n; row++)
-            dEmissions[row * c + tags[row]] -= gradientScale;
-
-        // dTransitions += scale·(Σ_t p(y_{t−1} = i, y_t = k) − gold count).
+        // dTransitions += scale·(Σ_t p(y_{t−1} = i, y_t = k) − gold count). The last reader of the emissions.
         var expected = EdgePosteriorSums(batch, emissions);
+        var counts = Workspace.Ensure(ref _counts, c * c);
         counts.Clear();
         for (int t = 1; t < batch.MaxLength; t++)
             for (int j = 0; j < batch.StepSizes[t]; j++) // [N] gold tags, from row (t−1, j) to row (t, j)
@@ -173,6 +163,17 @@ internal sealed class LinearChainCrf
         var dTransitions = _parameters.Gradient(_transitions);
         TensorPrimitives.Subtract(expected, counts, expected);
         TensorPrimitives.MultiplyAdd(expected, gradientScale, dTransitions, dTransitions);
+
+        // dEmissions = scale·(p − onehot(y)), which may overwrite the emissions now; dStart, dEnd += scale·(p at the
+        // first / last step − onehot).
+        NodeMarginals(batch, dEmissions);
+        var dStart = _parameters.Gradient(_start);
+        var dEnd = _parameters.Gradient(_end);
+        AddFirstOrLastStep(batch, dEmissions, tags, last: false, gradientScale, dStart, counts);
+        AddFirstOrLastStep(batch, dEmissions, tags, last: true, gradientScale, dEnd, counts);
+        TensorPrimitives.Multiply(dEmissions.Slice(0, n * c), gradientScale, dEmissions.Slice(0, n * c));
+        for (int row = 0; row < n; row++)
+            dEmissions[row * c + tags[row]] -= gradientScale;
         return (float)nll;
     }
 
@@ -216,7 +217,7 @@ internal sealed class LinearChainCrf
     /// <summary>Posterior tag probabilities p(y_t = k | emissions) of every step, packed [N, C]; each row sums to 1.</summary>
     /// <param name="batch">The layout.</param>
     /// <param name="emissions">Tag scores, packed [N, C].</param>
-    /// <param name="probabilities">Output, packed [N, C].</param>
+    /// <param name="probabilities">Output, packed [N, C]; may be <paramref name="emissions"/> itself.</param>
     public void Marginals(RaggedBatch batch, ReadOnlySpan<float> emissions, Span<float> probabilities)
     {
         int c = NumTags, b = batch.BatchSize;
