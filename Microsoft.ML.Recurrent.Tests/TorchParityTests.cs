@@ -118,6 +118,8 @@ public sealed class TorchParityTests
         WholeClassifierMatchesPyTorch("model_bigru_meanmax");
         OptimizersMatchPyTorch("optim_adam");
         OptimizersMatchPyTorch("optim_adamw");
+        CrfLossMatchesPyTorch("crf");
+        CrfLossMatchesPyTorch("crf_bio");
     }
 
     private void CheckLayerFixture(string fixture)
@@ -271,6 +273,78 @@ public sealed class TorchParityTests
             optimizer.Step(p, grads[step]);
             AssertForward(after[step], p, $"parameters after step {step + 1}");
         }
+    }
+
+    /// <summary>
+    /// The CRF loss of <c>crf.json</c> (no constraints) and <c>crf_bio.json</c> (AllenNLP's BIO constraints): pytorch-crf's
+    /// forward algorithm (torch.logsumexp) and autograd on lengths [4, 1, 7, 2, 5], C = 5. The loss is a sum over five
+    /// sequences, so besides the summed loss (1e−5 of a value near 65, about one float ulp, against libtorch's own
+    /// float32 rounding) each sequence's NLL is compared within the forward tolerance.
+    /// </summary>
+    [TestMethod]
+    [DataRow("crf")]
+    [DataRow("crf_bio")]
+    public void CrfLossMatchesPyTorch(string fixture)
+    {
+        var f = Load(fixture);
+        int c = f.GetProperty("num_tags").GetInt32(), maxLength = f.GetProperty("max_length").GetInt32();
+        int[] lengths = Ints(f.GetProperty("lengths"));
+        var batch = new RaggedBatch(lengths);
+        int b = batch.BatchSize, n = batch.TotalSteps;
+        CrfConstraints? constraints = null;
+        if (f.GetProperty("constraints").GetString() == "bio")
+        {
+            constraints = CrfConstraints.ForBio(f.GetProperty("tags").EnumerateArray().Select(e => e.GetString()!).ToArray());
+            static int[] Flags(ReadOnlySpan<bool> mask) => mask.ToArray().Select(a => a ? 1 : 0).ToArray();
+            CollectionAssert.AreEqual(Ints(f.GetProperty("allowed_start")), Flags(constraints.AllowedStart), "allowed_start");
+            CollectionAssert.AreEqual(Ints(f.GetProperty("allowed_end")), Flags(constraints.AllowedEnd), "allowed_end");
+            CollectionAssert.AreEqual(Ints(f.GetProperty("allowed_transitions")), Flags(constraints.AllowedTransitions), "allowed_transitions");
+        }
+
+        var parameters = new ParameterSet();
+        var crf = new LinearChainCrf(parameters, "", c, constraints);
+        parameters.Allocate();
+        foreach (var p in parameters.Parameters)
+        {
+            var t = f.GetProperty("parameters").GetProperty(p.Name);
+            CollectionAssert.AreEqual(p.Shape, Ints(t.GetProperty("shape")), $"shape of {p.Name}");
+            Data(t).CopyTo(parameters.Value(p));
+        }
+
+        var emissions = new float[n * c];
+        batch.PackPadded(Data(f.GetProperty("emissions")), maxLength, c, emissions);
+        var rows = f.GetProperty("tag_ids").EnumerateArray().Select(Ints).ToArray();
+        var tags = new int[n];
+        for (int j = 0; j < b; j++)
+            for (int t = 0; t < batch.SortedLengths[j]; t++)
+                tags[batch.Row(t, j)] = rows[batch.Order[j]][t];
+
+        // Each sequence on its own (a batch of one), then the whole batch with its gradients.
+        var nll = new float[b];
+        for (int i = 0; i < b; i++)
+        {
+            var single = new RaggedBatch([lengths[i]]);
+            var e = new float[lengths[i] * c];
+            var y = new int[lengths[i]];
+            for (int t = 0; t < lengths[i]; t++)
+            {
+                emissions.AsSpan(batch.Row(t, batch.Order.IndexOf(i)) * c, c).CopyTo(e.AsSpan(t * c, c));
+                y[t] = rows[i][t];
+            }
+            nll[i] = crf.Forward(single, e, y, new float[e.Length], 1f);
+        }
+        AssertForward(Data(f.GetProperty("nll")), nll, "nll per sequence");
+
+        parameters.ZeroGradients();
+        var dEmissions = new float[n * c];
+        float loss = crf.Forward(batch, emissions, tags, dEmissions, 1f);
+        AssertForward([f.GetProperty("loss").GetSingle()], [loss], "loss (sum)");
+        var padded = new float[b * maxLength * c];
+        batch.UnpackPadded(dEmissions, maxLength, c, padded);
+        AssertGradient(Data(f.GetProperty("grad_emissions")), padded, "grad_emissions");
+        var grads = f.GetProperty("grad_parameters");
+        foreach (var p in parameters.Parameters)
+            AssertGradient(Data(grads.GetProperty(p.Name)), parameters.Gradient(p), "grad " + p.Name);
     }
 
     [TestMethod]

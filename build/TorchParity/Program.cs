@@ -84,6 +84,8 @@ internal static class Program
         fixtures.Add(("optim_adamw.json", () => Optim.Fixture("adamw", 3001)));
         fixtures.Add(("optim_sgd_momentum.json", () => Optim.Fixture("sgd_momentum", 3002)));
         fixtures.Add(("clip_grad_norm.json", () => Optim.ClipGradNorm(3100)));
+        fixtures.Add(("crf.json", () => Crf.Fixture(bio: false, 4000)));
+        fixtures.Add(("crf_bio.json", () => Crf.Fixture(bio: true, 4001)));
 
         // Build everything (and pass every check) before writing anything.
         var outputs = new List<(string File, string Text)>();
