@@ -90,3 +90,84 @@ public sealed class TaggerTests
         StringAssert.Contains(e.Message, $"{rows[5].Tokens.Length} tokens");
     }
 }
+
+[TestClass]
+public sealed class CrfTaggerTests
+{
+    public TestContext TestContext { get; set; } = null!;
+
+    /// <summary>The synthetic sentences with their part-of-speech tags replaced by O: BIO entity tags only.</summary>
+    internal static List<TaggedSentence> Entities(int count, int seed) => TaggingData.Sentences(count, seed).Select(r => new TaggedSentence
+    {
+        Tokens = r.Tokens,
+        Tags = r.Tags.Select(t => t.Contains('-') ? t : "O").ToArray(),
+    }).ToList();
+
+    private static RecurrentTaggerTrainer.Options Crf(TagScheme scheme) => new()
+    {
+        EmbeddingSize = 16, HiddenSize = 16, NumberOfEpochs = 8, BatchSize = 16, LearningRate = 1e-2f,
+        EmbeddingDropout = 0.1f, HeadDropout = 0.1f, UseCrf = true, TagScheme = scheme, OutputProbabilities = true,
+    };
+
+    [TestMethod]
+    public void ACrfTaggerLearnsDecodesValidPathsAndRoundTrips()
+    {
+        var ml = new MLContext(seed: 1);
+        var train = ml.Data.LoadFromEnumerable(Entities(300, 1));
+        var test = ml.Data.LoadFromEnumerable(Entities(100, 2));
+        var model = TaggingData.Featurizer(ml).Append(ml.MulticlassClassification.Trainers.RecurrentTagger(Crf(TagScheme.Bio))).Fit(train);
+        var scored = model.Transform(test);
+        var metrics = ml.MulticlassClassification.EvaluateTagging(scored);
+        TestContext.WriteLine($"CRF tagger: token accuracy {metrics.TokenAccuracy:P2}, entity F1 {metrics.Entities!.F1:P2}");
+        Assert.IsTrue(metrics.TokenAccuracy > 0.97 && metrics.Entities.F1 > 0.95);
+
+        // Every predicted sequence is valid BIO, and the marginals of each token sum to 1.
+        var tagNames = new[] { "O", "B-PER", "I-PER", "B-LOC" };
+        using (var cursor = scored.GetRowCursor(scored.Schema))
+        {
+            var predicted = cursor.GetGetter<VBuffer<uint>>(scored.Schema["PredictedLabel"]);
+            var score = cursor.GetGetter<VBuffer<float>>(scored.Schema["Score"]);
+            VBuffer<ReadOnlyMemory<char>> keyValues = default;
+            scored.Schema["PredictedLabel"].GetKeyValues(ref keyValues);
+            var names = keyValues.DenseValues().Select(v => v.ToString()).ToArray();
+            VBuffer<uint> tags = default;
+            VBuffer<float> probabilities = default;
+            while (cursor.MoveNext())
+            {
+                predicted(ref tags);
+                score(ref probabilities);
+                string previous = "O";
+                foreach (uint key in tags.DenseValues())
+                {
+                    string tag = names[key - 1];
+                    if (tag.StartsWith("I-"))
+                        Assert.IsTrue(previous == "B-" + tag[2..] || previous == tag, $"'{tag}' after '{previous}'");
+                    previous = tag;
+                }
+                var p = probabilities.DenseValues().ToArray();
+                for (int t = 0; t < tags.Length; t++)
+                    Assert.AreEqual(1.0, p.Skip(t * names.Length).Take(names.Length).Sum(), 1e-4);
+            }
+        }
+        using var stream = new MemoryStream();
+        ml.Model.Save(model, train.Schema, stream);
+        stream.Position = 0;
+        var loaded = new MLContext(seed: 3).Model.Load(stream, out _);
+        Assert.AreEqual(Scorer.ScoreDump.Dump(scored), Scorer.ScoreDump.Dump(loaded.Transform(test)));
+    }
+
+    [TestMethod]
+    public void GoldTagsThatBreakTheSchemeNameTheRow()
+    {
+        var ml = new MLContext(seed: 1);
+        var rows = Entities(30, 1);
+        int row = rows.FindIndex(r => r.Tags.Contains("B-PER"));
+        rows[row].Tags[Array.IndexOf(rows[row].Tags, "B-PER")] = "I-PER"; // IOB1-style: an entity begins with I-
+        var e = Assert.ThrowsExactly<InvalidOperationException>(() =>
+            TaggingData.Featurizer(ml).Append(ml.MulticlassClassification.Trainers.RecurrentTagger(Crf(TagScheme.Bio))).Fit(ml.Data.LoadFromEnumerable(rows)));
+        TestContext.WriteLine(e.Message);
+        StringAssert.Contains(e.Message, $"Row {row}");
+        StringAssert.Contains(e.Message, "I-PER");
+        Assert.ThrowsExactly<ArgumentException>(() => ml.MulticlassClassification.Trainers.RecurrentTagger(new RecurrentTaggerTrainer.Options { TagScheme = TagScheme.Bio }));
+    }
+}

@@ -40,6 +40,9 @@ public abstract class RecurrentTrainerBase<TTransformer> : IEstimator<TTransform
     /// <summary>What the head predicts from: the pooled sequence (classifiers, regression) or every step (tagger).</summary>
     private protected virtual NetworkHeadKind Head => NetworkHeadKind.Pooled;
 
+    /// <summary>The task's additions to the network's shape (e.g. the tagger's CRF), after <see cref="CheckLabel"/>.</summary>
+    private protected virtual NetworkConfig Configure(NetworkConfig config) => config;
+
     /// <summary>Reads one row's training targets.</summary>
     private protected abstract class TargetReader
     {
@@ -128,7 +131,7 @@ public abstract class RecurrentTrainerBase<TTransformer> : IEstimator<TTransform
             channel.Info($"Holding out {held:N0} of the training rows for validation.");
         }
 
-        var network = new RecurrentNetwork(new NetworkConfig
+        var network = new RecurrentNetwork(Configure(new NetworkConfig
         {
             Cell = TrainerOptions.Cell,
             VocabularySize = sequenceInput.VocabularySize,
@@ -142,7 +145,7 @@ public abstract class RecurrentTrainerBase<TTransformer> : IEstimator<TTransform
             Pooling = TrainerOptions.Pooling,
             Head = Head,
             OutputSize = outputs,
-        });
+        }));
         network.Initialize(seed);
         int threads = TrainerOptions.NumberOfThreads ?? Environment.ProcessorCount;
         channel.Info($"Training a {(TrainerOptions.Bidirectional ? "bidirectional " : "")}{TrainerOptions.NumberOfLayers}-layer {TrainerOptions.Cell} " +

@@ -25,6 +25,10 @@ internal sealed record NetworkConfig
     public float HeadDropout { get; init; }
     /// <summary>What the head predicts from: the pooled sequence, or every step.</summary>
     public NetworkHeadKind Head { get; init; } = NetworkHeadKind.Pooled;
+    /// <summary>Whether a linear-chain CRF scores the per-step head's tag sequences (per-step head only).</summary>
+    public bool UseCrf { get; init; }
+    /// <summary>Allowed tag transitions of the CRF, or null for none (every transition allowed).</summary>
+    public CrfConstraints? CrfConstraints { get; init; }
     /// <summary>How the top layer's outputs are pooled into one vector (pooled head).</summary>
     public PoolingKind Pooling { get; init; } = PoolingKind.FinalState;
     /// <summary>Width O of the linear head (classes or tags, 1 for binary or regression).</summary>

@@ -9,6 +9,7 @@ namespace Microsoft.ML.Recurrent.Model;
 ///   i32    format version (2; 1 is read too)
 ///   i32    cell kind, vocabulary size, input size, hidden size, layers; u8 bidirectional; f32 dropout;
 ///   i32    pooling flags, output size, padding id; head kind (version 2: 0 pooled, 1 per step)
+///   u8     CRF (version 2); when 1: C + C + C·C bytes, the allowed starts, ends and transitions
 ///   i32    tensor count K; K × (string name, i32 rank, rank × i32 dims)
 ///   i64    value count V = Σ tensor sizes; V × f32 values
 ///   u32    CRC-32 of the values' bytes
@@ -42,6 +43,15 @@ internal static class NetworkSerializer
         writer.Write(c.OutputSize);
         writer.Write(c.PaddingId);
         writer.Write((int)c.Head);
+        writer.Write(c.UseCrf);
+        if (c.UseCrf)
+        {
+            // Allowed start [C], end [C] and transitions [C, C], one byte each (all 1 without constraints).
+            var constraints = c.CrfConstraints ?? CrfConstraints.None(c.OutputSize);
+            foreach (bool allowed in constraints.AllowedStart) writer.Write(allowed);
+            foreach (bool allowed in constraints.AllowedEnd) writer.Write(allowed);
+            foreach (bool allowed in constraints.AllowedTransitions) writer.Write(allowed);
+        }
         var ps = network.Parameters;
         writer.Write(ps.Parameters.Count);
         foreach (var p in ps.Parameters)
@@ -88,6 +98,22 @@ internal static class NetworkSerializer
             PaddingId = reader.ReadInt32("padding id", -1, MaxDimension),
             Head = version >= 2 ? (NetworkHeadKind)reader.ReadInt32("head kind", 0, 1) : NetworkHeadKind.Pooled,
         };
+        if (version >= 2 && reader.ReadBoolean("CRF flag"))
+        {
+            if (config.Head != NetworkHeadKind.PerStep)
+                throw reader.Error("CRF flag", "is set for a pooled head.");
+            int c = config.OutputSize;
+            if ((long)c * (c + 2) > reader.Remaining)
+                throw reader.Error("CRF constraints", $"for {c} tags need {(long)c * (c + 2)} bytes; {reader.Remaining} are left.");
+            var allowedStart = new bool[c];
+            var allowedEnd = new bool[c];
+            var allowedTransitions = new bool[c * c];
+            for (int i = 0; i < c; i++) allowedStart[i] = reader.ReadBoolean("CRF allowed start");
+            for (int i = 0; i < c; i++) allowedEnd[i] = reader.ReadBoolean("CRF allowed end");
+            for (int i = 0; i < c * c; i++) allowedTransitions[i] = reader.ReadBoolean("CRF allowed transition");
+            var constraints = new CrfConstraints(allowedStart, allowedEnd, allowedTransitions);
+            config = config with { UseCrf = true, CrfConstraints = constraints.AllowsEverything ? null : constraints };
+        }
         if (!(config.Dropout >= 0 && config.Dropout < 1))
             throw reader.Error("dropout", $"is {config.Dropout}; expected a value in [0, 1).");
         if ((config.Pooling & ~PoolingKind.InputMean) == 0)

@@ -69,7 +69,8 @@ internal sealed class RecurrentNetwork
         long headInput = config.Head == NetworkHeadKind.PerStep ? d * h
             : System.Numerics.BitOperations.PopCount((uint)(config.Pooling & ~PoolingKind.InputMean)) * d * h
               + ((config.Pooling & PoolingKind.InputMean) != 0 ? config.InputSize : 0);
-        return total + headInput * config.OutputSize + config.OutputSize;
+        long crf = config.UseCrf ? (long)config.OutputSize * (config.OutputSize + 2) : 0;
+        return total + headInput * config.OutputSize + config.OutputSize + crf;
     }
 
     /// <summary>
@@ -111,6 +112,7 @@ internal sealed class RecurrentNetwork
         Config = config;
         if (config.InputSize <= 0) throw new ArgumentOutOfRangeException(nameof(config), config.InputSize, "The input (embedding) size must be positive.");
         if (config.VocabularySize < 0) throw new ArgumentOutOfRangeException(nameof(config), config.VocabularySize, "The vocabulary size must not be negative.");
+        if (config.UseCrf && config.Head != NetworkHeadKind.PerStep) throw new ArgumentException("A CRF needs a per-step head.", nameof(config));
         _input = config.TokenInput
             ? new TokenInput(Parameters, config.VocabularySize, config.InputSize, config.PaddingId, config.InputDropout)
             : new DenseInput(config.InputSize, config.InputDropout);
@@ -118,7 +120,7 @@ internal sealed class RecurrentNetwork
         _head = config.Head switch
         {
             NetworkHeadKind.Pooled => new PooledHead(Parameters, config.Pooling, config.HiddenSize, _stack.NumDirections, _input.OutputSize, config.OutputSize, config.HeadDropout),
-            NetworkHeadKind.PerStep => new PerStepHead(Parameters, _stack.OutputSize, config.OutputSize, config.HeadDropout),
+            NetworkHeadKind.PerStep => new PerStepHead(Parameters, _stack.OutputSize, config.OutputSize, config.HeadDropout, config.UseCrf, config.CrfConstraints),
             _ => throw new ArgumentOutOfRangeException(nameof(config), config.Head, "Unknown head."),
         };
         Parameters.Allocate(sharedValues, withGradients: sharedValues is null);

@@ -1,4 +1,5 @@
 using Microsoft.ML.Data;
+using Microsoft.ML.Recurrent.Layers;
 using Microsoft.ML.Recurrent.Model;
 using Microsoft.ML.Recurrent.Training;
 using Microsoft.ML.Runtime;
@@ -49,8 +50,20 @@ public sealed class RecurrentTaggerTrainer : RecurrentTrainerBase<RecurrentTagge
         /// <summary>The per-token probabilities column, [T × C] values. Default <c>Score</c>.</summary>
         public string ScoreColumnName = DefaultColumnNames.Score;
 
-        /// <summary>Loss weight of each tag, in key order; null = all 1. Default null.</summary>
+        /// <summary>Loss weight of each tag, in key order; null = all 1 (not with <see cref="UseCrf"/>). Default null.</summary>
         public float[]? ClassWeights;
+
+        /// <summary>
+        /// Whether a linear-chain CRF scores whole tag sequences on top of the per-token scores: trained by the
+        /// sequence's negative log-likelihood (forward algorithm), decoded by Viterbi. Default false.
+        /// </summary>
+        public bool UseCrf;
+
+        /// <summary>
+        /// With <see cref="UseCrf"/>, the chunk scheme whose invalid transitions the CRF never allows (training and
+        /// decoding), read from the label's key values (the tag strings). Default <see cref="TagScheme.None"/>.
+        /// </summary>
+        public TagScheme TagScheme = TagScheme.None;
     }
 
     private readonly Options _options;
@@ -62,6 +75,14 @@ public sealed class RecurrentTaggerTrainer : RecurrentTrainerBase<RecurrentTagge
         if (options.OutputProbabilities && string.IsNullOrWhiteSpace(options.ScoreColumnName)) throw new ArgumentException("ScoreColumnName must be set.", nameof(options));
         if (options.OutputProbabilities && options.ScoreColumnName == options.OutputColumnName)
             throw new ArgumentException($"ScoreColumnName and OutputColumnName are both '{options.OutputColumnName}'.", nameof(options));
+        if (!Enum.IsDefined(options.TagScheme))
+            throw new ArgumentOutOfRangeException(nameof(options), options.TagScheme, "Unknown TagScheme.");
+        if (options.UseCrf && options.ClassWeights is not null)
+            throw new ArgumentException("ClassWeights cannot be combined with UseCrf: the CRF scores whole tag sequences.", nameof(options));
+        if (options.UseCrf && options.ExampleWeightColumnName is not null)
+            throw new ArgumentException("ExampleWeightColumnName cannot be combined with UseCrf.", nameof(options));
+        if (options.TagScheme != TagScheme.None && !options.UseCrf)
+            throw new ArgumentException("TagScheme constrains the CRF's transitions; set UseCrf too.", nameof(options));
         _options = options;
     }
 
@@ -71,20 +92,43 @@ public sealed class RecurrentTaggerTrainer : RecurrentTrainerBase<RecurrentTagge
 
     private protected override float[] ClassWeights => _options.ClassWeights ?? [];
 
+    private CrfConstraints? _constraints;
+    private string[] _tagNames = [];
+
     private protected override int CheckLabel(DataViewSchema.Column label)
     {
         if (label.Type is not VectorDataViewType { ItemType: KeyDataViewType key } || key.RawType != typeof(uint))
             throw new ArgumentOutOfRangeException(nameof(label), $"Label column '{label.Name}' has type {label.Type}; the tagger needs a vector of keys, one tag per token (use MapValueToKey on a vector of tag strings).");
         if (key.Count < 2 || key.Count > 1 << 20)
             throw new ArgumentOutOfRangeException(nameof(label), $"Label column '{label.Name}' has {key.Count} tags; need between 2 and 2^20.");
+        if (_options.TagScheme != TagScheme.None)
+        {
+            _tagNames = LabelKeyValues.FromColumn(label)?.Names.Select(n => n.ToString()).ToArray()
+                ?? throw new ArgumentOutOfRangeException(nameof(label), $"Label column '{label.Name}' has no tag strings (key values), so TagScheme {_options.TagScheme} cannot be applied.");
+            try
+            {
+                _constraints = _options.TagScheme == TagScheme.Bio ? CrfConstraints.ForBio(_tagNames) : CrfConstraints.ForIobes(_tagNames);
+            }
+            catch (ArgumentException e)
+            {
+                throw new ArgumentOutOfRangeException(nameof(label), $"Label column '{label.Name}': {e.Message}");
+            }
+        }
         return (int)key.Count;
     }
 
-    private protected override TargetReader MakeTargetReader(DataViewRow row, DataViewSchema.Column label) =>
-        new TagReader(row.GetGetter<VBuffer<uint>>(label), label.Name, _options.FeatureColumnName);
+    private protected override NetworkConfig Configure(NetworkConfig config) =>
+        config with { UseCrf = _options.UseCrf, CrfConstraints = _constraints is { AllowsEverything: false } ? _constraints : null };
 
-    /// <summary>One tag per token; a tag vector of another length than the tokens' is an error naming the row.</summary>
-    private sealed class TagReader(ValueGetter<VBuffer<uint>> getter, string labelName, string featureName) : TargetReader
+    private protected override TargetReader MakeTargetReader(DataViewRow row, DataViewSchema.Column label) =>
+        new TagReader(row.GetGetter<VBuffer<uint>>(label), label.Name, _options.FeatureColumnName, _constraints, _tagNames, _options.TagScheme);
+
+    /// <summary>
+    /// One tag per token; a tag vector of another length than the tokens', or (with a tag scheme) a tag sequence the
+    /// scheme forbids, is an error naming the row.
+    /// </summary>
+    private sealed class TagReader(ValueGetter<VBuffer<uint>> getter, string labelName, string featureName,
+        CrfConstraints? constraints, string[] tagNames, TagScheme scheme) : TargetReader
     {
         private VBuffer<uint> _tags;
 
@@ -109,6 +153,19 @@ public sealed class RecurrentTaggerTrainer : RecurrentTrainerBase<RecurrentTagge
                     return false; // a missing tag: the row is skipped, as rows with a missing label are
                 }
                 stepTargets.Add((int)key - 1);
+            }
+            if (constraints is not null)
+            {
+                var path = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(stepTargets).Slice(start);
+                int at = constraints.FirstViolation(path);
+                if (at >= 0)
+                {
+                    string where = at == 0 ? $"it starts with '{tagNames[path[0]]}'"
+                        : at == path.Length ? $"it ends with '{tagNames[path[^1]]}'"
+                        : $"'{tagNames[path[at]]}' follows '{tagNames[path[at - 1]]}' at token {at}";
+                    throw new InvalidOperationException($"Row {row}: the tags in column '{labelName}' are not valid {(scheme == TagScheme.Bio ? "BIO" : "IOBES")}: {where}. " +
+                        "The labels may use another scheme (for example IOB1, where I- may begin an entity); choose the matching TagScheme or TagScheme.None.");
+                }
             }
             return true;
         }

@@ -11,8 +11,9 @@ namespace Microsoft.ML.Recurrent;
 /// <summary>
 /// The model produced by <see cref="RecurrentTaggerTrainer"/>: adds the predicted tag of every token (a vector of keys
 /// as long as the token vector, carrying the training label's key values, so <c>MapKeyToValue</c> gives back the tag
-/// strings) and, optionally, every token's tag probabilities. A sentence with no tokens gets empty vectors; a row that
-/// cannot be read gets missing tags (key 0) and NaN probabilities.
+/// strings) and, optionally, every token's tag probabilities. With a CRF the tags are its Viterbi path and the
+/// probabilities its posterior marginals. A sentence with no tokens gets empty vectors; a row that cannot be read gets
+/// missing tags (key 0) and NaN probabilities.
 /// </summary>
 public sealed class RecurrentTaggerTransformer : RecurrentTransformerBase
 {
@@ -85,19 +86,15 @@ public sealed class RecurrentTaggerTransformer : RecurrentTransformerBase
     private protected override Delegate MakeOutputGetter(int index, RowOutputs outputs)
     {
         int tags = Model.OutputSize;
+        var decoder = new TagDecoder(Model);
         if (index == 0)
         {
-            // The most probable tag of every token (key = index + 1); key 0 (missing) for a row that could not be read.
+            // Each token's tag (key = index + 1): Viterbi through the CRF, or the best score; key 0 for a row that cannot be read.
             ValueGetter<VBuffer<uint>> predicted = (ref VBuffer<uint> dst) =>
             {
                 var emissions = outputs.Current();
-                int steps = emissions.Length / tags;
-                var editor = VBufferEditor.Create(ref dst, steps);
-                for (int t = 0; t < steps; t++)
-                {
-                    var row = emissions.Slice(t * tags, tags);
-                    editor.Values[t] = float.IsNaN(row[0]) ? 0 : (uint)System.Numerics.Tensors.TensorPrimitives.IndexOfMax(row) + 1;
-                }
+                var editor = VBufferEditor.Create(ref dst, emissions.Length / tags);
+                decoder.Decode(emissions, editor.Values);
                 dst = editor.Commit();
             };
             return predicted;
@@ -106,8 +103,7 @@ public sealed class RecurrentTaggerTransformer : RecurrentTransformerBase
         {
             var emissions = outputs.Current();
             var editor = VBufferEditor.Create(ref dst, emissions.Length);
-            for (int t = 0; t < emissions.Length / tags; t++)
-                System.Numerics.Tensors.TensorPrimitives.SoftMax(emissions.Slice(t * tags, tags), editor.Values.Slice(t * tags, tags));
+            decoder.Probabilities(emissions, editor.Values);
             dst = editor.Commit();
         };
         return score;

@@ -205,6 +205,17 @@ internal sealed class SequenceTrainer
                 correct += CountCorrect(output, labels, classes);
                 return loss;
             }
+            case Objective.Tagging when _network.Head is PerStepHead { Crf: not null } head:
+            {
+                // The CRF's negative log-likelihood of each gold tag sequence, per token; accuracy of the Viterbi tags.
+                int steps = g.Batch.TotalSteps;
+                float loss = head.CrfLoss(g.Batch, output, g.StepTargets, dOutput, 1f / steps) / steps;
+                var decoded = Workspace.Ensure(ref _labels, steps);
+                head.Decode(g.Batch, output, decoded);
+                for (int i = 0; i < steps; i++)
+                    if (decoded[i] == g.StepTargets[i]) correct++;
+                return loss;
+            }
             case Objective.Tagging:
             {
                 // Every step is an example; a sequence's weight applies to each of its steps.

@@ -6,7 +6,8 @@ namespace Microsoft.ML.Recurrent.Model;
 /// <summary>
 /// One prediction per step: dropout on the top layer's outputs → linear (<c>head.weight</c> [O, D·H],
 /// <c>head.bias</c> [O]) at every packed step → outputs [Σ lengths, O], the sequences concatenated in the caller's
-/// order (the tagger's emission scores).
+/// order (the tagger's emission scores). Optionally a linear-chain CRF over them (<c>crf.start_transitions</c>,
+/// <c>crf.end_transitions</c>, <c>crf.transitions</c>): its sequence loss for training and Viterbi decoding.
 /// </summary>
 internal sealed class PerStepHead : INetworkHead
 {
@@ -20,17 +21,78 @@ internal sealed class PerStepHead : INetworkHead
     /// <param name="stackOutputSize">D·H.</param>
     /// <param name="outputSize">O (tags).</param>
     /// <param name="dropout">Dropout on the stack's outputs (training only).</param>
-    public PerStepHead(ParameterSet parameters, int stackOutputSize, int outputSize, float dropout)
+    /// <param name="crf">Whether a CRF scores the tag sequences.</param>
+    /// <param name="constraints">The CRF's allowed transitions, or null for none.</param>
+    public PerStepHead(ParameterSet parameters, int stackOutputSize, int outputSize, float dropout, bool crf = false, CrfConstraints? constraints = null)
     {
         _dropout = new Dropout(dropout);
         _linear = new Linear(parameters, "head.", stackOutputSize, outputSize);
+        if (crf)
+            Crf = new LinearChainCrf(parameters, "crf.", outputSize, constraints);
+    }
+
+    /// <summary>The CRF over the emissions, or null.</summary>
+    public LinearChainCrf? Crf { get; }
+
+    private float[] _crfEmissions = [], _crfDEmissions = [];
+    private int[] _crfTags = [];
+
+    /// <summary>
+    /// The CRF's negative log-likelihood of <paramref name="tags"/> [Σ lengths] given <paramref name="emissions"/>
+    /// [Σ lengths, O] (both in the caller's order), summed over the sequences; writes dEmissions (caller's order,
+    /// times <paramref name="gradientScale"/>) and adds the CRF's parameter gradients (times the scale).
+    /// </summary>
+    public float CrfLoss(RaggedBatch batch, ReadOnlySpan<float> emissions, ReadOnlySpan<int> tags, Span<float> dEmissions, float gradientScale)
+    {
+        var crf = Crf ?? throw new InvalidOperationException("This head has no CRF.");
+        int n = batch.TotalSteps, o = OutputSize;
+        var packed = Workspace.Ensure(ref _crfEmissions, n * o);
+        var dPacked = Workspace.Ensure(ref _crfDEmissions, n * o);
+        var packedTags = Workspace.Ensure(ref _crfTags, n);
+        batch.Pack(emissions, o, packed);
+        // Tags are one int per step: pack them through the same layout.
+        for (int j = 0; j < batch.BatchSize; j++)
+        {
+            int start = batch.SequenceStarts[batch.Order[j]];
+            for (int t = 0; t < batch.SortedLengths[j]; t++)
+                packedTags[batch.Row(t, j)] = tags[start + t];
+        }
+        float loss = crf.Forward(batch, packed, packedTags, dPacked, gradientScale);
+        batch.Unpack(dPacked, o, dEmissions);
+        return loss;
+    }
+
+    /// <summary>The most likely tags [Σ lengths] (caller's order): Viterbi through the CRF, or each step's best score.</summary>
+    public void Decode(RaggedBatch batch, ReadOnlySpan<float> emissions, Span<int> tags)
+    {
+        int n = batch.TotalSteps, o = OutputSize;
+        if (Crf is null)
+        {
+            for (int r = 0; r < n; r++)
+                tags[r] = System.Numerics.Tensors.TensorPrimitives.IndexOfMax(emissions.Slice(r * o, o));
+            return;
+        }
+        var packed = Workspace.Ensure(ref _crfEmissions, n * o);
+        var packedTags = Workspace.Ensure(ref _crfTags, n);
+        batch.Pack(emissions, o, packed);
+        Crf.Decode(batch, packed, packedTags);
+        for (int j = 0; j < batch.BatchSize; j++)
+        {
+            int start = batch.SequenceStarts[batch.Order[j]];
+            for (int t = 0; t < batch.SortedLengths[j]; t++)
+                tags[start + t] = packedTags[batch.Row(t, j)];
+        }
     }
 
     public bool PerStep => true;
 
     public int OutputSize => _linear.OutputSize;
 
-    public void Initialize(SeededRandom random) => _linear.Initialize(random);
+    public void Initialize(SeededRandom random)
+    {
+        _linear.Initialize(random);
+        Crf?.Initialize(random);
+    }
 
     public void Forward(RaggedBatch batch, ReadOnlySpan<float> x, ReadOnlySpan<float> y, Span<float> outputs, SeededRandom? dropout)
     {
