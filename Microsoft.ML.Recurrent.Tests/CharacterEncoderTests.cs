@@ -314,11 +314,18 @@ public sealed class CharacterEncoderTests
         }
         foreach (var b in batches) Step(b);   // warm-up: buffers grow to the largest batch
         Step(batches[0]);
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int r = 0; r < 3; r++)
-            foreach (var b in batches) Step(b);
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-        Assert.AreEqual(0L, allocated, $"{allocated} bytes allocated in 12 steady-state Forward + Backward calls");
+        // A round of 12 calls must allocate nothing. Up to 5 rounds are tried because a one-time lazy allocation may land
+        // in the first: with 2 threads, the 24-byte lock object ManualResetEventSlim creates the first time a wait of
+        // PairRunner really blocks (on a loaded machine). Anything allocated per call shows up in every round.
+        var rounds = new List<long>();
+        for (int round = 0; round < 5 && (rounds.Count == 0 || rounds[^1] != 0); round++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int r = 0; r < 3; r++)
+                foreach (var b in batches) Step(b);
+            rounds.Add(GC.GetAllocatedBytesForCurrentThread() - before);
+        }
+        Assert.AreEqual(0L, rounds[^1], $"bytes allocated per round of 12 steady-state Forward + Backward calls: {string.Join(", ", rounds)}");
         Assert.IsTrue(parameters.Gradients.All(float.IsFinite));
     }
 }

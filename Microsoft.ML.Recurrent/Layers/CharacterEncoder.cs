@@ -18,6 +18,8 @@ namespace Microsoft.ML.Recurrent.Layers;
 /// Words longer than <see cref="MaximumWordLength"/> (when it is positive) keep their first ⌈k/2⌉ and last ⌊k/2⌋
 /// characters, so both the prefix (capitalization, prefixes) and the suffix (inflection) are still read; the characters
 /// in between are skipped and get no gradient.</para>
+/// <para>Optional inverted dropout on the character embeddings (<see cref="Dropout"/>), active when <see cref="Forward"/>
+/// gets a generator, as in the rest of the network. The stack has one layer, so it has no dropout of its own.</para>
 /// <para>What this deliberately is not: it does not map text to character ids (the caller's input piece does), and it
 /// keeps no state between calls other than the activations of the last <see cref="Forward"/> for <see cref="Backward"/>.</para>
 /// </summary>
@@ -30,8 +32,10 @@ internal sealed class CharacterEncoder
     // The last forward, in the layout of the ragged batch of non-empty words (reused from call to call).
     private RaggedBatch? _batch;
     private int[] _ids = [];        // [N] character ids of the non-empty words, concatenated in compact order, capped
-    private int[] _lengths = [];    // [W'] (capped) length of each non-empty word, compact order
+    private int[] _lengths = [];    // [W'] (capped) length of each non-empty word, compact order (longest first)
     private int[] _words = [];      // [W'] compact index → the caller's word index
+    private int[] _starts = [];     // [W'] scratch: first character of each compact word in the caller's array
+    private int[] _slots = [];      // [longest + 1] scratch of the counting sort
     private float[] _x = [];        // [N, Ec] embedded (and dropped-out) characters, packed
     private float[] _dX = [];       // [N, Ec]
     private float[] _hN = [];       // [2, W', H] final states, sorted order (also dhN in backward)
@@ -175,49 +179,84 @@ internal sealed class CharacterEncoder
     }
 
     /// <summary>
-    /// Validates the input and copies the (capped) character ids of the non-empty words into <see cref="_ids"/>, their
-    /// lengths into <see cref="_lengths"/> and their word indices into <see cref="_words"/>. Returns W', the number of
-    /// non-empty words.
+    /// Validates the input and lays out the non-empty words for the ragged batch, longest first: <see cref="_words"/>
+    /// [W'] their word indices, <see cref="_lengths"/> [W'] their (capped) lengths, <see cref="_ids"/> [N] their
+    /// (capped) character ids concatenated in that order. Returns W', the number of non-empty words.
     /// </summary>
+    /// <remarks>
+    /// The words are ordered here by a stable counting sort on the length (lengths are small), so the batch receives
+    /// them already sorted and its own stable insertion sort runs in O(W') instead of O(W'²) for the ~800 words of a
+    /// batch of sentences. The order inside the batch does not change any result (every word is encoded as if alone).
+    /// </remarks>
     private int Gather(ReadOnlySpan<int> characters, ReadOnlySpan<int> lengths)
     {
         int w = lengths.Length, v = CharacterVocabularySize;
         long total = 0, kept = 0;
+        int longest = 0;
         for (int i = 0; i < w; i++)
         {
             if (lengths[i] < 0)
                 throw new ArgumentOutOfRangeException(nameof(lengths), lengths[i], $"Word {i} has a negative number of characters.");
             total += lengths[i];
             kept += ReadLength(lengths[i]);
+            longest = Math.Max(longest, ReadLength(lengths[i]));
         }
         if (total != characters.Length)
             throw new ArgumentException($"The word lengths add up to {total} characters but {characters.Length} were given.", nameof(characters));
+        for (int i = 0; i < characters.Length; i++)
+            if ((uint)characters[i] >= (uint)v)
+                ThrowInvalidCharacter(characters, lengths, i);
 
-        var ids = Workspace.Ensure(ref _ids, (int)kept);
-        var compactLengths = Workspace.Ensure(ref _lengths, w);
-        var wordOf = Workspace.Ensure(ref _words, w);
-        int words = 0, next = 0, start = 0;
+        // slot[L] = first position of the words of (read) length L in the longest-first order, L = longest … 1.
+        var slot = Workspace.Ensure(ref _slots, longest + 1);
+        slot.Clear();
+        for (int i = 0; i < w; i++)
+            slot[ReadLength(lengths[i])]++;
+        int words = 0;
+        for (int length = longest; length >= 1; length--)
+        {
+            int count = slot[length];
+            slot[length] = words;
+            words += count;
+        }
+
+        var ids = Workspace.Ensure(ref _ids, (int)kept);             // [N]
+        var sortedLengths = Workspace.Ensure(ref _lengths, words);   // [W']
+        var wordOf = Workspace.Ensure(ref _words, words);            // [W']
+        var starts = Workspace.Ensure(ref _starts, words);           // [W'] first character of each word in the caller's array
+        int start = 0;
         for (int i = 0; i < w; i++)
         {
-            int length = lengths[i], read = ReadLength(length);
-            var word = characters.Slice(start, length);
-            for (int t = 0; t < length; t++)
-                if ((uint)word[t] >= (uint)v)
-                    throw new ArgumentOutOfRangeException(nameof(characters), word[t],
-                        $"Character id {word[t]} at position {t} of word {i} is outside the character vocabulary [0, {v}).");
+            int read = ReadLength(lengths[i]);
             if (read > 0)
             {
-                // A capped word keeps its first ⌈k/2⌉ and last ⌊k/2⌋ characters.
-                int head = read == length ? length : (read + 1) / 2;
-                word.Slice(0, head).CopyTo(ids.Slice(next));
-                word.Slice(length - (read - head), read - head).CopyTo(ids.Slice(next + head));
-                next += read;
-                compactLengths[words] = read;
-                wordOf[words] = i;
-                words++;
+                int k = slot[read]++;
+                wordOf[k] = i;
+                sortedLengths[k] = read;
+                starts[k] = start;
             }
-            start += length;
+            start += lengths[i];
+        }
+        int next = 0;
+        for (int k = 0; k < words; k++)
+        {
+            int length = lengths[wordOf[k]], read = sortedLengths[k];
+            var word = characters.Slice(starts[k], length);
+            // A capped word keeps its first ⌈k/2⌉ and last ⌊k/2⌋ characters.
+            int head = read == length ? length : (read + 1) / 2;
+            word.Slice(0, head).CopyTo(ids.Slice(next));
+            word.Slice(length - (read - head), read - head).CopyTo(ids.Slice(next + head));
+            next += read;
         }
         return words;
+    }
+
+    private void ThrowInvalidCharacter(ReadOnlySpan<int> characters, ReadOnlySpan<int> lengths, int index)
+    {
+        int word = 0, start = 0;
+        while (start + lengths[word] <= index)
+            start += lengths[word++];
+        throw new ArgumentOutOfRangeException(nameof(characters), characters[index],
+            $"Character id {characters[index]} at position {index - start} of word {word} is outside the character vocabulary [0, {CharacterVocabularySize}).");
     }
 }
