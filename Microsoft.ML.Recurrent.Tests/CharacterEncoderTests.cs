@@ -71,10 +71,10 @@ public sealed class CharacterEncoderTests
         var (parameters, encoder) = Create(cell, vocabulary, embedding, hidden, maximumWordLength, dropout);
         var random = new SeededRandom(23 + (int)cell * 100 + maximumWordLength);
         random.FillUniform(parameters.Values, -0.7f, 0.7f);
-        int[] lengths = [3, 1, 5, 0, 2, 1, 4];
-        var characters = new int[lengths.Sum()];
-        for (int i = 0; i < characters.Length; i++) characters[i] = random.NextInt(vocabulary);
-        characters[0] = 0; // the unknown character is an ordinary row
+        // Lengths 0 to 5, several of length 1; words 5 and 7 repeat words 1 and 0, and with a cap of 3 words 2 and 6
+        // read the same characters [1, 4, 3]: each is encoded once and gets the sum of its occurrences' gradients.
+        int[][] words = [[0, 1, 2], [3], [1, 4, 5, 2, 3], [], [5, 5], [3], [1, 4, 0, 3], [0, 1, 2], [2]];
+        var (characters, lengths) = Concatenate(words);
         int width = encoder.OutputSize;
         var g = new float[lengths.Length * width];
         random.FillUniform(g, -1f, 1f);
@@ -99,7 +99,11 @@ public sealed class CharacterEncoderTests
         Assert.AreEqual(0, failures.Count, string.Join("\n", failures.Take(20)));
         CollectionAssert.AreEqual(new float[width], output.AsSpan(3 * width, width).ToArray(), "A word with no characters encodes to zeros.");
         Assert.IsTrue(parameters.Gradients.Any(v => v != 0), "Some gradient must be non-zero.");
+        Assert.AreEqual(maximumWordLength == 3 ? 5 : 6, encoder.DistinctWords);
     }
+
+    private static (int[] Characters, int[] Lengths) Concatenate(IEnumerable<int[]> words) =>
+        (words.SelectMany(c => c).ToArray(), words.Select(c => c.Length).ToArray());
 
     /// <summary>The output of a batch of words equals, bit for bit, each word encoded alone, with 1 or 2 threads.</summary>
     [TestMethod]
@@ -111,14 +115,22 @@ public sealed class CharacterEncoderTests
     {
         const int vocabulary = 40;
         var (_, encoder) = Create(cell, vocabulary, 25, 25, seed: 5);
-        var (_, lengths) = RandomWords(new SeededRandom(8), 37, 0, 14, vocabulary);
-        lengths[4] = 1;
-        lengths[5] = 0;
-        var characters = RebuildCharacters(lengths, new SeededRandom(9), vocabulary);
+        // 30 random words of 0 to 14 characters (one of length 1), then 8 repeats of earlier ones.
+        var random = new SeededRandom(8);
+        var words = new List<int[]>();
+        for (int i = 0; i < 30; i++)
+        {
+            var word = new int[i == 4 ? 1 : random.NextInt(15)];
+            for (int c = 0; c < word.Length; c++) word[c] = random.NextInt(vocabulary);
+            words.Add(word);
+        }
+        for (int i = 0; i < 8; i++) words.Add(words[random.NextInt(30)]);
+        var (characters, lengths) = Concatenate(words);
         int width = encoder.OutputSize;
         var batched = new float[lengths.Length * width];
         encoder.Threads = threads;
         encoder.Forward(characters, lengths, batched);
+        Assert.IsTrue(encoder.DistinctWords < lengths.Length, "the repeats are encoded once");
 
         var alone = new float[width];
         int start = 0;
@@ -134,13 +146,6 @@ public sealed class CharacterEncoderTests
         encoder.Threads = 3 - threads;
         encoder.Forward(characters, lengths, other);
         CollectionAssert.AreEqual(batched, other);
-    }
-
-    private static int[] RebuildCharacters(int[] lengths, SeededRandom random, int vocabulary)
-    {
-        var characters = new int[lengths.Sum()];
-        for (int i = 0; i < characters.Length; i++) characters[i] = random.NextInt(vocabulary);
-        return characters;
     }
 
     /// <summary>
@@ -240,6 +245,41 @@ public sealed class CharacterEncoderTests
         encoder.Forward([], [], []);
         encoder.Backward([], [], []);
         Assert.IsTrue(parameters.Gradients.All(v => v == 0));
+    }
+
+    /// <summary>
+    /// A repeated word is one sequence of the batch: the outputs of its occurrences are equal, and backward gives exactly
+    /// the gradients of the batch without the repeat whose output gradient is the sum of the occurrences'.
+    /// </summary>
+    [TestMethod]
+    public void RepeatedWordsAreEncodedOnceWithTheirGradientsAdded()
+    {
+        const int width = 2 * 5;
+        var (parameters, encoder) = Create(RecurrentCellKind.Lstm, 20, 4, 5);
+        int[] a = [3, 1, 4, 1, 5], b = [9, 2, 6];
+        var (characters, lengths) = Concatenate([a, b, a, [], a]);
+        var output = new float[5 * width];
+        encoder.Forward(characters, lengths, output);
+        Assert.AreEqual(2, encoder.DistinctWords);
+        CollectionAssert.AreEqual(output.AsSpan(0, width).ToArray(), output.AsSpan(2 * width, width).ToArray());
+        CollectionAssert.AreEqual(output.AsSpan(0, width).ToArray(), output.AsSpan(4 * width, width).ToArray());
+        var dOutput = new float[output.Length];
+        new SeededRandom(6).FillUniform(dOutput, -1f, 1f);
+        parameters.ZeroGradients();
+        encoder.Backward(characters, lengths, dOutput);
+        var gradients = parameters.Gradients.ToArray();
+
+        var (once, onceLengths) = Concatenate([a, b]);
+        encoder.Forward(once, onceLengths, new float[2 * width]);
+        var dOnce = new float[2 * width];
+        for (int c = 0; c < width; c++)
+        {
+            dOnce[c] = dOutput[c] + dOutput[2 * width + c] + dOutput[4 * width + c];
+            dOnce[width + c] = dOutput[width + c];
+        }
+        parameters.ZeroGradients();
+        encoder.Backward(once, onceLengths, dOnce);
+        CollectionAssert.AreEqual(parameters.Gradients, gradients);
     }
 
     /// <summary>With k = <see cref="CharacterEncoder.MaximumWordLength"/>, a longer word reads its first ⌈k/2⌉ and last ⌊k/2⌋ characters.</summary>
