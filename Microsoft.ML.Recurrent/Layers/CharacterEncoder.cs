@@ -16,9 +16,9 @@ namespace Microsoft.ML.Recurrent.Layers;
 /// <para>All W words of a call are the sequences of ONE ragged batch (see <see cref="RaggedBatch"/>), so the words of a
 /// whole batch of sentences cost one stack forward: step t is one GEMM over the words longer than t. A word that occurs
 /// several times in a call (the same characters as read) is encoded once: its occurrences share the output, and in
-/// backward their output gradients are added, in word order, into the one sequence's final-state gradient. Results are
-/// those of encoding every word alone, bit for bit; only the character-embedding dropout mask is shared by the
-/// occurrences of a word. In running text this removes a large share of the work (800 consecutive tokens of the Brown
+/// backward their output gradients are added, in word order, into the one sequence's final-state gradient. Outputs are
+/// those of encoding every word alone, bit for bit, and gradients equal the sum over occurrences up to rounding; only
+/// the character-embedding dropout mask is shared by the occurrences of a word. In running text this removes a large share of the work (800 consecutive tokens of the Brown
 /// corpus hold 362 distinct words and 61 % of the characters).</para>
 /// <para>Words with no characters are left out of the batch: their output row is zeros and they get no gradient.
 /// Words longer than <see cref="MaximumWordLength"/> (when it is positive) keep their first ⌈k/2⌉ and last ⌊k/2⌋
