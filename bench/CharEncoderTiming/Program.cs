@@ -18,17 +18,19 @@ int words = Sentences * WordsPerSentence;
 var data = new SeededRandom(2016);
 var wordLengths = new int[words];
 for (int i = 0; i < words; i++) wordLengths[i] = 1 + data.NextInt(13);
+var characters = new int[wordLengths.Sum()];
+for (int i = 0; i < characters.Length; i++) characters[i] = data.NextInt(CharVocabulary);
 if (brown is not null)
 {
-    // Real word lengths: 800 consecutive tokens (word/tag) of the Brown corpus from a fixed file, 25 per sentence.
+    // Real words: 800 consecutive tokens (word/tag) of the Brown corpus from a fixed file, 25 per sentence; character
+    // id = 1 + (UTF-16 code mod 99).
     var text = File.ReadAllText(Path.Combine(brown, "ca01")).Split((char[])[' ', '\n', '\t', '\r'], StringSplitOptions.RemoveEmptyEntries);
     var tokensText = text.Select(t => t[..t.LastIndexOf('/')]).Take(words).ToArray();
     for (int i = 0; i < words; i++) wordLengths[i] = tokensText[i].Length;
+    characters = string.Concat(tokensText).Select(c => 1 + c % 99).ToArray();
     Console.WriteLine($"Brown ca01: {tokensText.Distinct().Count()} distinct of {words} tokens, " +
         $"{tokensText.Distinct().Sum(t => t.Length)} distinct-word characters of {wordLengths.Sum()}");
 }
-var characters = new int[wordLengths.Sum()];
-for (int i = 0; i < characters.Length; i++) characters[i] = data.NextInt(CharVocabulary);
 var sentenceLengths = Enumerable.Repeat(WordsPerSentence, Sentences).ToArray();
 var tokens = new int[words];
 for (int i = 0; i < words; i++) tokens[i] = data.NextInt(WordVocabulary);
