@@ -19,9 +19,10 @@ public sealed class RecurrentMulticlassTransformer : RecurrentTransformerBase
 
     private static VersionInfo GetVersionInfo() => new(
         modelSignature: "RNNMCLAS",
-        verWrittenCur: 0x00010002, // Integrity envelope (SHA-256), number of threads, vocabulary hash
         // verWrittenCur: 0x00010001, // Initial
-        verReadableCur: 0x00010002,
+        // verWrittenCur: 0x00010002, // Integrity envelope (SHA-256), number of threads, vocabulary hash
+        verWrittenCur: 0x00010003, // Character input (network format 2: head kind, CRF, character encoder)
+        verReadableCur: 0x00010003,
         verWeCanReadBack: 0x00010001,
         loaderSignature: LoaderSignature,
         loaderAssemblyName: typeof(RecurrentMulticlassTransformer).Assembly.GetName().Name);

@@ -23,11 +23,8 @@ internal sealed class ReadAheadScorer
     private readonly Stack<Batch> _free = new();
     private readonly int _maxPending;
     private DataViewRowCursor? _leader;
-    private ValueGetter<VBuffer<uint>>? _tokens;
-    private ValueGetter<VBuffer<float>>? _features;
+    private RowReader? _reader;
     private ValueGetter<DataViewRowId>? _id;
-    private VBuffer<uint> _tokenBuffer;
-    private VBuffer<float> _featureBuffer;
     private SequenceScorer? _scorer;
     private int _users;
     private bool _exhausted, _unaligned;
@@ -104,9 +101,8 @@ internal sealed class ReadAheadScorer
             return false;
         if (_leader is null)
         {
-            _leader = _source.GetRowCursor([_source.Schema[_featureIndex]]);
-            if (_model.Input.IsTokens) _tokens = _leader.GetGetter<VBuffer<uint>>(_leader.Schema[_featureIndex]);
-            else _features = _leader.GetGetter<VBuffer<float>>(_leader.Schema[_featureIndex]);
+            _leader = _source.GetRowCursor(RowReader.Columns(_model, _source.Schema));
+            _reader = new RowReader(_model, _leader);
             _id = _leader.GetIdGetter();
             _scorer = new SequenceScorer(_model, _output);
         }
@@ -139,17 +135,7 @@ internal sealed class ReadAheadScorer
         while (rows < _model.ScoringBatchSize && _leader!.MoveNext())
         {
             _id!(ref id);
-            string? problem;
-            if (_tokens is not null)
-            {
-                _tokens(ref _tokenBuffer);
-                batch.Status[rows] = scorer.Add(_tokenBuffer, out problem);
-            }
-            else
-            {
-                _features!(ref _featureBuffer);
-                batch.Status[rows] = scorer.Add(_featureBuffer, out problem);
-            }
+            batch.Status[rows] = _reader!.AddTo(scorer, out var problem);
             batch.Problems[rows] = problem;
             _pending[id] = (batch, rows);
             contains |= id.Equals(wanted);

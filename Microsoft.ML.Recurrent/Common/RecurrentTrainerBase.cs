@@ -106,6 +106,14 @@ public abstract class RecurrentTrainerBase<TTransformer> : IEstimator<TTransform
             for (int i = 0; i < data.Tokens.Length; i++) data.Tokens[i] = map[data.Tokens[i]];
             channel.Info($"Vocabulary: {sequenceInput.VocabularySize - 1:N0} of {sequenceInput.KeyCount:N0} keys occur at least {TrainerOptions.MinimumTokenFrequency} times; the rest are read as unknown.");
         }
+        if (TrainerOptions.CharacterColumnName is { } characterColumn)
+        {
+            // The character vocabulary: characters seen at least twice; the training characters become ids in place.
+            var characterInput = CharacterInput.FromCodes(characterColumn, data.Characters, minimumCount: 2);
+            characterInput.MapCodes(data.Characters);
+            sequenceInput = sequenceInput.WithCharacters(characterInput);
+            channel.Info($"Characters: {characterInput.VocabularySize - 1:N0} seen at least twice in column '{characterColumn}'; the rest are read as unknown.");
+        }
         long seed = TrainerOptions.Seed ?? Host.Rand.Next();
         SequenceDataset? validation = null;
         if (validationData is not null)
@@ -145,6 +153,10 @@ public abstract class RecurrentTrainerBase<TTransformer> : IEstimator<TTransform
             Pooling = TrainerOptions.Pooling,
             Head = Head,
             OutputSize = outputs,
+            CharacterVocabularySize = sequenceInput.Characters?.VocabularySize ?? 0,
+            CharacterEmbeddingSize = sequenceInput.Characters is null ? 0 : TrainerOptions.CharacterEmbeddingSize,
+            CharacterHiddenSize = sequenceInput.Characters is null ? 0 : TrainerOptions.CharacterHiddenSize,
+            MaximumWordLength = sequenceInput.Characters is null ? 0 : TrainerOptions.MaximumWordLength,
         }));
         network.Initialize(seed);
         int threads = TrainerOptions.NumberOfThreads ?? Environment.ProcessorCount;
@@ -216,6 +228,21 @@ public abstract class RecurrentTrainerBase<TTransformer> : IEstimator<TTransform
             ?? throw new ArgumentOutOfRangeException(nameof(input), $"Feature column '{TrainerOptions.FeatureColumnName}' not found in the {what} data.");
         var columns = new List<DataViewSchema.Column> { label, feature };
         if (weight is not null) columns.Add(weight.Value);
+        // Characters: raw UTF-16 codes while the training data is read (the vocabulary is built from them afterwards),
+        // ids from the training vocabulary for validation data.
+        var characterInput = sequenceInput.Characters
+            ?? (TrainerOptions.CharacterColumnName is { } characterName ? new CharacterInput(characterName, []) : null);
+        bool rawCharacters = sequenceInput.Characters is null;
+        int characterIndex = -1;
+        if (characterInput is not null)
+        {
+            if (!sequenceInput.IsTokens)
+                throw new ArgumentOutOfRangeException(nameof(input), $"CharacterColumnName '{characterInput.ColumnName}' needs token input (a vector of keys), not dense features.");
+            characterIndex = characterInput.ColumnIndex(input.Schema);
+            columns.Add(input.Schema[characterIndex]);
+        }
+        var characters = new List<int>();
+        var characterLengths = new List<int>();
         var tokens = new List<int>();
         var features = new List<float>();
         var lengths = new List<int>();
@@ -230,6 +257,8 @@ public abstract class RecurrentTrainerBase<TTransformer> : IEstimator<TTransform
             var tokenGetter = sequenceInput.IsTokens ? cursor.GetGetter<VBuffer<uint>>(feature) : null;
             var featureGetter = sequenceInput.IsTokens ? null : cursor.GetGetter<VBuffer<float>>(feature);
             var weightGetter = weight is null ? null : cursor.GetGetter<float>(weight.Value);
+            var wordGetter = characterIndex < 0 ? null : cursor.GetGetter<VBuffer<ReadOnlyMemory<char>>>(input.Schema[characterIndex]);
+            VBuffer<ReadOnlyMemory<char>> wordBuffer = default;
             VBuffer<uint> tokenBuffer = default;
             VBuffer<float> featureBuffer = default;
             while (cursor.MoveNext())
@@ -245,11 +274,19 @@ public abstract class RecurrentTrainerBase<TTransformer> : IEstimator<TTransform
                 int length, rawLength;
                 string? problem;
                 int tokensBefore = tokens.Count, featuresBefore = features.Count;
+                int charactersBefore = characters.Count, characterLengthsBefore = characterLengths.Count;
                 if (tokenGetter is not null)
                 {
                     tokenGetter(ref tokenBuffer);
                     rawLength = tokenBuffer.Length;
                     status = sequenceInput.ReadTokens(tokenBuffer, tokens, out length, out problem);
+                    if (status == RowStatus.Valid && wordGetter is not null)
+                    {
+                        wordGetter(ref wordBuffer);
+                        status = characterInput!.ReadWords(wordBuffer, rawLength, length, characters, characterLengths, rawCharacters, out problem);
+                        if (status != RowStatus.Valid)
+                            tokens.RemoveRange(tokensBefore, tokens.Count - tokensBefore);
+                    }
                 }
                 else
                 {
@@ -272,6 +309,8 @@ public abstract class RecurrentTrainerBase<TTransformer> : IEstimator<TTransform
                     // A missing label: forget the row's inputs.
                     tokens.RemoveRange(tokensBefore, tokens.Count - tokensBefore);
                     features.RemoveRange(featuresBefore, features.Count - featuresBefore);
+                    characters.RemoveRange(charactersBefore, characters.Count - charactersBefore);
+                    characterLengths.RemoveRange(characterLengthsBefore, characterLengths.Count - characterLengthsBefore);
                     missing++;
                     continue;
                 }
@@ -292,7 +331,7 @@ public abstract class RecurrentTrainerBase<TTransformer> : IEstimator<TTransform
                 $"{empty:N0} an empty sequence in column '{sequenceInput.ColumnName}' and {invalid:N0} a value that cannot be read" +
                 (firstProblem is null ? "." : $" (row {firstInvalid}: {firstProblem})."));
         return new SequenceDataset(tokens.ToArray(), features.ToArray(), sequenceInput.IsTokens ? 0 : sequenceInput.FeaturesPerStep,
-            lengths.ToArray(), targets.ToArray(), weights.ToArray(), stepTargets.ToArray());
+            lengths.ToArray(), targets.ToArray(), weights.ToArray(), stepTargets.ToArray(), characters.ToArray(), characterLengths.ToArray());
     }
 
     /// <summary>The input schema plus the output columns of the trained transformer; checks the input columns' types.</summary>

@@ -63,6 +63,24 @@ public abstract class RecurrentTrainerOptions
     /// </summary>
     public int MaximumSequenceLength;
 
+    /// <summary>
+    /// A vector-of-text column holding each token's text, aligned one to one with the token keys (e.g. the
+    /// <c>TokenizeIntoWords</c> output the keys were made from), for a character-level word encoder (Lample et al.
+    /// 2016): each word's characters are read by a small bidirectional LSTM whose final states are concatenated to its
+    /// embedding, so words never seen in training still get a representation from their spelling. null = none.
+    /// Default null.
+    /// </summary>
+    public string? CharacterColumnName;
+
+    /// <summary>Character embedding width of the character encoder. Default 25.</summary>
+    public int CharacterEmbeddingSize = 25;
+
+    /// <summary>Hidden units per direction of the character encoder; each token gets twice as many features. Default 25.</summary>
+    public int CharacterHiddenSize = 25;
+
+    /// <summary>Characters the encoder reads per word at most — the first ⌈k/2⌉ and the last ⌊k/2⌋; 0 = all. Default 0.</summary>
+    public int MaximumWordLength;
+
     /// <summary>Passes over the training data. Default 5.</summary>
     public int NumberOfEpochs = 5;
 
@@ -136,6 +154,10 @@ public abstract class RecurrentTrainerOptions
         Positive(BatchSize, nameof(BatchSize));
         if (BatchSize > RecurrentModel.MaxBatchSize) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, $"BatchSize must be at most {RecurrentModel.MaxBatchSize}.");
         Positive(MinimumTokenFrequency, nameof(MinimumTokenFrequency));
+        Positive(CharacterEmbeddingSize, nameof(CharacterEmbeddingSize));
+        Positive(CharacterHiddenSize, nameof(CharacterHiddenSize));
+        if (MaximumWordLength < 0) throw new ArgumentOutOfRangeException(nameof(MaximumWordLength), MaximumWordLength, "MaximumWordLength must not be negative.");
+        if (CharacterColumnName is not null && string.IsNullOrWhiteSpace(CharacterColumnName)) throw new ArgumentException("CharacterColumnName must be null or a column name.", nameof(CharacterColumnName));
         if (!Enum.IsDefined(Cell)) throw new ArgumentOutOfRangeException(nameof(Cell), Cell, "Unknown cell kind.");
         if (!Enum.IsDefined(Optimizer)) throw new ArgumentOutOfRangeException(nameof(Optimizer), Optimizer, "Unknown optimizer.");
         if (!(Dropout >= 0 && Dropout < 1)) throw new ArgumentOutOfRangeException(nameof(Dropout), Dropout, "Dropout must be in [0, 1).");

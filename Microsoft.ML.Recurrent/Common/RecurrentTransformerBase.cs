@@ -72,8 +72,11 @@ public abstract class RecurrentTransformerBase : RowToRowTransformerBase, ITrans
     /// <summary>Model version of the first entry layout, before the integrity envelope (still read).</summary>
     private protected const uint VersionWithoutEnvelope = 0x00010001;
 
-    /// <summary>Model version written today: integrity envelope, thread count, vocabulary hash.</summary>
+    /// <summary>Model version that brought the integrity envelope, thread count and vocabulary hash.</summary>
     private protected const uint VersionEnveloped = 0x00010002;
+
+    /// <summary>Model version written today: a character input may follow the vocabulary hash.</summary>
+    private protected const uint VersionWithCharacters = 0x00010003;
 
     private protected abstract VersionInfo GetVersionInfoCore();
 
@@ -92,7 +95,7 @@ public abstract class RecurrentTransformerBase : RowToRowTransformerBase, ITrans
         // Branch on the version the entry was written with: 0x00010001 has no envelope, thread count or vocabulary hash.
         uint written = ctx.Header.ModelVerWritten;
         var reader = ModelEntry.Open(ctx, enveloped: written >= VersionEnveloped);
-        return (RecurrentModel.Read(reader, written >= VersionEnveloped ? 2 : 1), reader);
+        return (RecurrentModel.Read(reader, written >= VersionWithCharacters ? 3 : written >= VersionEnveloped ? 2 : 1), reader);
     }
 
     /// <summary>Reads the model of a task that has no fields of its own.</summary>
@@ -168,14 +171,17 @@ public abstract class RecurrentTransformerBase : RowToRowTransformerBase, ITrans
             _parent = parent;
             _readAhead = readAhead;
             _featureIndex = schema[parent.Model.Input.ColumnName].Index;
+            _characterIndex = parent.Model.Input.Characters?.ColumnIndex(schema) ?? -1;
         }
+
+        private readonly int _characterIndex;
 
         protected override DataViewSchema.DetachedColumn[] GetOutputColumnsCore() => _parent.GetOutputColumns();
 
         protected override Func<int, bool> GetDependenciesCore(Func<int, bool> activeOutput)
         {
             bool any = Enumerable.Range(0, OutputColumns.Value.Length).Any(activeOutput);
-            return column => any && column == _featureIndex;
+            return column => any && (column == _featureIndex || column == _characterIndex);
         }
 
         protected override void SaveModel(ModelSaveContext ctx) => _parent.SaveModel(ctx);
@@ -220,8 +226,7 @@ public abstract class RecurrentTransformerBase : RowToRowTransformerBase, ITrans
         private readonly RecurrentTransformerBase _parent;
         private readonly RecurrentModel _model;
         private readonly DataViewRow _input;
-        private readonly ValueGetter<VBuffer<uint>>? _tokens;
-        private readonly ValueGetter<VBuffer<float>>? _features;
+        private readonly RowReader _reader;
         private readonly ValueGetter<DataViewRowId> _id;
         private readonly ReadAheadScorer? _readAhead;
         private SequenceScorer? _single;
@@ -229,17 +234,12 @@ public abstract class RecurrentTransformerBase : RowToRowTransformerBase, ITrans
         private int _currentLength;
         private long _position = -1;
         private long _emptyRows, _invalidRows;
-        private VBuffer<uint> _tokenBuffer;
-        private VBuffer<float> _featureBuffer;
-
         public RowOutputs(RecurrentTransformerBase parent, DataViewRow input, int featureIndex, ReadAheadScorer? readAhead)
         {
             _parent = parent;
             _model = parent.Model;
             _input = input;
-            var column = input.Schema[featureIndex];
-            if (_model.Input.IsTokens) _tokens = input.GetGetter<VBuffer<uint>>(column);
-            else _features = input.GetGetter<VBuffer<float>>(column);
+            _reader = new RowReader(_model, input);
             _id = input.GetIdGetter();
             _readAhead = readAhead;
             _readAhead?.Acquire();
@@ -275,18 +275,7 @@ public abstract class RecurrentTransformerBase : RowToRowTransformerBase, ITrans
             Interlocked.Increment(ref SingleRows);
             _single ??= new SequenceScorer(_model, _parent.ScorerOutput);
             _single.Clear();
-            RowStatus status;
-            string? problem;
-            if (_tokens is not null)
-            {
-                _tokens(ref _tokenBuffer);
-                status = _single.Add(_tokenBuffer, out problem);
-            }
-            else
-            {
-                _features!(ref _featureBuffer);
-                status = _single.Add(_featureBuffer, out problem);
-            }
+            var status = _reader.AddTo(_single, out var problem);
             _single.Run();
             var row = _single.RowOutputs(0);
             _currentLength = row.Length;

@@ -34,8 +34,12 @@ internal sealed class SequenceInput
     /// <summary>Embedding rows V: KeyCount + 1, or the rows of <see cref="TokenMap"/>.</summary>
     public int VocabularySize { get; }
 
-    public SequenceInput(string columnName, int keyCount, int featuresPerStep, int maximumLength, int[]? tokenMap = null)
+    /// <summary>The characters of every token, for a character-level word encoder, or null.</summary>
+    public CharacterInput? Characters { get; }
+
+    public SequenceInput(string columnName, int keyCount, int featuresPerStep, int maximumLength, int[]? tokenMap = null, CharacterInput? characters = null)
     {
+        Characters = characters;
         ColumnName = columnName;
         KeyCount = keyCount;
         FeaturesPerStep = featuresPerStep;
@@ -58,8 +62,12 @@ internal sealed class SequenceInput
         int next = 1;
         for (int key = 1; key <= KeyCount; key++)
             map[key] = counts[key] >= minimumCount ? next++ : 0;
-        return new SequenceInput(ColumnName, KeyCount, FeaturesPerStep, MaximumLength, map);
+        return new SequenceInput(ColumnName, KeyCount, FeaturesPerStep, MaximumLength, map, Characters);
     }
+
+    /// <summary>The same input, with the characters of every token read from <paramref name="characters"/>' column.</summary>
+    public SequenceInput WithCharacters(CharacterInput characters) =>
+        new(ColumnName, KeyCount, FeaturesPerStep, MaximumLength, TokenMap, characters);
 
     /// <summary>The input description for a column of <paramref name="schema"/>; throws naming the column when its type does not fit.</summary>
     public static SequenceInput FromSchema(DataViewSchema schema, string columnName, int featuresPerStep, int maximumLength)

@@ -26,6 +26,8 @@ internal sealed class SequenceScorer
     private readonly RecurrentModel _model;
     private RecurrentNetwork _network;
     private readonly List<int> _tokens = new();
+    private readonly List<int> _characters = new();          // the valid rows' tokens' characters (character input)
+    private readonly List<int> _characterLengths = new();    // one per token of the valid rows
     private readonly List<float> _features = new();
     private readonly List<int> _lengths = new();      // lengths of the valid rows
     private readonly List<RowStatus> _status = new(); // per row added
@@ -71,6 +73,8 @@ internal sealed class SequenceScorer
     {
         _tokens.Clear();
         _features.Clear();
+        _characters.Clear();
+        _characterLengths.Clear();
         _lengths.Clear();
         _status.Clear();
         _rowSizes.Clear();
@@ -78,6 +82,8 @@ internal sealed class SequenceScorer
         {
             _tokens.TrimExcess();
             _features.TrimExcess();
+            _characters.TrimExcess();
+            _characterLengths.TrimExcess();
             _batch = null;
             _outputs = [];
             _validOutputs = [];
@@ -86,8 +92,29 @@ internal sealed class SequenceScorer
     }
 
     /// <summary>Adds one row's token keys; returns its status (<paramref name="problem"/> says why a row is invalid).</summary>
-    public RowStatus Add(in VBuffer<uint> tokens, out string? problem) =>
-        Record(_model.Input.ReadTokens(tokens, _tokens, out int length, out problem), length);
+    public RowStatus Add(in VBuffer<uint> tokens, out string? problem) => Add(tokens, default, out problem);
+
+    /// <summary>
+    /// Adds one row's token keys and, for a character input, its words (one per token); returns its status
+    /// (<paramref name="problem"/> says why a row is invalid, e.g. words not aligned with the tokens).
+    /// </summary>
+    public RowStatus Add(in VBuffer<uint> tokens, in VBuffer<ReadOnlyMemory<char>> words, out string? problem)
+    {
+        int before = _tokens.Count;
+        var status = _model.Input.ReadTokens(tokens, _tokens, out int length, out problem);
+        if (status == RowStatus.Valid && _model.Input.Characters is { } characters)
+        {
+            int charactersBefore = _characters.Count, lengthsBefore = _characterLengths.Count;
+            status = characters.ReadWords(words, tokens.Length, length, _characters, _characterLengths, raw: false, out problem);
+            if (status != RowStatus.Valid)
+            {
+                _tokens.RemoveRange(before, _tokens.Count - before);
+                _characters.RemoveRange(charactersBefore, _characters.Count - charactersBefore);
+                _characterLengths.RemoveRange(lengthsBefore, _characterLengths.Count - lengthsBefore);
+            }
+        }
+        return Record(status, length);
+    }
 
     /// <summary>Adds one row's dense features; returns its status.</summary>
     public RowStatus Add(in VBuffer<float> features, out string? problem) =>
@@ -166,7 +193,12 @@ internal sealed class SequenceScorer
     }
 
     private SequenceData Data() => _model.Input.IsTokens
-        ? SequenceData.OfTokens(CollectionsMarshal.AsSpan(_tokens))
+        ? new SequenceData
+        {
+            Tokens = CollectionsMarshal.AsSpan(_tokens),
+            Characters = CollectionsMarshal.AsSpan(_characters),
+            CharacterLengths = CollectionsMarshal.AsSpan(_characterLengths),
+        }
         : SequenceData.OfFeatures(CollectionsMarshal.AsSpan(_features));
 
     /// <summary>Every row's pooled representation and step states: [P + T·W] per row, zeros for empty rows, NaN for invalid ones.</summary>

@@ -22,9 +22,9 @@ public sealed class RecurrentFeaturizerTransformer : RecurrentTransformerBase
 
     private static VersionInfo GetVersionInfo() => new(
         modelSignature: "RNNFEATR",
-        verWrittenCur: 0x00010002, // Initial (in the integrity envelope of the other recurrent models)
-        verReadableCur: 0x00010002,
-        verWeCanReadBack: 0x00010002,
+        verWrittenCur: 0x00010003, // Initial (the layout of the other recurrent models' version 0x00010003)
+        verReadableCur: 0x00010003,
+        verWeCanReadBack: 0x00010003,
         loaderSignature: LoaderSignature,
         loaderAssemblyName: typeof(RecurrentFeaturizerTransformer).Assembly.GetName().Name);
 

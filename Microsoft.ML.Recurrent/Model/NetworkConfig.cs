@@ -29,6 +29,17 @@ internal sealed record NetworkConfig
     public bool UseCrf { get; init; }
     /// <summary>Allowed tag transitions of the CRF, or null for none (every transition allowed).</summary>
     public CrfConstraints? CrfConstraints { get; init; }
+    /// <summary>Character vocabulary of the character-level word encoder (token input), or 0 for none.</summary>
+    public int CharacterVocabularySize { get; init; }
+    /// <summary>Character embedding width of the character encoder.</summary>
+    public int CharacterEmbeddingSize { get; init; }
+    /// <summary>Hidden width per direction of the character encoder; each word gets 2× this many features.</summary>
+    public int CharacterHiddenSize { get; init; }
+    /// <summary>Characters the encoder reads per word at most (0 = all): the first ⌈k/2⌉ and the last ⌊k/2⌋.</summary>
+    public int MaximumWordLength { get; init; }
+
+    /// <summary>Whether a character-level word encoder adds features to every token.</summary>
+    public bool UsesCharacters => CharacterVocabularySize > 0;
     /// <summary>How the top layer's outputs are pooled into one vector (pooled head).</summary>
     public PoolingKind Pooling { get; init; } = PoolingKind.FinalState;
     /// <summary>Width O of the linear head (classes or tags, 1 for binary or regression).</summary>

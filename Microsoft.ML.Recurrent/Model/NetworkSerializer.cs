@@ -10,6 +10,7 @@ namespace Microsoft.ML.Recurrent.Model;
 ///   i32    cell kind, vocabulary size, input size, hidden size, layers; u8 bidirectional; f32 dropout;
 ///   i32    pooling flags, output size, padding id; head kind (version 2: 0 pooled, 1 per step)
 ///   u8     CRF (version 2); when 1: C + C + C·C bytes, the allowed starts, ends and transitions
+///   i32    character vocabulary, character embedding, character hidden size, maximum word length (version 2; 0 = none)
 ///   i32    tensor count K; K × (string name, i32 rank, rank × i32 dims)
 ///   i64    value count V = Σ tensor sizes; V × f32 values
 ///   u32    CRC-32 of the values' bytes
@@ -52,6 +53,10 @@ internal static class NetworkSerializer
             foreach (bool allowed in constraints.AllowedEnd) writer.Write(allowed);
             foreach (bool allowed in constraints.AllowedTransitions) writer.Write(allowed);
         }
+        writer.Write(c.CharacterVocabularySize);
+        writer.Write(c.CharacterEmbeddingSize);
+        writer.Write(c.CharacterHiddenSize);
+        writer.Write(c.MaximumWordLength);
         var ps = network.Parameters;
         writer.Write(ps.Parameters.Count);
         foreach (var p in ps.Parameters)
@@ -113,6 +118,19 @@ internal static class NetworkSerializer
             for (int i = 0; i < c * c; i++) allowedTransitions[i] = reader.ReadBoolean("CRF allowed transition");
             var constraints = new CrfConstraints(allowedStart, allowedEnd, allowedTransitions);
             config = config with { UseCrf = true, CrfConstraints = constraints.AllowsEverything ? null : constraints };
+        }
+        if (version >= 2)
+        {
+            config = config with
+            {
+                CharacterVocabularySize = reader.ReadInt32("character vocabulary size", 0, char.MaxValue + 1),
+                CharacterEmbeddingSize = reader.ReadInt32("character embedding size", 0, 1 << 16),
+                CharacterHiddenSize = reader.ReadInt32("character hidden size", 0, 1 << 16),
+                MaximumWordLength = reader.ReadInt32("maximum word length", 0, 1 << 20),
+            };
+            if (config.UsesCharacters != (config.CharacterEmbeddingSize > 0) || config.UsesCharacters != (config.CharacterHiddenSize > 0)
+                || config.UsesCharacters && !config.TokenInput)
+                throw reader.Error("character encoder", "sizes are inconsistent (all three are positive, with token input, or all zero).");
         }
         if (!(config.Dropout >= 0 && config.Dropout < 1))
             throw reader.Error("dropout", $"is {config.Dropout}; expected a value in [0, 1).");

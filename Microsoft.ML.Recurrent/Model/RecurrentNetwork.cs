@@ -37,7 +37,11 @@ internal sealed class RecurrentNetwork
     public int Threads
     {
         get => _stack.Threads;
-        set => _stack.Threads = value;
+        set
+        {
+            _stack.Threads = value;
+            if (_input is WordCharacterInput characters) characters.Threads = value;
+        }
     }
 
     /// <summary>Builds the network and allocates its parameters (zeros; call <see cref="Initialize"/>).</summary>
@@ -61,14 +65,22 @@ internal sealed class RecurrentNetwork
         long gates = config.Cell switch { RecurrentCellKind.Lstm => 4, RecurrentCellKind.Gru => 3, _ => 1 };
         long d = config.Bidirectional ? 2 : 1, h = config.HiddenSize;
         long total = (long)config.VocabularySize * config.InputSize;
+        long stackInput = config.InputSize;
+        if (config.UsesCharacters)
+        {
+            // The character encoder: embedding [Vc, Ec] and a one-layer bidirectional stack of hidden Hc.
+            long hc = config.CharacterHiddenSize;
+            total += (long)config.CharacterVocabularySize * config.CharacterEmbeddingSize + 2 * gates * hc * (config.CharacterEmbeddingSize + hc + 2);
+            stackInput += 2 * hc;
+        }
         for (int l = 0; l < config.NumLayers; l++)
         {
-            long input = l == 0 ? config.InputSize : d * h;
+            long input = l == 0 ? stackInput : d * h;
             total += d * gates * h * (input + h + 2);
         }
         long headInput = config.Head == NetworkHeadKind.PerStep ? d * h
             : System.Numerics.BitOperations.PopCount((uint)(config.Pooling & ~PoolingKind.InputMean)) * d * h
-              + ((config.Pooling & PoolingKind.InputMean) != 0 ? config.InputSize : 0);
+              + ((config.Pooling & PoolingKind.InputMean) != 0 ? stackInput : 0);
         long crf = config.UseCrf ? (long)config.OutputSize * (config.OutputSize + 2) : 0;
         return total + headInput * config.OutputSize + config.OutputSize + crf;
     }
@@ -104,7 +116,11 @@ internal sealed class RecurrentNetwork
     public bool WeightsFrozen
     {
         get => _stack.WeightsFrozen;
-        private init => _stack.WeightsFrozen = value;
+        private init
+        {
+            _stack.WeightsFrozen = value;
+            if (_input is WordCharacterInput characters) characters.WeightsFrozen = value;
+        }
     }
 
     private RecurrentNetwork(NetworkConfig config, float[]? sharedValues)
@@ -113,7 +129,11 @@ internal sealed class RecurrentNetwork
         if (config.InputSize <= 0) throw new ArgumentOutOfRangeException(nameof(config), config.InputSize, "The input (embedding) size must be positive.");
         if (config.VocabularySize < 0) throw new ArgumentOutOfRangeException(nameof(config), config.VocabularySize, "The vocabulary size must not be negative.");
         if (config.UseCrf && config.Head != NetworkHeadKind.PerStep) throw new ArgumentException("A CRF needs a per-step head.", nameof(config));
-        _input = config.TokenInput
+        if (config.UsesCharacters && !config.TokenInput) throw new ArgumentException("Character features need token input.", nameof(config));
+        _input = config.UsesCharacters
+            ? new WordCharacterInput(Parameters, config.VocabularySize, config.InputSize, config.PaddingId, config.InputDropout,
+                config.CharacterVocabularySize, config.CharacterEmbeddingSize, config.CharacterHiddenSize, config.MaximumWordLength)
+            : config.TokenInput
             ? new TokenInput(Parameters, config.VocabularySize, config.InputSize, config.PaddingId, config.InputDropout)
             : new DenseInput(config.InputSize, config.InputDropout);
         _stack = new RecurrentStack(Parameters, "rnn.", config.Cell, _input.OutputSize, config.HiddenSize, config.NumLayers, config.Bidirectional, config.Dropout);

@@ -36,6 +36,15 @@ internal sealed class SequenceDataset
     public float[] Weights { get; }
     /// <summary>Tag index of every step [Σ lengths], the sequences concatenated (tagging), else empty.</summary>
     public int[] StepTargets { get; }
+    /// <summary>Character ids of every token, the tokens' characters concatenated in token order (character input), else empty.</summary>
+    public int[] Characters { get; }
+    /// <summary>Characters of each token [Σ lengths] (character input), else empty.</summary>
+    public int[] CharacterLengths { get; }
+    /// <summary>Start of each token's characters in <see cref="Characters"/>, [Σ lengths + 1] (character input), else empty.</summary>
+    public long[] CharacterStarts { get; }
+
+    /// <summary>Whether every token comes with its characters.</summary>
+    public bool HasCharacters => CharacterLengths.Length != 0;
 
     /// <summary>Number of examples.</summary>
     public int Count => Lengths.Length;
@@ -47,9 +56,16 @@ internal sealed class SequenceDataset
     /// Wraps the arrays (no copy). Lengths must be positive and match the data. Per-sequence targets, or (tagging)
     /// per-step targets with <paramref name="targets"/> empty.
     /// </summary>
-    public SequenceDataset(int[] tokens, float[] features, int featuresPerStep, int[] lengths, float[] targets, float[] weights, int[]? stepTargets = null)
+    public SequenceDataset(int[] tokens, float[] features, int featuresPerStep, int[] lengths, float[] targets, float[] weights, int[]? stepTargets = null,
+        int[]? characters = null, int[]? characterLengths = null)
     {
         StepTargets = stepTargets ?? [];
+        Characters = characters ?? [];
+        CharacterLengths = characterLengths ?? [];
+        CharacterStarts = CharacterLengths.Length == 0 ? [] : new long[CharacterLengths.Length + 1];
+        for (int i = 0; i < CharacterLengths.Length; i++) CharacterStarts[i + 1] = CharacterStarts[i] + CharacterLengths[i];
+        if (CharacterLengths.Length != 0 && CharacterStarts[^1] != Characters.Length)
+            throw new ArgumentException("The characters do not match their lengths.", nameof(characters));
         if (StepTargets.Length == 0 ? targets.Length != lengths.Length : targets.Length != 0)
             throw new ArgumentException("One target per sequence, or per step (tagging), is required.", nameof(targets));
         if (weights.Length != 0 && weights.Length != lengths.Length) throw new ArgumentException("One weight per sequence is required.", nameof(weights));
@@ -70,6 +86,8 @@ internal sealed class SequenceDataset
             throw new ArgumentException("The sequence data does not match the lengths.");
         if (StepTargets.Length != 0 && StepTargets.Length != steps)
             throw new ArgumentException("One step target per step is required.", nameof(stepTargets));
+        if (CharacterLengths.Length != 0 && (CharacterLengths.Length != steps || featuresPerStep != 0))
+            throw new ArgumentException("Characters need token input and one length per token.", nameof(characterLengths));
     }
 
     /// <summary>Total number of steps (tokens).</summary>
@@ -96,14 +114,22 @@ internal sealed class SequenceDataset
         var tokens = TokenInput ? new int[steps] : [];
         var features = TokenInput ? [] : new float[steps * f];
         var stepTargets = PerStepTargets ? new int[steps] : [];
+        var characterLengths = HasCharacters ? new int[steps] : [];
+        var characters = new List<int>();
         long at = 0;
         foreach (int index in indices)
         {
             if (TokenInput) Array.Copy(Tokens, Starts[index], tokens, at, Lengths[index]);
             else Array.Copy(Features, Starts[index] * f, features, at * f, (long)Lengths[index] * f);
             if (PerStepTargets) Array.Copy(StepTargets, Starts[index], stepTargets, at, Lengths[index]);
+            if (HasCharacters)
+            {
+                Array.Copy(CharacterLengths, Starts[index], characterLengths, at, Lengths[index]);
+                long first = CharacterStarts[Starts[index]], last = CharacterStarts[Starts[index] + Lengths[index]];
+                characters.AddRange(Characters.AsSpan((int)first, (int)(last - first)));
+            }
             at += Lengths[index];
         }
-        return new SequenceDataset(tokens, features, f, lengths, targets, weights, stepTargets);
+        return new SequenceDataset(tokens, features, f, lengths, targets, weights, stepTargets, characters.ToArray(), characterLengths);
     }
 }

@@ -266,8 +266,11 @@ internal sealed class SequenceTrainer
         public float[] Weights { get; init; }
         /// <summary>Per-step targets [Σ lengths] (tagging), else empty.</summary>
         public int[] StepTargets { get; init; }
+        /// <summary>Characters of every token, and each token's character count (character input), else empty.</summary>
+        public int[] Characters { get; init; }
+        public int[] CharacterLengths { get; init; }
 
-        public SequenceData Data => new() { Tokens = Tokens, Features = Features };
+        public SequenceData Data => new() { Tokens = Tokens, Features = Features, Characters = Characters, CharacterLengths = CharacterLengths };
     }
 
     /// <summary>Collects the examples of one batch (in the given order) into a ragged batch.</summary>
@@ -287,6 +290,13 @@ internal sealed class SequenceTrainer
         var tokens = data.TokenInput ? new int[batch.TotalSteps] : [];
         var features = data.TokenInput ? [] : new float[(long)batch.TotalSteps * f];
         var stepTargets = data.PerStepTargets ? new int[batch.TotalSteps] : [];
+        var characterLengths = data.HasCharacters ? new int[batch.TotalSteps] : [];
+        long characterCount = 0;
+        if (data.HasCharacters)
+            foreach (int index in indices)
+                characterCount += data.CharacterStarts[data.Starts[index] + data.Lengths[index]] - data.CharacterStarts[data.Starts[index]];
+        var characters = new int[characterCount];
+        long characterAt = 0;
         for (int i = 0; i < indices.Length; i++)
         {
             long start = data.Starts[indices[i]];
@@ -296,7 +306,18 @@ internal sealed class SequenceTrainer
                 Array.Copy(data.Features, start * f, features, (long)batch.SequenceStarts[i] * f, (long)lengths[i] * f);
             if (data.PerStepTargets)
                 Array.Copy(data.StepTargets, start, stepTargets, batch.SequenceStarts[i], lengths[i]);
+            if (data.HasCharacters)
+            {
+                Array.Copy(data.CharacterLengths, start, characterLengths, batch.SequenceStarts[i], lengths[i]);
+                long first = data.CharacterStarts[start], count = data.CharacterStarts[start + lengths[i]] - first;
+                Array.Copy(data.Characters, first, characters, characterAt, count);
+                characterAt += count;
+            }
         }
-        return new GatheredBatch { Batch = batch, Tokens = tokens, Features = features, Targets = targets, Weights = weights, StepTargets = stepTargets };
+        return new GatheredBatch
+        {
+            Batch = batch, Tokens = tokens, Features = features, Targets = targets, Weights = weights, StepTargets = stepTargets,
+            Characters = characters, CharacterLengths = characterLengths,
+        };
     }
 }
