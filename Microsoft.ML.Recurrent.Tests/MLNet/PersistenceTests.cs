@@ -83,6 +83,8 @@ public sealed class PersistenceTests
         at += 4 * mapLength;
         f["vocabulary hash"] = at + 1;
         at += 1 + 32;
+        f["character input flag"] = at;
+        at += 1;                                                   // no character input
         f["labels"] = at;
         int network = payload.AsSpan().IndexOf("MLRNNET\0"u8);
         f["cell"] = network + 12;
