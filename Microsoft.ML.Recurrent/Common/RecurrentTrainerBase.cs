@@ -139,11 +139,19 @@ public abstract class RecurrentTrainerBase<TTransformer> : IEstimator<TTransform
             channel.Info($"Holding out {held:N0} of the training rows for validation.");
         }
 
+        int embeddingSize = TrainerOptions.EmbeddingSize;
+        if (TrainerOptions.PretrainedEmbeddingsPath is { } path)
+        {
+            if (!sequenceInput.IsTokens)
+                throw new ArgumentOutOfRangeException(nameof(trainData), "PretrainedEmbeddingsPath needs token input (a vector of keys).");
+            _wordVectors = WordVectors.Read(path, KeyWords(schema[TrainerOptions.FeatureColumnName]));
+            embeddingSize = _wordVectors.Dimension;
+        }
         var network = new RecurrentNetwork(Configure(new NetworkConfig
         {
             Cell = TrainerOptions.Cell,
             VocabularySize = sequenceInput.VocabularySize,
-            InputSize = sequenceInput.IsTokens ? TrainerOptions.EmbeddingSize : TrainerOptions.FeaturesPerStep,
+            InputSize = sequenceInput.IsTokens ? embeddingSize : TrainerOptions.FeaturesPerStep,
             HiddenSize = TrainerOptions.HiddenSize,
             NumLayers = TrainerOptions.NumberOfLayers,
             Bidirectional = TrainerOptions.Bidirectional,
@@ -159,6 +167,14 @@ public abstract class RecurrentTrainerBase<TTransformer> : IEstimator<TTransform
             MaximumWordLength = sequenceInput.Characters is null ? 0 : TrainerOptions.MaximumWordLength,
         }));
         network.Initialize(seed);
+        var frozen = (Offset: 0, Length: 0);
+        if (TrainerOptions.PretrainedEmbeddingsPath is { } vectorsPath)
+            InitializeEmbeddings(network, sequenceInput, schema[TrainerOptions.FeatureColumnName], vectorsPath, channel);
+        if (TrainerOptions.FreezeEmbeddings && sequenceInput.IsTokens)
+        {
+            var embedding = network.Parameters["embedding.weight"];
+            frozen = (embedding.Offset, embedding.Length);
+        }
         int threads = TrainerOptions.NumberOfThreads ?? Environment.ProcessorCount;
         channel.Info($"Training a {(TrainerOptions.Bidirectional ? "bidirectional " : "")}{TrainerOptions.NumberOfLayers}-layer {TrainerOptions.Cell} " +
             $"(hidden {TrainerOptions.HiddenSize}, {network.Parameters.Length:N0} parameters) on {data.Count:N0} rows, {data.TotalSteps:N0} steps, " +
@@ -179,6 +195,7 @@ public abstract class RecurrentTrainerBase<TTransformer> : IEstimator<TTransform
             EarlyStoppingMetric = TrainerOptions.EarlyStoppingMetric,
             Threads = threads,
             Seed = seed,
+            Frozen = frozen,
         });
         var token = TrainerOptions.CancellationToken;
         trainer.Train(data, validation, () =>
@@ -200,6 +217,40 @@ public abstract class RecurrentTrainerBase<TTransformer> : IEstimator<TTransform
         var trained = network.CreateInferenceSibling();
         return MakeTransformer(new RecurrentModel(sequenceInput, Objective, trained, labelValues, TrainerOptions.BatchSize,
             TrainerOptions.NumberOfThreads ?? 0, VocabularyHash.Of(schema[TrainerOptions.FeatureColumnName])));
+    }
+
+    private WordVectors? _wordVectors;
+
+    /// <summary>The words behind the keys of a token column (its KeyValues), index k − 1 for key k.</summary>
+    private static string[] KeyWords(DataViewSchema.Column column)
+    {
+        if (column.Annotations.Schema.GetColumnOrNull(AnnotationUtils.Kinds.KeyValues) is not { Type: VectorDataViewType { ItemType: TextDataViewType } })
+            throw new ArgumentOutOfRangeException(nameof(column), $"Feature column '{column.Name}' has no words behind its keys (text key values), so pretrained word vectors cannot be matched to it.");
+        VBuffer<ReadOnlyMemory<char>> words = default;
+        column.GetKeyValues(ref words);
+        return words.DenseValues().Select(w => w.ToString()).ToArray();
+    }
+
+    /// <summary>Sets the embedding rows of the words found in the vector file; logs the coverage.</summary>
+    private void InitializeEmbeddings(RecurrentNetwork network, SequenceInput input, DataViewSchema.Column column, string path, IChannel channel)
+    {
+        var vectors = _wordVectors!;
+        var words = KeyWords(column);
+        var weight = network.Parameters.Value(network.Parameters["embedding.weight"]);
+        int e = vectors.Dimension, found = 0, rows = 0;
+        for (int key = 1; key <= words.Length && key <= input.KeyCount; key++)
+        {
+            int row = input.TokenMap is null ? key : input.TokenMap[key];
+            if (row == 0) continue; // rare words share the unknown row, which keeps its own start
+            rows++;
+            if (vectors.Find(words[key - 1]) is { } vector)
+            {
+                vector.CopyTo(weight.Slice(row * e, e));
+                found++;
+            }
+        }
+        channel.Info($"Pretrained word vectors: {found:N0} of {rows:N0} embedding rows initialized from {Path.GetFileName(path)} ({e} values each).");
+        _wordVectors = null;
     }
 
     private static string Describe(RecurrentEpochInfo r)

@@ -81,6 +81,17 @@ public abstract class RecurrentTrainerOptions
     /// <summary>Characters the encoder reads per word at most — the first ⌈k/2⌉ and the last ⌊k/2⌋; 0 = all. Default 0.</summary>
     public int MaximumWordLength;
 
+    /// <summary>
+    /// A word-vector text file (GloVe, or fastText <c>.vec</c>: a word and its values per line) whose vectors
+    /// initialize the embedding rows of the feature column's words (its key values; a word's lower-cased form is tried
+    /// too). Words not in the file keep their random start. The file's width sets <see cref="EmbeddingSize"/>. Token
+    /// input only. null = none. Default null.
+    /// </summary>
+    public string? PretrainedEmbeddingsPath;
+
+    /// <summary>Whether the word embedding stays as initialized (e.g. from <see cref="PretrainedEmbeddingsPath"/>) during training. Default false.</summary>
+    public bool FreezeEmbeddings;
+
     /// <summary>Passes over the training data. Default 5.</summary>
     public int NumberOfEpochs = 5;
 

@@ -19,6 +19,7 @@ internal sealed class SequenceTrainer
     private readonly Optimizer _optimizer;
     private readonly SeededRandom _random;
     private int[] _labels = [];
+    private float[] _frozenValues = [];
     private float[] _outputs = [], _dOutputs = [], _probabilities = [], _stepWeights = [];
 
     public SequenceTrainer(RecurrentNetwork network, Objective objective, TrainingSettings settings)
@@ -66,6 +67,7 @@ internal sealed class SequenceTrainer
         float[]? bestWeights = null;
         int sinceBest = 0;
         var started = System.Diagnostics.Stopwatch.StartNew();
+        _frozenValues = _network.Parameters.Values.AsSpan(_settings.Frozen.Offset, _settings.Frozen.Length).ToArray();
         for (int epoch = 1; epoch <= _settings.Epochs; epoch++)
         {
             var clock = System.Diagnostics.Stopwatch.StartNew();
@@ -88,6 +90,9 @@ internal sealed class SequenceTrainer
                 if (!float.IsFinite(loss))
                     throw new InvalidOperationException($"Training diverged: the loss is {loss} in epoch {epoch}, batch {b + 1}. The model is not kept; try a lower learning rate or gradient clipping.");
                 _network.Backward(g.Batch, input, dOutput);
+                var (frozenOffset, frozenLength) = _settings.Frozen;
+                if (frozenLength > 0)
+                    _network.Parameters.Gradients.AsSpan(frozenOffset, frozenLength).Clear(); // no update, and no share of the clipping norm
                 float norm = _settings.GradientClipNorm > 0
                     ? GradientClipping.ClipByGlobalNorm(_network.Parameters.Gradients, _settings.GradientClipNorm)
                     : GradientNorm(_network.Parameters.Gradients);
@@ -95,6 +100,8 @@ internal sealed class SequenceTrainer
                     throw new InvalidOperationException($"Training diverged: the gradient norm is {norm} in epoch {epoch}, batch {b + 1}. The model is not kept; try a lower learning rate or gradient clipping.");
                 _optimizer.LearningRate = ScheduledRate(step++, totalSteps);
                 _optimizer.Step(_network.Parameters.Values, _network.Parameters.Gradients);
+                if (frozenLength > 0)
+                    _frozenValues.CopyTo(_network.Parameters.Values.AsSpan(frozenOffset, frozenLength)); // undo weight decay there
                 lossSum += (double)loss * rows;
                 predictions += rows;
                 examples += g.Batch.BatchSize;

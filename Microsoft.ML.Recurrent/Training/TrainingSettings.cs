@@ -22,4 +22,6 @@ internal sealed record TrainingSettings
     /// <summary>Threads for forward and backward (results do not depend on it).</summary>
     public int Threads { get; init; } = 1;
     public long Seed { get; init; }
+    /// <summary>A range of <see cref="Core.ParameterSet.Values"/> that training leaves unchanged (e.g. frozen embeddings), or none.</summary>
+    public (int Offset, int Length) Frozen { get; init; }
 }
