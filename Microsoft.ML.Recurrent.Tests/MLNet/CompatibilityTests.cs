@@ -42,7 +42,7 @@ public sealed class CompatibilityTests
             for (int c = 0; c < header.Length; c++)
             {
                 string actual = readers[c]();
-                if (scored.Schema[header[c]].Type is TextDataViewType or BooleanDataViewType)
+                if (scored.Schema[header[c]].Type is TextDataViewType or BooleanDataViewType or VectorDataViewType { ItemType: TextDataViewType })
                 {
                     Assert.AreEqual(fields[c], actual, $"{fixture}, row {row}, {header[c]}");
                     continue;
@@ -71,6 +71,11 @@ public sealed class CompatibilityTests
         {
             var get = cursor.GetGetter<float>(column);
             return () => { float v = 0; get(ref v); return v.ToString("R", inv); };
+        }
+        if (type is VectorDataViewType { ItemType: TextDataViewType })
+        {
+            var get = cursor.GetGetter<VBuffer<ReadOnlyMemory<char>>>(column);
+            return () => { VBuffer<ReadOnlyMemory<char>> v = default; get(ref v); return string.Join(' ', v.DenseValues()); };
         }
         if (type is VectorDataViewType)
         {

@@ -223,4 +223,21 @@ public sealed class RoundTripTests
             File.Delete(output);
         }
     }
+
+    [TestMethod]
+    public void TaggerWithCrfAndCharactersRoundTrips()
+    {
+        var ml = new MLContext(seed: 5);
+        var train = ml.Data.LoadFromEnumerable(Tagging.CrfTaggerTests.Entities(300, 1));
+        var test = ml.Data.LoadFromEnumerable(Tagging.CrfTaggerTests.Entities(60, 2));
+        var model = Tagging.TaggingData.Featurizer(ml)
+            .Append(ml.MulticlassClassification.Trainers.RecurrentTagger(new RecurrentTaggerTrainer.Options
+            {
+                EmbeddingSize = 8, HiddenSize = 8, NumberOfEpochs = 3, BatchSize = 16, LearningRate = 1e-2f,
+                UseCrf = true, TagScheme = TagScheme.Bio, OutputProbabilities = true,
+                CharacterColumnName = "Tokens", CharacterEmbeddingSize = 4, CharacterHiddenSize = 4,
+            }))
+            .Fit(train);
+        AssertSameScoresInAnotherProcess(ml, model, train.Schema, test);
+    }
 }

@@ -8,7 +8,7 @@ namespace Microsoft.ML.Recurrent.Tests.Scorer;
 /// <summary>Writes the output columns of a scored view as text, floats as their exact bit patterns, one line per row.</summary>
 public static class ScoreDump
 {
-    public static readonly string[] Columns = ["Score", "Probability", "PredictedLabel"];
+    public static readonly string[] Columns = ["Score", "Probability", "PredictedLabel", "RecurrentFeatures"];
 
     public static string Dump(IDataView scored)
     {

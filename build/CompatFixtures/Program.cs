@@ -1,5 +1,5 @@
 // usage: dotnet run --project build/CompatFixtures -- <output directory>
-// Trains five small pipelines with the library as it is now and writes, for each fixture name N:
+// Trains seven small pipelines with the library as it is now and writes, for each fixture name N:
 //   N.zip          the model (mlContext.Model.Save)
 //   N.input.idv    the rows to score (ML.NET binary IDataView, the model's input schema)
 //   N.scores.tsv   the scores this version gives: one line per row, columns Score (comma-separated floats, "R"
@@ -10,6 +10,7 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Recurrent;
 using Microsoft.ML.Recurrent.Tests.MLNet; // TestData: the tests' small synthetic data sets
+using Microsoft.ML.Recurrent.Tests.Tagging; // TaggingData
 
 if (args.Length != 1)
 {
@@ -105,6 +106,37 @@ Directory.CreateDirectory(outDir);
         .Fit(train);
     Write(ml, "tiktoken", model, train.Schema, test);
 }
+// A tagger with a BIO-constrained CRF and character features (format version 3 and later).
+{
+    var ml = new MLContext(seed: 16);
+    static List<TaggedSentence> Entities(int count, int seed) => TaggingData.Sentences(count, seed)
+        .Select(r => new TaggedSentence { Tokens = r.Tokens, Tags = r.Tags.Select(t => t.Contains('-') ? t : "O").ToArray() }).ToList();
+    var train = ml.Data.LoadFromEnumerable(Entities(200, 11));
+    var test = ml.Data.LoadFromEnumerable(Entities(30, 12));
+    var model = TaggingData.Featurizer(ml)
+        .Append(ml.MulticlassClassification.Trainers.RecurrentTagger(new RecurrentTaggerTrainer.Options
+        {
+            EmbeddingSize = 6, HiddenSize = 6, NumberOfEpochs = 2, BatchSize = 16, LearningRate = 1e-2f, Seed = 6,
+            UseCrf = true, TagScheme = TagScheme.Bio, OutputProbabilities = true,
+            CharacterColumnName = "Tokens", CharacterEmbeddingSize = 4, CharacterHiddenSize = 4,
+        }))
+        .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel"))
+        .Fit(train);
+    Write(ml, "tagger", model, train.Schema, test);
+}
+
+// A classifier applied as a featurizer: its pooled representation (format version 3 and later).
+{
+    var ml = new MLContext(seed: 17);
+    var train = ml.Data.LoadFromEnumerable(TestData.Topic(200, 13));
+    var featurizer = ml.Transforms.Conversion.MapValueToKey("Label").Append(TestData.TokenKeys(ml)).Fit(train);
+    var classifier = ml.MulticlassClassification.Trainers.Recurrent(new RecurrentMulticlassTrainer.Options
+    {
+        EmbeddingSize = 6, HiddenSize = 6, NumberOfEpochs = 2, Seed = 7,
+    }).Fit(featurizer.Transform(train));
+    var model = featurizer.Append(ml.Transforms.RecurrentFeatures(classifier).Fit(featurizer.Transform(train)));
+    Write(ml, "featurizer", model, train.Schema, ml.Data.LoadFromEnumerable(TestData.Topic(30, 14)));
+}
 return 0;
 
 void Write(MLContext ml, string name, ITransformer model, DataViewSchema schema, IDataView test)
@@ -122,7 +154,7 @@ internal static class Scores
     public static string Dump(IDataView scored)
     {
         var inv = CultureInfo.InvariantCulture;
-        var names = new[] { "Score", "Probability", "PredictedLabel" }.Where(n => scored.Schema.GetColumnOrNull(n) is not null).ToArray();
+        var names = new[] { "Score", "Probability", "PredictedLabel", "RecurrentFeatures" }.Where(n => scored.Schema.GetColumnOrNull(n) is not null).ToArray();
         var text = new StringBuilder(string.Join('\t', names)).Append('\n');
         using var cursor = scored.GetRowCursor(names.Select(n => scored.Schema[n]));
         var writers = names.Select(n => Writer(cursor, scored.Schema[n])).ToArray();
@@ -137,6 +169,11 @@ internal static class Scores
             {
                 var get = c.GetGetter<float>(column);
                 return () => { float v = 0; get(ref v); return v.ToString("R", inv); };
+            }
+            if (type is VectorDataViewType { ItemType: TextDataViewType })
+            {
+                var get = c.GetGetter<VBuffer<ReadOnlyMemory<char>>>(column);
+                return () => { VBuffer<ReadOnlyMemory<char>> v = default; get(ref v); return string.Join(' ', v.DenseValues()); };
             }
             if (type is VectorDataViewType)
             {
