@@ -55,6 +55,16 @@ public sealed class ModelFuzzTests
         {
             File.Delete(vocabulary);
         }
+        // Today's tagger: a BIO-constrained CRF and character features (the most fields of any entry).
+        var sentences = ml.Data.LoadFromEnumerable(Tagging.CrfTaggerTests.Entities(120, 1));
+        var tagger = Tagging.TaggingData.Featurizer(ml)
+            .Append(ml.MulticlassClassification.Trainers.RecurrentTagger(new RecurrentTaggerTrainer.Options
+            {
+                EmbeddingSize = 4, HiddenSize = 4, NumberOfEpochs = 1, UseCrf = true, TagScheme = TagScheme.Bio,
+                CharacterColumnName = "Tokens", CharacterEmbeddingSize = 3, CharacterHiddenSize = 3,
+            }))
+            .Fit(sentences);
+        Add("tagger (current)", Save(ml, tagger, sentences.Schema), ml.Data.TakeRows(sentences, 16));
         // The committed version-1 zips (no integrity envelope).
         foreach (string fixture in new[] { "multiclass", "tokenizetoids" })
         {
