@@ -171,3 +171,4 @@ public sealed class CrfTaggerTests
         Assert.ThrowsExactly<ArgumentException>(() => ml.MulticlassClassification.Trainers.RecurrentTagger(new RecurrentTaggerTrainer.Options { TagScheme = TagScheme.Bio }));
     }
 }
+
