@@ -2,6 +2,7 @@
 //
 //   dotnet run --project samples/TaggingDemo                 the shipped Brown corpus excerpt (under 2 minutes)
 //   options: --epochs N  --threads N  --crf  --characters  --lr X  --dropout X  --out DIR
+//            --data DIR   a folder with train.tsv and test.tsv in the excerpt's format (e.g. the whole corpus)
 //
 // It trains a tagger on the excerpt, evaluates it on held-out sentences (token accuracy, accuracy on words never seen
 // in training), saves the model zip, loads it back and tags a few sentences.
@@ -15,6 +16,7 @@ float? learningRate = null, dropout = null;
 int? threads = null;
 bool crf = false, characters = false;
 string output = Path.Combine(Path.GetTempPath(), "recurrent-tagging-demo");
+string data = Path.Combine(AppContext.BaseDirectory, "data");
 for (int i = 0; i < args.Length; i++)
 {
     switch (args[i])
@@ -24,6 +26,7 @@ for (int i = 0; i < args.Length; i++)
         case "--crf": crf = true; break;
         case "--characters": characters = true; break;
         case "--out": output = args[++i]; break;
+        case "--data": data = args[++i]; break;
         case "--lr": learningRate = float.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture); break;
         case "--dropout": dropout = float.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture); break;
         default: Console.Error.WriteLine($"Unknown argument {args[i]}; see the comment at the top of Program.cs."); return 2;
@@ -31,7 +34,6 @@ for (int i = 0; i < args.Length; i++)
 }
 var clock = Stopwatch.StartNew();
 var ml = new MLContext(seed: 1);
-string data = Path.Combine(AppContext.BaseDirectory, "data");
 var train = ml.Data.LoadFromTextFile<Sentence>(Path.Combine(data, "train.tsv"), separatorChar: '\t');
 var test = ml.Data.LoadFromTextFile<Sentence>(Path.Combine(data, "test.tsv"), separatorChar: '\t');
 
