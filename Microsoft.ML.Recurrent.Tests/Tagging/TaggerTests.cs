@@ -92,6 +92,36 @@ public sealed class TaggerTests
 }
 
 [TestClass]
+public sealed class UnseenTagTests
+{
+    public TestContext TestContext { get; set; } = null!;
+
+    /// <summary>A tag the training data never has: in the key type (the featurizer saw all rows) it trains and is never predicted; unknown to the featurizer it is counted apart.</summary>
+    [TestMethod]
+    public void ATagNeverSeenInTraining()
+    {
+        var ml = new MLContext(seed: 1);
+        var train = TaggingData.Sentences(200, 1);
+        var test = TaggingData.Sentences(40, 2);
+        test[0].Tags[0] = "INTJ"; // in no training sentence
+        var options = new RecurrentTaggerTrainer.Options { EmbeddingSize = 16, HiddenSize = 16, NumberOfEpochs = 8, BatchSize = 16, LearningRate = 1e-2f, EmbeddingDropout = 0.1f, HeadDropout = 0.1f };
+        // 1. The featurizer knows the tag (fitted on all rows): the tagger trains with a tag that has no example.
+        var featurizer = TaggingData.Featurizer(ml).Fit(ml.Data.LoadFromEnumerable(train.Concat(test)));
+        var tagger = ml.MulticlassClassification.Trainers.RecurrentTagger(options).Fit(featurizer.Transform(ml.Data.LoadFromEnumerable(train)));
+        var metrics = ml.MulticlassClassification.EvaluateTagging(tagger.Transform(featurizer.Transform(ml.Data.LoadFromEnumerable(test))));
+        TestContext.WriteLine($"tag in the key type: {metrics.Tokens} tokens, accuracy {metrics.TokenAccuracy:P2}, {metrics.TokensWithoutGoldTag} without a gold tag");
+        Assert.AreEqual(test.Sum(s => s.Tokens.Length), metrics.Tokens);
+        Assert.IsTrue(metrics.TokenAccuracy < 1 && metrics.TokenAccuracy > 0.9, "the unseen tag's token is wrong, the rest right");
+        // 2. Fitted on the training rows only: the tag maps to key 0 and its token is left out, and counted.
+        var model = TaggingData.Featurizer(ml).Append(ml.MulticlassClassification.Trainers.RecurrentTagger(options)).Fit(ml.Data.LoadFromEnumerable(train));
+        metrics = ml.MulticlassClassification.EvaluateTagging(model.Transform(ml.Data.LoadFromEnumerable(test)));
+        TestContext.WriteLine($"tag unknown to the featurizer: {metrics.Tokens} tokens, {metrics.TokensWithoutGoldTag} without a gold tag");
+        Assert.AreEqual(1, metrics.TokensWithoutGoldTag);
+        Assert.AreEqual(test.Sum(s => s.Tokens.Length) - 1, metrics.Tokens);
+    }
+}
+
+[TestClass]
 public sealed class CrfTaggerTests
 {
     public TestContext TestContext { get; set; } = null!;

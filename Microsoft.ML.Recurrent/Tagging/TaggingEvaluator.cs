@@ -16,7 +16,7 @@ internal static class TaggingEvaluator
         if (((KeyDataViewType)((VectorDataViewType)predicted.Type).ItemType).Count != (ulong)tags)
             throw new ArgumentOutOfRangeException(nameof(predictedColumnName), $"Column '{predictedColumnName}' has another key type than '{labelColumnName}'.");
         var chunks = ChunkScorer.ForTags(TagNames(label, tags));
-        long tokens = 0, correct = 0, unseen = 0, correctUnseen = 0;
+        long tokens = 0, correct = 0, unseen = 0, correctUnseen = 0, withoutGold = 0;
         var gold = new List<int>();
         var guess = new List<int>();
         using (var cursor = data.GetRowCursor([label, predicted, feature]))
@@ -44,7 +44,11 @@ internal static class TaggingEvaluator
                     uint predictedKey = t < predictions.Length && p.MoveNext() ? p.Current : 0;
                     gold.Add((int)l.Current - 1);
                     guess.Add((int)predictedKey - 1);
-                    if (l.Current == 0) continue; // no gold tag: not evaluated
+                    if (l.Current == 0)
+                    {
+                        withoutGold++; // no gold tag: not evaluated, counted
+                        continue;
+                    }
                     bool right = predictedKey == l.Current;
                     tokens++;
                     if (right) correct++;
@@ -58,11 +62,11 @@ internal static class TaggingEvaluator
             }
         }
         if (chunks is null)
-            return new TaggingMetrics(tokens, correct, unseen, correctUnseen, null, null);
+            return new TaggingMetrics(tokens, correct, unseen, correctUnseen, null, null, withoutGold);
         var (total, byType) = chunks.Counts();
         return new TaggingMetrics(tokens, correct, unseen, correctUnseen,
             byType.ToDictionary(kv => kv.Key, kv => new EntityMetrics(kv.Value.Correct, kv.Value.Predicted, kv.Value.Gold)),
-            new EntityMetrics(total.Correct, total.Predicted, total.Gold));
+            new EntityMetrics(total.Correct, total.Predicted, total.Gold), withoutGold);
     }
 
     private static DataViewSchema.Column KeyVector(DataViewSchema schema, string name, string what)

@@ -8,9 +8,10 @@ namespace Microsoft.ML.Recurrent;
 public sealed class TaggingMetrics
 {
     internal TaggingMetrics(long tokens, long correctTokens, long unseenTokens, long correctUnseenTokens,
-        IReadOnlyDictionary<string, EntityMetrics>? entities, EntityMetrics? overall)
+        IReadOnlyDictionary<string, EntityMetrics>? entities, EntityMetrics? overall, long tokensWithoutGoldTag = 0)
     {
         Tokens = tokens;
+        TokensWithoutGoldTag = tokensWithoutGoldTag;
         TokenAccuracy = tokens == 0 ? double.NaN : (double)correctTokens / tokens;
         UnseenTokens = unseenTokens;
         UnseenTokenAccuracy = unseenTokens == 0 ? double.NaN : (double)correctUnseenTokens / unseenTokens;
@@ -20,6 +21,12 @@ public sealed class TaggingMetrics
 
     /// <summary>Tokens evaluated (tokens with a gold tag).</summary>
     public long Tokens { get; }
+
+    /// <summary>
+    /// Tokens left out because their gold tag is missing (key 0) — for example a tag that <c>MapValueToKey</c>, fitted
+    /// on the training data, never met. The tagger cannot predict such a tag; check this count when it is not 0.
+    /// </summary>
+    public long TokensWithoutGoldTag { get; }
 
     /// <summary>Fraction of tokens whose predicted tag is the gold tag.</summary>
     public double TokenAccuracy { get; }

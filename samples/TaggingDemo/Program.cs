@@ -1,7 +1,8 @@
 // Part-of-speech tagging with a bidirectional LSTM in an ML.NET pipeline (Microsoft.ML.Recurrent).
 //
 //   dotnet run --project samples/TaggingDemo                 the shipped Brown corpus excerpt (under 2 minutes)
-//   options: --epochs N  --threads N  --crf  --characters  --lr X  --dropout X  --out DIR
+//   options: --epochs N  --threads N  --crf  --characters  --lower  --lr X  --dropout X  --out DIR
+//            --lower: word keys from lower-cased tokens (the characters still see the case)
 //            --data DIR   a folder with train.tsv and test.tsv in the excerpt's format (e.g. the whole corpus)
 //
 // It trains a tagger on the excerpt, evaluates it on held-out sentences (token accuracy, accuracy on words never seen
@@ -14,7 +15,7 @@ using Microsoft.ML.Recurrent;
 int epochs = 5;
 float? learningRate = null, dropout = null;
 int? threads = null;
-bool crf = false, characters = false;
+bool crf = false, characters = false, lower = false;
 string output = Path.Combine(Path.GetTempPath(), "recurrent-tagging-demo");
 string data = Path.Combine(AppContext.BaseDirectory, "data");
 for (int i = 0; i < args.Length; i++)
@@ -25,6 +26,7 @@ for (int i = 0; i < args.Length; i++)
         case "--threads": threads = int.Parse(args[++i]); break;
         case "--crf": crf = true; break;
         case "--characters": characters = true; break;
+        case "--lower": lower = true; break;
         case "--out": output = args[++i]; break;
         case "--data": data = args[++i]; break;
         case "--lr": learningRate = float.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture); break;
@@ -39,9 +41,12 @@ var test = ml.Data.LoadFromTextFile<Sentence>(Path.Combine(data, "test.tsv"), se
 
 // Sentences → tokens and tag strings → keys; the tagger; tags back to strings.
 var pipeline = ml.Transforms.Text.TokenizeIntoWords("Tokens", "Text")
+    .Append(ml.Transforms.Text.NormalizeText("LowerText", "Text", Microsoft.ML.Transforms.Text.TextNormalizingEstimator.CaseMode.Lower,
+        keepDiacritics: true, keepPunctuations: true, keepNumbers: true))
+    .Append(ml.Transforms.Text.TokenizeIntoWords("LowerTokens", "LowerText"))
     .Append(ml.Transforms.Text.TokenizeIntoWords("TagStrings", "Tags"))
     .Append(ml.Transforms.Conversion.MapValueToKey("Label", "TagStrings"))
-    .Append(ml.Transforms.Conversion.MapValueToKey("Features", "Tokens"))
+    .Append(ml.Transforms.Conversion.MapValueToKey("Features", lower ? "LowerTokens" : "Tokens"))
     .Append(ml.MulticlassClassification.Trainers.RecurrentTagger(new RecurrentTaggerTrainer.Options
     {
         NumberOfEpochs = epochs,
