@@ -38,6 +38,8 @@ internal sealed class MaxEntTagger(MaxEntTagger.Options options) : ITagger
         public float? L1 { get; init; }
         /// <summary><c>iter=</c>: maximum passes (SDCA) or iterations (L-BFGS); null = the trainer's default.</summary>
         public int? Iterations { get; init; }
+        /// <summary><c>check=</c>: SDCA's convergence check every this many passes (each check costs about a pass); null = ML.NET's choice.</summary>
+        public int? CheckFrequency { get; init; }
         /// <summary><c>mincount=</c>: keep feature slots that occur in at least this many training tokens (1 = all).</summary>
         public int MinimumCount { get; init; } = 1;
         /// <summary><c>bigrams=0|1</c>: add the (w-1, w) and (w, w+1) pair features.</summary>
@@ -62,6 +64,7 @@ internal sealed class MaxEntTagger(MaxEntTagger.Options options) : ITagger
                     "l2" => o with { L2 = F() },
                     "l1" => o with { L1 = F() },
                     "iter" => o with { Iterations = I() },
+                    "check" => o with { CheckFrequency = I() },
                     "mincount" => o with { MinimumCount = I() },
                     "bigrams" => o with { Bigrams = I() != 0 },
                     "hist" => o with { HistorySize = I() },
@@ -76,7 +79,7 @@ internal sealed class MaxEntTagger(MaxEntTagger.Options options) : ITagger
         {
             static string Or(float? v) => v?.ToString(CultureInfo.InvariantCulture) ?? "default";
             string history = Trainer == "lbfgs" ? $", hist={HistorySize}" : "";
-            return $"trainer={Trainer}, l2={Or(L2)}, l1={Or(L1)}, iter={Or(Iterations)}, mincount={MinimumCount}, " +
+            return $"trainer={Trainer}, l2={Or(L2)}, l1={Or(L1)}, iter={Or(Iterations)}, check={Or(CheckFrequency)}, mincount={MinimumCount}, " +
                    $"bigrams={(Bigrams ? 1 : 0)}{history}, threads={Or(Threads)}";
         }
     }
@@ -112,7 +115,7 @@ internal sealed class MaxEntTagger(MaxEntTagger.Options options) : ITagger
             ? _ml.MulticlassClassification.Trainers.SdcaMaximumEntropy(new SdcaMaximumEntropyMulticlassTrainer.Options
             {
                 L2Regularization = options.L2, L1Regularization = options.L1, MaximumNumberOfIterations = options.Iterations,
-                NumberOfThreads = options.Threads,
+                NumberOfThreads = options.Threads, ConvergenceCheckFrequency = options.CheckFrequency,
             })
             : _ml.MulticlassClassification.Trainers.LbfgsMaximumEntropy(new LbfgsMaximumEntropyMulticlassTrainer.Options
             {

@@ -160,9 +160,11 @@ internal sealed class TorchTagger : ITagger
             for (int t = 0; t < row.Length; t++) { padded[b * T + t] = row[t]; real[k++] = b * T + t; }
         }
         var x = _embeddingDropout!.call(_embedding!.call(tensor(padded, [B, T])));                      // [B, T, E]
-        var packed = nn.utils.rnn.pack_padded_sequence(x, tensor(lengths), batch_first: true, enforce_sorted: true);
+        // PackedSequence is not a Tensor, so no dispose scope frees it: disposed here, or its native memory waits for the GC.
+        using var packed = nn.utils.rnn.pack_padded_sequence(x, tensor(lengths), batch_first: true, enforce_sorted: true);
         var (output, _, _) = _lstm!.call(packed);
-        var (y, _) = nn.utils.rnn.pad_packed_sequence(output, batch_first: true, total_length: T);        // [B, T, 2H]
+        using var packedOutput = output;
+        var (y, _) = nn.utils.rnn.pad_packed_sequence(packedOutput, batch_first: true, total_length: T);  // [B, T, 2H]
         var steps = y.reshape(B * T, H2).index_select(0, tensor(real));                                    // [N, 2H]
         return _head!.call(_headDropout!.call(steps));                                                      // [N, C]
     }
