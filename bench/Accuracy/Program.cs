@@ -33,7 +33,7 @@ for (int i = 0; i < args.Length; i++)
         default: throw new ArgumentException($"unknown argument {args[i]}; see the top of bench/Accuracy/Program.cs");
     }
 }
-string root = FindRoot();
+string root = Machine.RepositoryRoot();
 datasets ??= Path.Combine(root, "..", "shared", "datasets");
 outFile ??= Path.Combine(root, "bench", "Accuracy", "results", "runs.jsonl");
 
@@ -48,7 +48,7 @@ if (child)
     var result = new RunResult
     {
         Dataset = dataset, Model = model, Config = model == "defaults" ? configs : model is "ours" or "libtorch" ? "reference" : "default",
-        Limit = limit, LoadStart = Machine.LoadAverage(), Started = DateTime.UtcNow.ToString("u"), Commit = GitCommit(root),
+        Limit = limit, LoadStart = Machine.LoadAverage(), Started = DateTime.UtcNow.ToString("u"), Commit = Machine.GitCommit(root),
     };
     var total = Stopwatch.StartNew();
     var corpus = Corpus.Load(dataset, Path.GetFullPath(datasets), limit);
@@ -104,23 +104,3 @@ foreach (var d in dataSets)
             Console.WriteLine($"=== {d} / {m}: final {r.FinalAccuracy:F2}%{(double.IsNaN(r.BestAccuracy) ? "" : $", best {r.BestAccuracy:F2}% (epoch {r.BestEpoch})")}, train {r.TrainSeconds:F0} s, peak {r.PeakMemoryMiB:F0} MiB, load {r.LoadStart} → {r.LoadEnd}");
         }
 return failures == 0 ? 0 : 1;
-
-static string FindRoot()
-{
-    for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        if (File.Exists(Path.Combine(dir.FullName, "Recurrent.sln"))) return dir.FullName;
-    return Directory.GetCurrentDirectory();
-}
-
-static string GitCommit(string root)
-{
-    try
-    {
-        var psi = new ProcessStartInfo("git", "rev-parse --short HEAD") { WorkingDirectory = root, RedirectStandardOutput = true, UseShellExecute = false };
-        using var p = Process.Start(psi)!;
-        string s = p.StandardOutput.ReadToEnd().Trim();
-        p.WaitForExit();
-        return s;
-    }
-    catch (Exception) { return ""; }
-}

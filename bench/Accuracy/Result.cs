@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
@@ -48,19 +47,4 @@ internal sealed class RunResult
 
     public string ToJson() => JsonSerializer.Serialize(this, Json);
     public static RunResult FromJson(string json) => JsonSerializer.Deserialize<RunResult>(json, Json)!;
-}
-
-internal static class Machine
-{
-    public static string LoadAverage() => File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "";
-
-    /// <summary>Peak resident set (VmHWM) of this process in MiB.</summary>
-    public static double PeakMemoryMiB()
-    {
-        if (!File.Exists("/proc/self/status")) return double.NaN;
-        foreach (var line in File.ReadLines("/proc/self/status"))
-            if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
-                return long.Parse(line[6..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) / 1024.0;
-        return double.NaN;
-    }
 }

@@ -8,20 +8,9 @@ namespace Accuracy;
 /// <summary>The reference recipe in libtorch through TorchSharp-cpu.</summary>
 internal static class TorchRunner
 {
-    private static void Load()
-    {
-        // Must run before anything touches TorchSharp.torch (its static constructor loads libLibTorchSharp.so).
-        string native = Path.Combine(AppContext.BaseDirectory, "libLibTorchSharp.so");
-        if (OperatingSystem.IsLinux() && File.Exists(native))
-            foreach (string note in TorchParity.ElfVersionPatcher.PatchIfNeeded(native))
-                Console.Error.WriteLine("elf-patch: " + note);
-        set_default_dtype(float32);
-        try { set_num_interop_threads(1); } catch (Exception) { /* only settable before first parallel work */ }
-    }
-
     public static RunResult Run(Corpus corpus, int epochs, int threads, RunResult result)
     {
-        Load();
+        TorchNative.Load();
         set_num_threads(threads);
         manual_seed(1);
         const int E = 128, H = 128, Layers = 2, Batch = 32;
