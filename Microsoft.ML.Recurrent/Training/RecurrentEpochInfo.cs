@@ -16,6 +16,9 @@ namespace Microsoft.ML.Recurrent;
 public sealed record RecurrentEpochInfo(int Epoch, int Epochs, double Loss, double Accuracy, double ValidationLoss,
     double ValidationAccuracy, bool IsBest, float LearningRate, long Examples, long Tokens, TimeSpan Elapsed, TimeSpan Remaining)
 {
-    /// <summary>Training throughput in steps (tokens) per second.</summary>
-    public double TokensPerSecond => Elapsed.TotalSeconds > 0 ? Tokens / Elapsed.TotalSeconds : 0;
+    /// <summary>The part of <see cref="Elapsed"/> spent scoring the validation data (zero without validation data).</summary>
+    public TimeSpan ValidationElapsed { get; init; }
+
+    /// <summary>Training throughput in steps (tokens) per second, over the epoch's training time (validation excluded).</summary>
+    public double TokensPerSecond => (Elapsed - ValidationElapsed).TotalSeconds is > 0 and var seconds ? Tokens / seconds : 0;
 }

@@ -110,6 +110,7 @@ internal sealed class SequenceTrainer
 
             double validationLoss = double.NaN, validationAccuracy = double.NaN;
             bool isBest = false;
+            var validationClock = System.Diagnostics.Stopwatch.StartNew();
             if (validation is not null)
             {
                 (validationLoss, validationAccuracy) = Evaluate(validation);
@@ -138,7 +139,8 @@ internal sealed class SequenceTrainer
             // Loss and accuracy are per prediction: per sequence, or (tagging) per token.
             var report = new RecurrentEpochInfo(epoch, _settings.Epochs, lossSum / Math.Max(1, predictions),
                 _objective == Objective.Regression ? double.NaN : (double)correct / Math.Max(1, predictions),
-                validationLoss, validationAccuracy, isBest, _optimizer.LearningRate, examples, tokens, elapsed, remaining);
+                validationLoss, validationAccuracy, isBest, _optimizer.LearningRate, examples, tokens, elapsed, remaining)
+            { ValidationElapsed = validation is null ? TimeSpan.Zero : validationClock.Elapsed };
             reports.Add(report);
             onEpoch?.Invoke(report);
             if (_settings.EarlyStoppingPatience > 0 && sinceBest >= _settings.EarlyStoppingPatience)

@@ -23,7 +23,7 @@ internal interface ITagger
 internal static class Taggers
 {
     /// <summary>What <c>--model all</c> runs: every model that exists today.</summary>
-    public static readonly string[] All = ["mft", "mft-rules", "maxent", "libtorch"];
+    public static readonly string[] All = ["mft", "mft-rules", "maxent", "libtorch", "ours", "ours-crf", "ours-char", "ours-crf-char"];
 
     public static ITagger Create(string model, string config) => model switch
     {
@@ -31,8 +31,7 @@ internal static class Taggers
         "mft-rules" => new MostFrequentTagTagger(useRules: true),            // (a), variant with unseen-word rules
         "maxent" => new MaxEntTagger(MaxEntTagger.Options.Parse(config)),     // (b)
         "libtorch" => new TorchTagger(TaggerRecipe.Parse(config)),           // (c)
-        // (d) OUR TAGGER — the place for model (d): see OursTagger.cs. Add "ours" (and the CRF / char variants) to All
-        // once RecurrentTagger exists.
+        // (d) our tagger, without and with the CRF and the character features
         "ours" => new OursTagger(TaggerRecipe.Parse(config), useCrf: false, useChars: false),
         "ours-crf" => new OursTagger(TaggerRecipe.Parse(config), useCrf: true, useChars: false),
         "ours-char" => new OursTagger(TaggerRecipe.Parse(config), useCrf: false, useChars: true),

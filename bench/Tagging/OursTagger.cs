@@ -1,54 +1,101 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Recurrent;
+using Accuracy;
+using Microsoft.ML.Transforms.Text;
+
 namespace Tagging;
 
-// =====================================================================================================================
-// MODEL (d), OUR TAGGER — NOT YET RUNNABLE. This is the one place to fill in once
-// mlContext.MulticlassClassification.Trainers.RecurrentTagger(...) exists (issue 10); then add "ours" (and the
-// variants) to Taggers.All and rerun:  Tagging.dll --model ours,ours-crf,ours-char,ours-crf-char
-// =====================================================================================================================
-
 /// <summary>
-/// Model (d): our recurrent tagger through the public ML.NET API, on the same <see cref="TaggerRecipe"/> as model (c),
-/// without and with the CRF (<c>UseCrf</c>) and the character features. Placeholder: throws until the trainer exists.
+/// Model (d): our recurrent tagger through the public ML.NET API — the pipeline a user writes — on the same
+/// <see cref="TaggerRecipe"/> as model (c), without and with the CRF (<c>UseCrf</c>) and the character features
+/// (<c>CharacterColumnName</c> = the words in their original case). The dev sentences are the trainer's validation data,
+/// so the epoch with the best dev token accuracy is kept, as in (c).
 /// </summary>
 internal sealed class OursTagger(TaggerRecipe recipe, bool useCrf, bool useChars) : ITagger
 {
-    public string Settings => $"ours (RecurrentTagger){(useCrf ? " + CRF" : "")}{(useChars ? " + char features" : "")}; {recipe}";
+    private readonly MLContext _ml = new(seed: recipe.Seed);
+    private ITransformer? _model;
 
-    // The intended implementation (a sketch: option names as in RecurrentTrainerOptions; the tagger's own may differ):
-    //
-    //   sealed class SentenceRow { public string[] Words { get; set; } = []; public string[] Tags { get; set; } = []; }
-    //   var ml = new MLContext(seed: recipe.Seed);
-    //   var train = ml.Data.LoadFromEnumerable(corpus.Train.Select(s => new SentenceRow { Words = s.Words, Tags = s.Tags }));
-    //   var dev   = ml.Data.LoadFromEnumerable(corpus.Dev.Select(...));          // validation data: best epoch on dev accuracy
-    //   var pipeline = ml.Transforms.Conversion.MapValueToKey("Label", "Tags")
-    //       .Append(recipe.LowerCaseWords ? ml.Transforms.Text.NormalizeText("Lower", "Words", keepDiacritics: true,
-    //               keepPunctuations: true, keepNumbers: true) : ml.Transforms.CopyColumns("Lower", "Words"))
-    //       .Append(ml.Transforms.Conversion.MapValueToKey("Features", "Lower"))
-    //       (+ with useChars: the character column the tagger documents, built from "Words" — original case)
-    //       .Append(ml.MulticlassClassification.Trainers.RecurrentTagger(new RecurrentTaggerTrainer.Options
-    //       {
-    //           LabelColumnName = "Label", FeatureColumnName = "Features",
-    //           MinimumTokenFrequency = recipe.MinimumTokenFrequency, EmbeddingSize = recipe.EmbeddingSize,
-    //           HiddenSize = recipe.HiddenSize, NumberOfLayers = recipe.NumberOfLayers, Bidirectional = recipe.Bidirectional,
-    //           EmbeddingDropout = recipe.EmbeddingDropout, HeadDropout = recipe.HeadDropout,
-    //           Optimizer = OptimizerKind.Adam, LearningRate = recipe.LearningRate,
-    //           LearningRateSchedule = LearningRateSchedule.Constant, WarmupFraction = 0, WeightDecay = 0,
-    //           BatchSize = recipe.BatchSize, GradientClipNorm = recipe.GradientClipNorm,
-    //           NumberOfEpochs = recipe.NumberOfEpochs, Seed = recipe.Seed, NumberOfThreads = recipe.NumberOfThreads,
-    //           UseCrf = useCrf, (char options when useChars),
-    //           EpochCallback = e => result.Epochs.Add(new EpochResult { Epoch = e.Epoch, Loss = e.Loss,
-    //               DevAccuracy = 100 * e.ValidationAccuracy, Seconds = e.Elapsed.TotalSeconds, TrainTokensPerSecond = e.TokensPerSecond }),
-    //       }))
-    //       .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedTags", "PredictedLabel"));   // output column name: the tagger's
-    //   _model = pipeline.Fit(train, dev)  (or Fit on the estimator chain with validation data, whatever the tagger offers);
-    //   result.BestEpoch = the epoch Fit kept; result.TrainTokensPerSecond = mean of the epochs' training tokens/s.
-    // Predict: Transform the sentences (Tags empty), read "PredictedTags" (string[] per row), in row order.
-    // Also record how much of the inference time the CRF's Viterbi decode takes (issue 10 target: ≤ 10 %) if the tagger
-    // reports it.
+    public string Settings => $"ours (RecurrentTagger, Microsoft.ML.Recurrent){(useCrf ? " + CRF" : "")}" +
+        $"{(useChars ? $" + character BiLSTM ({recipe.CharacterSize}+{recipe.CharacterSize} per word)" : "")}; {recipe}";
 
-    public void Train(BrownCorpus corpus, TaggingResult result) =>
-        throw new NotSupportedException("model (d) waits for RecurrentTagger (issue 10); see the comment block in bench/Tagging/OursTagger.cs");
+    /// <summary>One sentence as a row: the words and their tags (empty when predicting).</summary>
+    private sealed class SentenceRow
+    {
+        public string[] Words { get; set; } = [];
+        public string[] Tags { get; set; } = [];
+    }
 
-    public string[][] Predict(IReadOnlyList<TaggedSentence> sentences) =>
-        throw new NotSupportedException("model (d) waits for RecurrentTagger");
+    private sealed class TaggedRow
+    {
+        public string[] PredictedTags { get; set; } = [];
+    }
+
+    private IDataView Rows(IEnumerable<TaggedSentence> sentences, bool withTags) =>
+        _ml.Data.LoadFromEnumerable(sentences.Select(s => new SentenceRow { Words = s.Words, Tags = withTags ? s.Tags : [] }));
+
+    public void Train(BrownCorpus corpus, TaggingResult result)
+    {
+        result.Threads = recipe.NumberOfThreads;
+        var monitor = new Recurrent.Bench.CpuMonitor();
+        // Featurization (fitted on the training sentences only): tags → keys; words (optionally lower-cased) → keys.
+        var featurizer = _ml.Transforms.Conversion.MapValueToKey("Label", "Tags")
+            .Append(recipe.LowerCaseWords
+                ? (IEstimator<ITransformer>)_ml.Transforms.Text.NormalizeText("Keys", "Words", TextNormalizingEstimator.CaseMode.Lower,
+                    keepDiacritics: true, keepPunctuations: true, keepNumbers: true)
+                : _ml.Transforms.CopyColumns("Keys", "Words"))
+            .Append(_ml.Transforms.Conversion.MapValueToKey("Features", "Keys"));
+        var train = Rows(corpus.Train, withTags: true);
+        var fittedFeaturizer = featurizer.Fit(train);
+        var trainer = _ml.MulticlassClassification.Trainers.RecurrentTagger(new RecurrentTaggerTrainer.Options
+        {
+            MinimumTokenFrequency = recipe.MinimumTokenFrequency,
+            EmbeddingSize = recipe.EmbeddingSize,
+            HiddenSize = recipe.HiddenSize,
+            NumberOfLayers = recipe.NumberOfLayers,
+            Bidirectional = recipe.Bidirectional,
+            EmbeddingDropout = recipe.EmbeddingDropout,
+            HeadDropout = recipe.HeadDropout,
+            Optimizer = OptimizerKind.Adam,
+            LearningRate = recipe.LearningRate,
+            LearningRateSchedule = recipe.Schedule == "cosine" ? LearningRateSchedule.Cosine : LearningRateSchedule.Constant,
+            WarmupFraction = recipe.WarmupFraction,
+            WeightDecay = 0,
+            BatchSize = recipe.BatchSize,
+            GradientClipNorm = recipe.GradientClipNorm,
+            NumberOfEpochs = recipe.NumberOfEpochs,
+            Seed = recipe.Seed,
+            NumberOfThreads = recipe.NumberOfThreads,
+            UseCrf = useCrf,
+            CharacterColumnName = useChars ? "Words" : null,
+            CharacterEmbeddingSize = recipe.CharacterSize,
+            CharacterHiddenSize = recipe.CharacterSize,
+            EpochCallback = e =>
+            {
+                double trainSeconds = (e.Elapsed - e.ValidationElapsed).TotalSeconds;
+                result.Epochs.Add(new EpochResult
+                {
+                    Epoch = e.Epoch, Loss = e.Loss, DevAccuracy = 100 * e.ValidationAccuracy, Seconds = e.Elapsed.TotalSeconds,
+                    TrainSeconds = trainSeconds, TrainTokensPerSecond = e.TokensPerSecond, ForeignCores = monitor.ForeignCores(),
+                });
+                monitor = new Recurrent.Bench.CpuMonitor();
+                if (e.IsBest) result.BestEpoch = e.Epoch;
+                Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                    $"  epoch {e.Epoch}/{e.Epochs}: loss {e.Loss:F4}, dev {100 * e.ValidationAccuracy:F2}%{(e.IsBest ? " (best)" : "")}, " +
+                    $"train {trainSeconds:F1} s ({e.TokensPerSecond:F0} tokens/s), with dev {e.Elapsed.TotalSeconds:F1} s, load {Machine.LoadAverage()}"));
+            },
+        });
+        var tagger = trainer.Fit(fittedFeaturizer.Transform(train), fittedFeaturizer.Transform(Rows(corpus.Dev, withTags: true)));
+        var tagged = fittedFeaturizer.Append(tagger);
+        _model = tagged.Append(_ml.Transforms.Conversion.MapKeyToValue("PredictedTags", "PredictedLabel").Fit(tagged.Transform(train)));
+        result.TrainTokensPerSecond = result.Epochs.Average(e => e.TrainTokensPerSecond);   // as model (c) reports it
+    }
+
+    public string[][] Predict(IReadOnlyList<TaggedSentence> sentences)
+    {
+        // Batched scoring: Transform + one cursor over the sentences, in order (the trainer's scoring batches rows).
+        var scored = _model!.Transform(Rows(sentences, withTags: false));
+        return _ml.Data.CreateEnumerable<TaggedRow>(scored, reuseRowObject: false).Select(r => r.PredictedTags).ToArray();
+    }
 }

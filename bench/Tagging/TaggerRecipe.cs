@@ -20,6 +20,7 @@ internal sealed record TaggerRecipe
     public int EmbeddingSize { get; init; } = 100;
     /// <summary><c>hidden=</c>: H per direction.</summary>
     public int HiddenSize { get; init; } = 100;
+    /// <summary><c>layers=</c>: stacked recurrent layers (our tagger only; libtorch implements 1).</summary>
     public int NumberOfLayers { get; init; } = 1;
     public bool Bidirectional { get; init; } = true;
     /// <summary><c>edrop=</c>: dropout on the word embeddings (training only).</summary>
@@ -40,6 +41,15 @@ internal sealed record TaggerRecipe
     public int NumberOfThreads { get; init; } = 2;
     /// <summary><c>infer=</c>: sentences per inference batch, in corpus order (not sorted by length).</summary>
     public int InferenceBatchSize { get; init; } = 32;
+    /// <summary><c>sched=constant|cosine</c>: learning-rate schedule (our tagger only; libtorch implements constant).</summary>
+    public string Schedule { get; init; } = "constant";
+    /// <summary><c>warmup=</c>: fraction of the steps with a linear warm-up (our tagger only; libtorch implements 0).</summary>
+    public float WarmupFraction { get; init; }
+    /// <summary><c>chardim=</c>: the character BiLSTM's embedding and hidden size per direction (our tagger with characters).</summary>
+    public int CharacterSize { get; init; } = 25;
+
+    /// <summary>Whether the recipe uses anything only our tagger implements.</summary>
+    public bool BeyondLibTorch => Schedule != "constant" || WarmupFraction != 0 || NumberOfLayers != 1;
 
     public static TaggerRecipe Parse(string config)
     {
@@ -65,6 +75,10 @@ internal sealed record TaggerRecipe
                 "seed" => r with { Seed = I() },
                 "threads" => r with { NumberOfThreads = I() },
                 "infer" => r with { InferenceBatchSize = I() },
+                "sched" => r with { Schedule = v is "constant" or "cosine" ? v : throw new ArgumentException($"sched={v}: constant or cosine") },
+                "warmup" => r with { WarmupFraction = F() },
+                "layers" => r with { NumberOfLayers = I() },
+                "chardim" => r with { CharacterSize = I() },
                 _ => throw new ArgumentException($"unknown recipe config key '{kv[0]}'"),
             };
         }
@@ -75,5 +89,6 @@ internal sealed record TaggerRecipe
         $"LowerCaseWords={LowerCaseWords}, MinimumTokenFrequency={MinimumTokenFrequency}, EmbeddingSize={EmbeddingSize}, HiddenSize={HiddenSize}, " +
         $"NumberOfLayers={NumberOfLayers}, Bidirectional={Bidirectional}, EmbeddingDropout={EmbeddingDropout}, HeadDropout={HeadDropout}, " +
         $"Adam LearningRate={LearningRate} constant, BatchSize={BatchSize} (bucketed), GradientClipNorm={GradientClipNorm}, " +
-        $"NumberOfEpochs={NumberOfEpochs} (best on dev), Seed={Seed}, NumberOfThreads={NumberOfThreads}, InferenceBatchSize={InferenceBatchSize}");
+        $"NumberOfEpochs={NumberOfEpochs} (best on dev), Seed={Seed}, NumberOfThreads={NumberOfThreads}, InferenceBatchSize={InferenceBatchSize}") +
+        (BeyondLibTorch ? string.Create(CultureInfo.InvariantCulture, $", Schedule={Schedule}, WarmupFraction={WarmupFraction}") : "");
 }

@@ -38,6 +38,7 @@ internal sealed class TorchTagger : ITagger
         result.Threads = r.NumberOfThreads;
         set_num_threads(r.NumberOfThreads);
         manual_seed(r.Seed);
+        if (r.BeyondLibTorch) throw new NotSupportedException("sched/warmup/layers are options of our tagger only; the libtorch tagger implements the constant-rate, one-layer recipe");
         if (r.NumberOfLayers != 1 || !r.Bidirectional) throw new NotSupportedException("the libtorch tagger implements the recipe's one bidirectional layer");
 
         var counts = new Dictionary<string, int>(StringComparer.Ordinal);
