@@ -378,6 +378,67 @@ public sealed class CrfTests
     /// Viterbi's (in double).
     /// </summary>
     [TestMethod]
+    public void PrunedMaxPlusEqualsTheDenseProductBitwise()
+    {
+        // Peaked scores (a trained tagger's), flat scores (an untrained one: the dense fallback), −∞ scores and
+        // transitions (constraints), a column no tag may reach, and tag counts around the pruning and vector thresholds.
+        var random = new SeededRandom(21);
+        foreach (int c in new[] { 31, 32, 33, 45, 64, 100, 186, 257 })
+            for (int trial = 0; trial < 40; trial++)
+            {
+                var score = new float[c];
+                var transitions = new float[c * c];
+                float spread = trial % 4 switch { 0 => 0.5f, 1 => 5f, 2 => 30f, _ => 100f };
+                random.FillUniform(score, -spread, 0f);
+                score[trial % c] = 0f;
+                random.FillUniform(transitions, -3f, 3f);
+                if (trial % 3 == 1)
+                    for (int i = 0; i < c * c; i += 7) transitions[i] = float.NegativeInfinity;
+                if (trial % 5 == 2)
+                    for (int i = 0; i < c; i++) transitions[i * c + (c - 1)] = float.NegativeInfinity; // column c − 1 unreachable
+                if (trial % 6 == 3) score[(trial + 1) % c] = float.NegativeInfinity;
+                if (trial % 8 == 5) score[(trial + 2) % c] = 0f; // a tie for the best row
+                var columnMax = Enumerable.Range(0, c).Select(k => Enumerable.Range(0, c).Max(i => transitions[i * c + k])).ToArray();
+                var dense = new float[c];
+                var fast = new float[c];
+                var rows = new int[c];
+                LinearChainCrf.MaxPlus(score, transitions, dense);
+                int read = LinearChainCrf.MaxPlusPruned(score, transitions, columnMax, fast, rows);
+                CollectionAssert.AreEqual(dense, fast, $"C = {c}, trial {trial}");
+                if (c < LinearChainCrf.PruneFromTags)
+                    Assert.AreEqual(c, read, $"C = {c}: below the pruning threshold every row is read");
+                else if (spread == 100f && trial % 3 != 1 && trial % 6 != 3)
+                    Assert.IsTrue(read <= c / 8, $"C = {c}, trial {trial}: peaked scores (100 nats) should prune, but {read} rows were read");
+                else if (spread == 0.5f)
+                    Assert.AreEqual(c, read, $"C = {c}, trial {trial}: flat scores cannot prune");
+            }
+
+        var allMinusInfinity = Enumerable.Repeat(float.NegativeInfinity, 40).ToArray();
+        var t40 = new float[40 * 40];
+        var out40 = new float[40];
+        LinearChainCrf.MaxPlusPruned(allMinusInfinity, t40, new float[40], out40, new int[40]);
+        Assert.IsTrue(out40.All(float.IsNegativeInfinity));
+    }
+
+    [TestMethod]
+    public void ViterbiOfA186TagSetMatchesTheBruteForceBestPathScore()
+    {
+        // Peaked emissions, like a trained tagger's, so that the pruned max-plus skips rows; the decoded paths must
+        // still be best paths (their score equals the plain Viterbi score computed in double).
+        int c = 186;
+        var k = Make([12, 1, 5, 20, 3], c, null, seed: 77, emissionRange: 25f, parameterRange: 2f);
+        var decoded = new int[k.Batch.TotalSteps];
+        k.Crf.Decode(k.Batch, k.Emissions, decoded);
+        for (int i = 0; i < k.Batch.BatchSize; i++)
+        {
+            var e = SequenceRows(k.Batch, k.Emissions, c, i);
+            var path = SequenceTags(k.Batch, decoded, i);
+            Assert.AreEqual(PlainViterbiScore(c, e, k.Start, k.End, k.Transitions), PathScore(path, c, e, k.Start, k.End, k.Transitions, null), 1e-3,
+                $"sequence {i}: the decoded path is not a best path");
+        }
+    }
+
+    [TestMethod]
     public void ViterbiAtEveryTagCountMatchesTheScalarReference()
     {
         var random = new SeededRandom(8);

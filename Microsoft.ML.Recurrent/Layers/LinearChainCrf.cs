@@ -60,6 +60,7 @@ internal sealed class LinearChainCrf
     private float[] _edge = [];        // [N, C] edge factor W of step t, stored at the row of step t−1 (0 at last steps)
     // Scratch.
     private float[] _stepA = [], _stepB = [], _stepC = []; // [B, C] one step of the running sequences
+    private readonly int[] _candidates;                      // [C] the rows a pruned Viterbi step reads
     private float[] _stepMax = [];     // [B]
     private float[] _edgeSum = [];     // [C, C] Σ_rows αᵀ·W (GEMM)
     private float[] _edgeExact = [];   // [C, C] edge posteriors summed one by one (rows over LogEdgeLimit)
@@ -95,6 +96,7 @@ internal sealed class LinearChainCrf
         _transitions = parameters.Register($"{prefix}transitions", numTags, numTags);
         _masked = new Potentials(numTags);
         _plain = Constraints is null ? null : new Potentials(numTags);
+        _candidates = new int[numTags];
     }
 
     /// <summary>pytorch-crf's initialization: all three tensors U(−0.1, 0.1).</summary>
@@ -539,7 +541,7 @@ internal sealed class LinearChainCrf
             var previous = delta;
             row = offsets[t] + j;
             delta = _logAlpha.AsSpan(row * c, c);
-            MaxPlus(previous, transitions, delta);            // δ_t[k] = max_i δ_{t−1}[i] + T[i, k]
+            MaxPlusPruned(previous, transitions, p.DecodeColumnMax, delta, _candidates); // δ_t[k] = max_i δ_{t−1}[i] + T[i, k]
             TensorPrimitives.Add(delta, emissions.Slice(row * c, c), delta); //  + e_t[k]
             if (!Shift(delta)) return false;
         }
@@ -614,6 +616,128 @@ internal sealed class LinearChainCrf
             for (; i < c; i++)
                 m0 = Vector.Max(m0, new Vector<float>(Unsafe.Add(ref s, i)) + Vector.LoadUnsafe(ref t0, (nuint)i * (nuint)c + k));
             Vector.Max(Vector.Max(m0, m1), Vector.Max(m2, m3)).StoreUnsafe(ref b, k);
+            if (k == last) break;
+        }
+    }
+
+    /// <summary>Tag counts from which <see cref="MaxPlusPruned"/> tries to skip rows (below it, the dense product is as cheap).</summary>
+    internal const int PruneFromTags = 32;
+
+    /// <summary>
+    /// <see cref="MaxPlus"/> that reads only the rows i that can reach a maximum — the same result, bitwise. A lower
+    /// bound of every maximum comes from the four best-scoring rows: lb[k] = max over them of score[i] + T[i, k] ≤ best[k].
+    /// A row i with score[i] + columnMax[k] &lt; lb[k] for every k cannot reach any maximum, since
+    /// score[i] + T[i, k] ≤ score[i] + columnMax[k]; so only the rows with score[i] ≥ θ = min_k (lb[k] − columnMax[k])
+    /// (less a rounding margin) are read. Viterbi's scores, shifted to a maximum of 0, fall off by many nats for a
+    /// trained model, so a step of a 186-tag set reads a handful of rows instead of 186. Falls back to the dense product
+    /// when more than half the rows would be read, when C &lt; <see cref="PruneFromTags"/>, or when a column that some
+    /// tag may reach gets no finite bound from the four rows (constraints).
+    /// </summary>
+    /// <param name="score">δ_{t−1} [C].</param>
+    /// <param name="transitions">[C, C], −∞ where disallowed.</param>
+    /// <param name="columnMax">[C]: max_i transitions[i, k] (−∞ when no tag may precede k).</param>
+    /// <param name="best">Output [C].</param>
+    /// <param name="rows">Work space [C].</param>
+    internal static int MaxPlusPruned(ReadOnlySpan<float> score, ReadOnlySpan<float> transitions, ReadOnlySpan<float> columnMax,
+        Span<float> best, Span<int> rows)
+    {
+        int c = best.Length;
+        if (c < PruneFromTags || columnMax.Length < c || rows.Length < c)
+        {
+            MaxPlus(score, transitions, best);
+            return c;
+        }
+        // The four best rows (ties: the lower index), by one pass.
+        Span<int> top = stackalloc int[4];
+        int kept = 0;
+        for (int i = 0; i < c; i++)
+        {
+            float v = score[i];
+            if (float.IsNegativeInfinity(v)) continue;
+            int at = kept;
+            while (at > 0 && score[top[at - 1]] < v) at--;
+            if (at >= 4) continue;
+            for (int m = Math.Min(kept, 3); m > at; m--) top[m] = top[m - 1];
+            top[at] = i;
+            if (kept < 4) kept++;
+        }
+        if (kept == 0)
+        {
+            best.Fill(float.NegativeInfinity); // every score is −∞
+            return 0;
+        }
+        MaxPlusRows(score, transitions, top[..kept], best); // lb[k]
+        float threshold = float.PositiveInfinity, magnitude = 0f;
+        for (int k = 0; k < c; k++)
+        {
+            float reach = columnMax[k];
+            if (float.IsNegativeInfinity(reach)) continue;      // no tag may precede k: best[k] = −∞ whatever is read
+            float lower = best[k];
+            if (float.IsNegativeInfinity(lower))
+            {
+                MaxPlus(score, transitions, best);             // no finite bound for k from the four rows
+                return c;
+            }
+            threshold = MathF.Min(threshold, lower - reach);
+            magnitude = MathF.Max(magnitude, MathF.Abs(lower) + MathF.Abs(reach));
+        }
+        // Float rounding of lower − reach may exceed the exact difference by an ulp: widen by far more than that.
+        threshold -= 1e-4f * (1f + magnitude);
+        int count = 0;
+        for (int i = 0; i < c; i++)
+            if (score[i] >= threshold) rows[count++] = i;
+        if (count > c / 2)
+        {
+            MaxPlus(score, transitions, best);
+            return c;
+        }
+        if (count > kept)
+            MaxPlusRows(score, transitions, rows[..count], best);
+        return Math.Max(count, kept);
+    }
+
+    /// <summary><c>best[k] = max over i in rows of (score[i] + transitions[i·C + k])</c>; rows non-empty. Vectorized over k like <see cref="MaxPlus"/>.</summary>
+    internal static void MaxPlusRows(ReadOnlySpan<float> score, ReadOnlySpan<float> transitions, ReadOnlySpan<int> rows, Span<float> best)
+    {
+        int c = best.Length, width = Vector<float>.Count;
+        if (score.Length < c || transitions.Length < (long)c * c || rows.Length == 0)
+            throw new ArgumentException("score [C] and transitions [C, C] are too short for best [C], or no rows.");
+        foreach (int i in rows)
+            if ((uint)i >= (uint)c) throw new ArgumentOutOfRangeException(nameof(rows), i, "A row is outside [0, C).");
+        if (!Vector.IsHardwareAccelerated || c < width)
+        {
+            for (int k = 0; k < c; k++)
+            {
+                float m = score[rows[0]] + transitions[rows[0] * c + k];
+                for (int r = 1; r < rows.Length; r++)
+                    m = MathF.Max(m, score[rows[r]] + transitions[rows[r] * c + k]);
+                best[k] = m;
+            }
+            return;
+        }
+        ref float s = ref MemoryMarshal.GetReference(score);
+        ref float t0 = ref MemoryMarshal.GetReference(transitions);
+        ref float b = ref MemoryMarshal.GetReference(best);
+        nuint last = (nuint)(c - width);
+        for (nuint next = 0; ; next += (nuint)width)
+        {
+            nuint k = Math.Min(next, last);
+            int i0 = rows[0];
+            var m0 = new Vector<float>(Unsafe.Add(ref s, i0)) + Vector.LoadUnsafe(ref t0, (nuint)i0 * (nuint)c + k);
+            var m1 = m0;
+            int r = 1;
+            for (; r + 1 < rows.Length; r += 2)
+            {
+                int i = rows[r], j = rows[r + 1];
+                m0 = Vector.Max(m0, new Vector<float>(Unsafe.Add(ref s, i)) + Vector.LoadUnsafe(ref t0, (nuint)i * (nuint)c + k));
+                m1 = Vector.Max(m1, new Vector<float>(Unsafe.Add(ref s, j)) + Vector.LoadUnsafe(ref t0, (nuint)j * (nuint)c + k));
+            }
+            if (r < rows.Length)
+            {
+                int i = rows[r];
+                m0 = Vector.Max(m0, new Vector<float>(Unsafe.Add(ref s, i)) + Vector.LoadUnsafe(ref t0, (nuint)i * (nuint)c + k));
+            }
+            Vector.Max(m0, m1).StoreUnsafe(ref b, k);
             if (k == last) break;
         }
     }
@@ -704,6 +828,7 @@ internal sealed class LinearChainCrf
         public readonly float[] End = new float[c];            // [C]
         public readonly float[] Transitions = new float[c * c]; // [C, C]
         public readonly float[] ColumnMax = new float[c];      // [C] c_k
+        public readonly float[] DecodeColumnMax = new float[c]; // [C] max_i T[i, k], −∞ when no tag may precede k (pruned Viterbi)
         public readonly float[] RowMax = new float[c];         // [C] r_i
         public readonly float[] ExpByColumn = new float[c * c]; // [C, C] E
         public readonly float[] ExpByRow = new float[c * c];   // [C, C] F
@@ -720,6 +845,9 @@ internal sealed class LinearChainCrf
                 Mask(End, constraints.AllowedEnd);
                 Mask(Transitions, constraints.AllowedTransitions);
             }
+            DecodeColumnMax.AsSpan().Fill(float.NegativeInfinity);
+            for (int i = 0; i < c; i++)
+                TensorPrimitives.Max(DecodeColumnMax, Transitions.AsSpan(i * c, c), DecodeColumnMax);
             if (!withExponentials) return;
             ColumnMax.AsSpan().Fill(float.NegativeInfinity);
             for (int i = 0; i < c; i++)
