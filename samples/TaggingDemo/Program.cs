@@ -1,8 +1,9 @@
 // Part-of-speech tagging with a bidirectional LSTM in an ML.NET pipeline (Microsoft.ML.Recurrent).
 //
 //   dotnet run --project samples/TaggingDemo                 the shipped Brown corpus excerpt (under 2 minutes)
-//   options: --epochs N  --threads N  --crf  --characters  --lower  --lr X  --dropout X  --out DIR
-//            --lower: word keys from lower-cased tokens (the characters still see the case)
+//   options: --epochs N  --threads N  --crf  --no-characters  --keep-case  --lr X  --dropout X  --out DIR
+//            by default the word keys come from lower-cased tokens and a character BiLSTM reads each token as written
+//            (so case and spelling still count); --keep-case keys the words as written; --no-characters: words only
 //            --data DIR   a folder with train.tsv and test.tsv in the excerpt's format (e.g. the whole corpus)
 //
 // It trains a tagger on the excerpt, evaluates it on held-out sentences (token accuracy, accuracy on words never seen
@@ -15,7 +16,7 @@ using Microsoft.ML.Recurrent;
 int epochs = 5;
 float? learningRate = null, dropout = null;
 int? threads = null;
-bool crf = false, characters = false, lower = false;
+bool crf = false, characters = true, lower = true;
 string output = Path.Combine(Path.GetTempPath(), "recurrent-tagging-demo");
 string data = Path.Combine(AppContext.BaseDirectory, "data");
 for (int i = 0; i < args.Length; i++)
@@ -25,8 +26,8 @@ for (int i = 0; i < args.Length; i++)
         case "--epochs": epochs = int.Parse(args[++i]); break;
         case "--threads": threads = int.Parse(args[++i]); break;
         case "--crf": crf = true; break;
-        case "--characters": characters = true; break;
-        case "--lower": lower = true; break;
+        case "--no-characters": characters = false; break;
+        case "--keep-case": lower = false; break;
         case "--out": output = args[++i]; break;
         case "--data": data = args[++i]; break;
         case "--lr": learningRate = float.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture); break;
@@ -40,6 +41,20 @@ var train = ml.Data.LoadFromTextFile<Sentence>(Path.Combine(data, "train.tsv"), 
 var test = ml.Data.LoadFromTextFile<Sentence>(Path.Combine(data, "test.tsv"), separatorChar: '\t');
 
 // Sentences → tokens and tag strings → keys; the tagger; tags back to strings.
+// The tagger's options: its defaults (a study on the Brown corpus, docs/tagging.md), unless given on the command line.
+var options = new RecurrentTaggerTrainer.Options
+{
+    NumberOfEpochs = epochs,
+    NumberOfThreads = threads,
+    UseCrf = crf,
+    CharacterColumnName = characters ? "Tokens" : null, // the words' characters, in their original case
+    EpochCallback = e => Console.WriteLine($"  epoch {e.Epoch}/{e.Epochs}: loss {e.Loss:F3}, token accuracy {e.Accuracy:P2}, " +
+        $"{e.TokensPerSecond:N0} tokens/s, {e.Elapsed.TotalSeconds:F1} s"),
+};
+if (learningRate is { } rate) options.LearningRate = rate;
+if (dropout is { } p) { options.EmbeddingDropout = p; options.HeadDropout = p; }
+
+// Sentences → tokens and tag strings → keys; the tagger; tags back to strings.
 var pipeline = ml.Transforms.Text.TokenizeIntoWords("Tokens", "Text")
     .Append(ml.Transforms.Text.NormalizeText("LowerText", "Text", Microsoft.ML.Transforms.Text.TextNormalizingEstimator.CaseMode.Lower,
         keepDiacritics: true, keepPunctuations: true, keepNumbers: true))
@@ -47,18 +62,7 @@ var pipeline = ml.Transforms.Text.TokenizeIntoWords("Tokens", "Text")
     .Append(ml.Transforms.Text.TokenizeIntoWords("TagStrings", "Tags"))
     .Append(ml.Transforms.Conversion.MapValueToKey("Label", "TagStrings"))
     .Append(ml.Transforms.Conversion.MapValueToKey("Features", lower ? "LowerTokens" : "Tokens"))
-    .Append(ml.MulticlassClassification.Trainers.RecurrentTagger(new RecurrentTaggerTrainer.Options
-    {
-        NumberOfEpochs = epochs,
-        LearningRate = learningRate ?? 2e-3f,
-        EmbeddingDropout = dropout ?? 0.5f,
-        HeadDropout = dropout ?? 0.5f,
-        NumberOfThreads = threads,
-        UseCrf = crf,
-        CharacterColumnName = characters ? "Tokens" : null,
-        EpochCallback = e => Console.WriteLine($"  epoch {e.Epoch}/{e.Epochs}: loss {e.Loss:F3}, token accuracy {e.Accuracy:P2}, " +
-            $"{e.TokensPerSecond:N0} tokens/s, {e.Elapsed.TotalSeconds:F1} s"),
-    }))
+    .Append(ml.MulticlassClassification.Trainers.RecurrentTagger(options))
     .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedTags", "PredictedLabel"));
 
 Console.WriteLine($"Training a bidirectional LSTM tagger{(crf ? " with a CRF" : "")}{(characters ? " and character features" : "")} on the Brown excerpt ...");
