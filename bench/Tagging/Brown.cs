@@ -25,6 +25,8 @@ internal sealed partial class BrownCorpus
     public required IReadOnlyList<TaggedSentence> Test { get; init; }
     /// <summary>Whether this is the <c>--quick</c> subset (files with i % 40 &lt; 5: 37 train, 13 dev, 13 test files).</summary>
     public bool Quick { get; init; }
+    /// <summary>Whether the tags are the 12 coarse ones of <see cref="UniversalTags"/> (<c>--tagset universal</c>).</summary>
+    public bool Universal { get; init; }
 
     /// <summary>Corpus file names: "c", a genre letter a–r, two digits (CONTENTS, README, cats.txt… are not data).</summary>
     [GeneratedRegex("^c[a-r][0-9][0-9]$")]
@@ -32,7 +34,7 @@ internal sealed partial class BrownCorpus
 
     public static Part PartOf(int sortedIndex) => (sortedIndex % 10) switch { 0 => Part.Test, 1 => Part.Dev, _ => Part.Train };
 
-    public static BrownCorpus Load(string directory, bool quick)
+    public static BrownCorpus Load(string directory, bool quick, bool universal = false)
     {
         var names = System.IO.Directory.EnumerateFiles(directory).Select(Path.GetFileName).OfType<string>()
             .Where(n => CorpusFileName().IsMatch(n)).OrderBy(n => n, StringComparer.Ordinal).ToArray();
@@ -43,11 +45,13 @@ internal sealed partial class BrownCorpus
         {
             // --quick: blocks of the split pattern, one in four (i % 40 < 5 keeps test 0, dev 1, train 2–4 of every 40).
             if (quick && i % 40 >= 5) continue;
-            parts[files[i].Item2].AddRange(ReadFile(Path.Combine(directory, names[i])));
+            var sentences = ReadFile(Path.Combine(directory, names[i]));
+            if (universal) sentences = sentences.Select(s => s with { Tags = s.Tags.Select(UniversalTags.Of).ToArray() });
+            parts[files[i].Item2].AddRange(sentences);
         }
         return new BrownCorpus
         {
-            Directory = directory, Files = files, Quick = quick,
+            Directory = directory, Files = files, Quick = quick, Universal = universal,
             Train = parts[Part.Train], Dev = parts[Part.Dev], Test = parts[Part.Test],
         };
     }
@@ -106,7 +110,7 @@ internal sealed partial class BrownCorpus
     public string Describe()
     {
         static string Count(IReadOnlyList<TaggedSentence> s) => string.Create(CultureInfo.InvariantCulture, $"{s.Count:N0} sentences / {s.Sum(x => (long)x.Words.Length):N0} tokens");
-        return $"Brown{(Quick ? " (--quick subset)" : "")}: train {Count(Train)}, dev {Count(Dev)}, test {Count(Test)}; " +
+        return $"Brown{(Quick ? " (--quick subset)" : "")}{(Universal ? " (12 universal tags)" : "")}: train {Count(Train)}, dev {Count(Dev)}, test {Count(Test)}; " +
                $"{Train.SelectMany(s => s.Tags).Distinct().Count()} tags in train";
     }
 }

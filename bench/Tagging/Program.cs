@@ -2,6 +2,7 @@
 //   dotnet build -c Release bench/Tagging
 //   dotnet bench/Tagging/bin/Release/net10.0/linux-x64/Tagging.dll --model mft,mft-rules,maxent,libtorch|all
 //       [--config "k=v,k=v;k=v"] [--quick] [--tune] [--wait-idle SECONDS] [--out results.jsonl] [--data DIR]
+//   … [--tagset universal]                    12 coarse tags instead of Brown's 186 (UniversalTags.cs), for the defaults study
 //   … Tagging.dll --stats [--quick]            the data section of docs/tagging.md (split, counts, tags)
 //   … Tagging.dll --report [--out FILE]        the Markdown table of the runs in FILE
 // Every (model, config) runs in a child process, so its VmHWM is that model's own peak memory; each run appends one
@@ -20,7 +21,7 @@ CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 
 string model = "all", configs = "";
 string? resultFile = null, data = null, outFile = null;
-bool child = false, report = false, stats = false, quick = false, tune = false;
+bool child = false, report = false, stats = false, quick = false, tune = false, universal = false;
 double waitIdle = 0;
 for (int i = 0; i < args.Length; i++)
 {
@@ -31,6 +32,7 @@ for (int i = 0; i < args.Length; i++)
         case "--config": configs = Next(); break;
         case "--quick": quick = true; break;
         case "--tune": tune = true; break;
+        case "--tagset": universal = Next() switch { "brown" => false, "universal" => true, var v => throw new ArgumentException($"--tagset {v}: brown or universal") }; break;
         case "--wait-idle": waitIdle = double.Parse(Next(), CultureInfo.InvariantCulture); break;
         case "--data": data = Next(); break;
         case "--out": outFile = Next(); break;
@@ -52,7 +54,7 @@ if (report)
 }
 if (stats)
 {
-    Report.Data(BrownCorpus.Load(data, quick));
+    Report.Data(BrownCorpus.Load(data, quick, universal));
     return 0;
 }
 
@@ -60,7 +62,7 @@ if (child)
 {
     var result = new TaggingResult
     {
-        Model = model, Config = configs, Quick = quick, Tune = tune, LoadStart = Machine.LoadAverage(),
+        Model = model, Config = configs, Quick = quick, Tune = tune, Tagset = universal ? "universal" : "brown", LoadStart = Machine.LoadAverage(),
         Started = DateTime.UtcNow.ToString("u"), Commit = Machine.GitCommit(root),
         Environment = string.Join(' ', Environment.GetEnvironmentVariables().Keys.OfType<string>()
             .Where(k => k.StartsWith("OMP_", StringComparison.Ordinal) || k.StartsWith("MKL_", StringComparison.Ordinal) || k.StartsWith("DOTNET_", StringComparison.Ordinal))
@@ -68,7 +70,7 @@ if (child)
     };
     var total = Stopwatch.StartNew();
     var monitor = new Recurrent.Bench.CpuMonitor();
-    var corpus = BrownCorpus.Load(data, quick);
+    var corpus = BrownCorpus.Load(data, quick, universal);
     Console.WriteLine(corpus.Describe());
     result.TrainSentences = corpus.Train.Count;
     result.TrainTokens = corpus.Train.Sum(s => (long)s.Words.Length);
@@ -124,6 +126,7 @@ foreach (var m in models)
         if (Path.GetFileNameWithoutExtension(Environment.ProcessPath!) == "dotnet") psi.ArgumentList.Add(typeof(TaggingResult).Assembly.Location);
         foreach (var a in new[] { "--child", "--model", m, "--config", config, "--data", data, "--result-file", tmp }) psi.ArgumentList.Add(a);
         if (quick) psi.ArgumentList.Add("--quick");
+        if (universal) { psi.ArgumentList.Add("--tagset"); psi.ArgumentList.Add("universal"); }
         if (tune) psi.ArgumentList.Add("--tune");
         Console.WriteLine($"=== {m}{(config.Length > 0 ? " [" + config + "]" : "")}{(quick ? " (quick)" : "")}{(tune ? " (tune: dev only)" : "")} — {DateTime.UtcNow:u}, load {Machine.LoadAverage()}");
         using var p = Process.Start(psi)!;

@@ -14,7 +14,7 @@ internal static class Report
             string epochs = r.Epochs.Count == 0 ? "" : $"{r.Epochs.Count} ({r.BestEpoch})";
             string unseen = r.Tune ? $"dev: {F(r.DevUnseenAccuracy)}" : F(r.TestUnseenAccuracy);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {r.Model} | {(r.Config.Length == 0 ? "" : $"`{r.Config}`")} | {(r.Quick ? "quick" : "full")}{(r.Tune ? ", tune" : "")} | {F(r.DevAccuracy)} | {F(r.TestAccuracy)} | {unseen} | {epochs} | " +
+                $"| {r.Model} | {(r.Config.Length == 0 ? "" : $"`{r.Config}`")} | {(r.Quick ? "quick" : "full")}{(r.Tagset == "universal" ? ", universal tags" : "")}{(r.Tune ? ", tune" : "")} | {F(r.DevAccuracy)} | {F(r.TestAccuracy)} | {unseen} | {epochs} | " +
                 $"{r.TrainSeconds:F0} | {N(r.TrainTokensPerSecond)} | {N(r.InferenceTokensPerSecond)} | {(r.Threads == 0 ? "default" : r.Threads)} | {r.PeakMemoryMiB:F0} | {F(r.ForeignCores)} | {r.LoadStart} → {r.LoadEnd} | {r.Started} | {r.Commit} |"));
         }
         var withEpochs = runs.Where(r => r.Epochs.Count > 0).ToList();

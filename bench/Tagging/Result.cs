@@ -30,6 +30,8 @@ internal sealed class TaggingResult
     public bool Quick { get; set; }
     /// <summary>--tune: only dev was scored (test untouched).</summary>
     public bool Tune { get; set; }
+    /// <summary>brown (186 tags) or universal (12); absent in runs made before the option existed = brown.</summary>
+    public string Tagset { get; set; } = "brown";
     public int TrainSentences { get; set; }
     public long TrainTokens { get; set; }
     public long DevTokens { get; set; }
