@@ -403,8 +403,13 @@ public sealed class CrfTests
                 var fast = new float[c];
                 var rows = new int[c];
                 LinearChainCrf.MaxPlus(score, transitions, dense);
-                int read = LinearChainCrf.MaxPlusPruned(score, transitions, columnMax, fast, rows);
+                bool anyForbidden = transitions.Any(float.IsNegativeInfinity);
+                int read = LinearChainCrf.MaxPlusPruned(score, transitions, columnMax, fast, rows, anyForbidden);
                 CollectionAssert.AreEqual(dense, fast, $"C = {c}, trial {trial}");
+                // The general path (used with constraints) must agree too.
+                var general = new float[c];
+                LinearChainCrf.MaxPlusPruned(score, transitions, columnMax, general, new int[c], anyForbidden: true);
+                CollectionAssert.AreEqual(dense, general, $"C = {c}, trial {trial}, general path");
                 if (c < LinearChainCrf.PruneFromTags)
                     Assert.AreEqual(c, read, $"C = {c}: below the pruning threshold every row is read");
                 else if (spread == 100f && trial % 3 != 1 && trial % 6 != 3)
@@ -418,6 +423,39 @@ public sealed class CrfTests
         var out40 = new float[40];
         LinearChainCrf.MaxPlusPruned(allMinusInfinity, t40, new float[40], out40, new int[40]);
         Assert.IsTrue(out40.All(float.IsNegativeInfinity));
+    }
+
+    [TestMethod]
+    public void AFrozenCopyDecodesAndMarginalizesLikeTheLiveCrf()
+    {
+        // The inference copy computes its potentials once (FreezeParameters); over many calls with different sentences it
+        // must give exactly what the live CRF gives, with and without constraints, at a small and a large tag set.
+        string[] bio = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"];
+        foreach (var (c, constraints) in new (int, CrfConstraints?)[] { (5, CrfConstraints.ForBio(bio)), (5, null), (60, null) })
+        {
+            var live = Make([6, 1, 9], c, constraints, seed: 5 + c, emissionRange: 6f);
+            var parameters = new ParameterSet();
+            var frozen = new LinearChainCrf(parameters, "crf.", c, constraints);
+            parameters.Allocate(withGradients: false);
+            foreach (var p in parameters.Parameters)
+                live.Parameters.Value(live.Parameters[p.Name]).CopyTo(parameters.Value(p));
+            frozen.FreezeParameters();
+            var random = new SeededRandom(40 + c);
+            foreach (int[] lengths in new[] { new[] { 6, 1, 9 }, new[] { 1 }, new[] { 12, 12 }, new[] { 3 } })
+            {
+                var batch = new RaggedBatch(lengths);
+                var emissions = new float[batch.TotalSteps * c];
+                random.FillUniform(emissions, -6f, 6f);
+                int[] expectedTags = new int[batch.TotalSteps], tags = new int[batch.TotalSteps];
+                live.Crf.Decode(batch, emissions, expectedTags);
+                frozen.Decode(batch, emissions, tags);
+                CollectionAssert.AreEqual(expectedTags, tags, $"C = {c}, lengths {string.Join(",", lengths)}: Viterbi");
+                float[] expected = new float[emissions.Length], marginals = new float[emissions.Length];
+                live.Crf.Marginals(batch, emissions, expected);
+                frozen.Marginals(batch, emissions, marginals);
+                CollectionAssert.AreEqual(expected, marginals, $"C = {c}, lengths {string.Join(",", lengths)}: marginals");
+            }
+        }
     }
 
     [TestMethod]

@@ -99,6 +99,17 @@ internal sealed class LinearChainCrf
         _candidates = new int[numTags];
     }
 
+    /// <summary>
+    /// Declares that the parameters will not change any more (an inference copy of a trained CRF): the potentials that
+    /// <see cref="Decode"/> and <see cref="Marginals"/> derive from them (masked copies, column maxima, exponentials)
+    /// are then computed once instead of on every call — which matters when every call is one short sentence.
+    /// </summary>
+    internal void FreezeParameters()
+    {
+        _masked.Frozen = true;
+        if (_plain is not null) _plain.Frozen = true;
+    }
+
     /// <summary>pytorch-crf's initialization: all three tensors U(−0.1, 0.1).</summary>
     public void Initialize(SeededRandom random)
     {
@@ -541,7 +552,7 @@ internal sealed class LinearChainCrf
             var previous = delta;
             row = offsets[t] + j;
             delta = _logAlpha.AsSpan(row * c, c);
-            MaxPlusPruned(previous, transitions, p.DecodeColumnMax, delta, _candidates); // δ_t[k] = max_i δ_{t−1}[i] + T[i, k]
+            MaxPlusPruned(previous, transitions, p.DecodeColumnMax, delta, _candidates, p.AnyForbidden); // δ_t[k] = max_i δ_{t−1}[i] + T[i, k]
             TensorPrimitives.Add(delta, emissions.Slice(row * c, c), delta); //  + e_t[k]
             if (!Shift(delta)) return false;
         }
@@ -552,16 +563,12 @@ internal sealed class LinearChainCrf
         tags[row] = tag;
         for (int t = length - 1; t > 0; t--)
         {
-            // The tag at t − 1: the first i reaching max_i δ_{t−1}[i] + T[i, tag] (the same sums MaxPlus compared).
+            // The tag at t − 1: the first i reaching max_i δ_{t−1}[i] + T[i, tag] (the same sums MaxPlus compared), read
+            // from column `tag` of T, stored as a row of the transpose.
             var previous = _logAlpha.AsSpan((offsets[t - 1] + j) * c, c);
-            int best = 0;
-            float bestScore = previous[0] + transitions[tag];
-            for (int i = 1; i < c; i++)
-            {
-                float s = previous[i] + transitions[i * c + tag];
-                if (s > bestScore) { bestScore = s; best = i; }
-            }
-            tag = best;
+            var sums = _stepA.AsSpan(0, c);
+            TensorPrimitives.Add(previous, p.TransposedTransitions.AsSpan(tag * c, c), sums);
+            tag = FirstIndexOfMax(sums);
             tags[offsets[t - 1] + j] = tag;
         }
         return true;
@@ -638,14 +645,39 @@ internal sealed class LinearChainCrf
     /// <param name="columnMax">[C]: max_i transitions[i, k] (−∞ when no tag may precede k).</param>
     /// <param name="best">Output [C].</param>
     /// <param name="rows">Work space [C].</param>
+    /// <param name="anyForbidden">
+    /// Whether some transition is −∞. When none is, the bound comes from the best row alone and is computed with vector
+    /// operations (a trained tagger without constraints); otherwise from the four best rows, column by column.
+    /// </param>
+    /// <returns>The number of rows read (C for the dense product).</returns>
     internal static int MaxPlusPruned(ReadOnlySpan<float> score, ReadOnlySpan<float> transitions, ReadOnlySpan<float> columnMax,
-        Span<float> best, Span<int> rows)
+        Span<float> best, Span<int> rows, bool anyForbidden = true)
     {
         int c = best.Length;
         if (c < PruneFromTags || columnMax.Length < c || rows.Length < c)
         {
             MaxPlus(score, transitions, best);
             return c;
+        }
+        if (!anyForbidden && TensorPrimitives.Max(score) is var highest && float.IsFinite(highest))
+        {
+            // Every transition finite: the bound from the best row alone, all vectorized.
+            int i0 = TensorPrimitives.IndexOfMax(score);
+            TensorPrimitives.Add(transitions.Slice(i0 * c, c), highest, best);           // lb[k] = score[i0] + T[i0, k]
+            var bound = MemoryMarshal.Cast<int, float>(rows[..c]);                          // work space, reused below
+            TensorPrimitives.Subtract(best, columnMax[..c], bound);                       // lb[k] − columnMax[k]
+            float theta = TensorPrimitives.Min(bound)
+                - 1e-4f * (1f + MathF.Abs(TensorPrimitives.MaxMagnitude(best)) + MathF.Abs(TensorPrimitives.MaxMagnitude(columnMax[..c])));
+            int n = 0;
+            for (int i = 0; i < c; i++)
+                if (score[i] >= theta) rows[n++] = i;                                      // overwrites bound: no longer needed
+            if (n > c / 2)
+            {
+                MaxPlus(score, transitions, best);
+                return c;
+            }
+            MaxPlusRows(score, transitions, rows[..n], best);
+            return n;
         }
         // The four best rows (ties: the lower index), by one pass.
         Span<int> top = stackalloc int[4];
@@ -694,6 +726,16 @@ internal sealed class LinearChainCrf
         if (count > kept)
             MaxPlusRows(score, transitions, rows[..count], best);
         return Math.Max(count, kept);
+    }
+
+    /// <summary>The index of the first maximum (NaN-free input; −∞ allowed).</summary>
+    private static int FirstIndexOfMax(ReadOnlySpan<float> values)
+    {
+        int best = 0;
+        float bestValue = values[0];
+        for (int i = 1; i < values.Length; i++)
+            if (values[i] > bestValue) { bestValue = values[i]; best = i; }
+        return best;
     }
 
     /// <summary><c>best[k] = max over i in rows of (score[i] + transitions[i·C + k])</c>; rows non-empty. Vectorized over k like <see cref="MaxPlus"/>.</summary>
@@ -829,6 +871,12 @@ internal sealed class LinearChainCrf
         public readonly float[] Transitions = new float[c * c]; // [C, C]
         public readonly float[] ColumnMax = new float[c];      // [C] c_k
         public readonly float[] DecodeColumnMax = new float[c]; // [C] max_i T[i, k], −∞ when no tag may precede k (pruned Viterbi)
+        public readonly float[] TransposedTransitions = new float[c * c]; // [C, C] T[i, k] at [k, i] (Viterbi's backtrack)
+        public bool AnyForbidden;                               // some transition is −∞ (constraints, or a parameter of −∞)
+
+        /// <summary>The parameters never change (an inference copy): <see cref="Load"/> computes everything once.</summary>
+        public bool Frozen;
+        private int _level;                                     // loaded: 0 nothing, 1 for decoding, 2 with the exponentials
         public readonly float[] RowMax = new float[c];         // [C] r_i
         public readonly float[] ExpByColumn = new float[c * c]; // [C, C] E
         public readonly float[] ExpByRow = new float[c * c];   // [C, C] F
@@ -836,6 +884,8 @@ internal sealed class LinearChainCrf
         public void Load(ReadOnlySpan<float> start, ReadOnlySpan<float> end, ReadOnlySpan<float> transitions, CrfConstraints? constraints,
             bool withExponentials = true)
         {
+            int need = withExponentials ? 2 : 1;
+            if (Frozen && _level >= need) return;
             start.CopyTo(Start);
             end.CopyTo(End);
             transitions.CopyTo(Transitions);
@@ -848,6 +898,11 @@ internal sealed class LinearChainCrf
             DecodeColumnMax.AsSpan().Fill(float.NegativeInfinity);
             for (int i = 0; i < c; i++)
                 TensorPrimitives.Max(DecodeColumnMax, Transitions.AsSpan(i * c, c), DecodeColumnMax);
+            AnyForbidden = float.IsNegativeInfinity(TensorPrimitives.Min(Transitions.AsSpan(0, c * c)));
+            for (int i = 0; i < c; i++)
+                for (int k = 0; k < c; k++)
+                    TransposedTransitions[k * c + i] = Transitions[i * c + k];
+            _level = 1;
             if (!withExponentials) return;
             ColumnMax.AsSpan().Fill(float.NegativeInfinity);
             for (int i = 0; i < c; i++)
@@ -869,6 +924,7 @@ internal sealed class LinearChainCrf
                 TensorPrimitives.Subtract(row, RowMax[i], byRow);
                 TensorPrimitives.Exp(byRow, byRow);
             }
+            _level = 2;
         }
 
         private static void Mask(Span<float> values, ReadOnlySpan<bool> allowed)

@@ -26,6 +26,7 @@ internal sealed class TagDecoder
         parameters.Allocate(withGradients: false);
         foreach (var p in parameters.Parameters)
             model.Network.Parameters.Value(model.Network.Parameters[p.Name]).CopyTo(parameters.Value(p));
+        _crf.FreezeParameters(); // a private copy that never changes: its potentials are computed once, not per sentence
     }
 
     /// <summary>Writes each token's tag as a key (tag index + 1) into <paramref name="keys"/> [T]; key 0 for NaN scores.</summary>

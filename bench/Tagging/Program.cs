@@ -2,6 +2,7 @@
 //   dotnet build -c Release bench/Tagging
 //   dotnet bench/Tagging/bin/Release/net10.0/linux-x64/Tagging.dll --model mft,mft-rules,maxent,libtorch|all
 //       [--config "k=v,k=v;k=v"] [--quick] [--tune] [--wait-idle SECONDS] [--out results.jsonl] [--data DIR]
+//   … [--repeat N]                            time the inference N times, keep the median
 //   … [--tagset universal]                    12 coarse tags instead of Brown's 186 (UniversalTags.cs), for the defaults study
 //   … Tagging.dll --stats [--quick]            the data section of docs/tagging.md (split, counts, tags)
 //   … Tagging.dll --report [--out FILE]        the Markdown table of the runs in FILE
@@ -23,6 +24,7 @@ string model = "all", configs = "";
 string? resultFile = null, data = null, outFile = null;
 bool child = false, report = false, stats = false, quick = false, tune = false, universal = false;
 double waitIdle = 0;
+int repeat = 1;
 for (int i = 0; i < args.Length; i++)
 {
     string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
@@ -31,6 +33,7 @@ for (int i = 0; i < args.Length; i++)
         case "--model": model = Next().ToLowerInvariant(); break;
         case "--config": configs = Next(); break;
         case "--quick": quick = true; break;
+        case "--repeat": repeat = int.Parse(Next(), CultureInfo.InvariantCulture); break;
         case "--tune": tune = true; break;
         case "--tagset": universal = Next() switch { "brown" => false, "universal" => true, var v => throw new ArgumentException($"--tagset {v}: brown or universal") }; break;
         case "--wait-idle": waitIdle = double.Parse(Next(), CultureInfo.InvariantCulture); break;
@@ -91,9 +94,17 @@ if (child)
     foreach (var part in parts)
     {
         var sentences = corpus.Sentences(part);
-        clock.Restart();
-        var predicted = tagger.Predict(sentences);
-        double seconds = clock.Elapsed.TotalSeconds;
+        // --repeat N: the inference is timed N times and the median kept (the predictions are the same every time).
+        var times = new List<double>();
+        string[][] predicted = [];
+        for (int r = 0; r < repeat; r++)
+        {
+            clock.Restart();
+            predicted = tagger.Predict(sentences);
+            times.Add(clock.Elapsed.TotalSeconds);
+        }
+        double seconds = times.Order().ElementAt(times.Count / 2);
+        if (repeat > 1) Console.WriteLine($"  {part} inference times: {string.Join(", ", times.Select(t => t.ToString("F3")))} s");
         var confusions = new Dictionary<(string Gold, string Predicted), int>();
         var score = Scoring.Evaluate(sentences, predicted, trainWords, confusions);
         Console.WriteLine($"  {part}: {score}; inference {seconds:F2} s ({score.Tokens / seconds:F0} tokens/s)");
@@ -126,6 +137,7 @@ foreach (var m in models)
         if (Path.GetFileNameWithoutExtension(Environment.ProcessPath!) == "dotnet") psi.ArgumentList.Add(typeof(TaggingResult).Assembly.Location);
         foreach (var a in new[] { "--child", "--model", m, "--config", config, "--data", data, "--result-file", tmp }) psi.ArgumentList.Add(a);
         if (quick) psi.ArgumentList.Add("--quick");
+        if (repeat > 1) { psi.ArgumentList.Add("--repeat"); psi.ArgumentList.Add(repeat.ToString(CultureInfo.InvariantCulture)); }
         if (universal) { psi.ArgumentList.Add("--tagset"); psi.ArgumentList.Add("universal"); }
         if (tune) psi.ArgumentList.Add("--tune");
         Console.WriteLine($"=== {m}{(config.Length > 0 ? " [" + config + "]" : "")}{(quick ? " (quick)" : "")}{(tune ? " (tune: dev only)" : "")} — {DateTime.UtcNow:u}, load {Machine.LoadAverage()}");
