@@ -116,6 +116,12 @@ if (child)
         result.InferenceSeconds = seconds;
         result.InferenceTokensPerSecond = score.Tokens / seconds;
     }
+    if (tagger is OursTagger ours && ours.MeasureDecode(corpus.Sentences(tune ? Part.Dev : Part.Test)) is var (forward, decode))
+    {
+        result.ForwardSeconds = forward;
+        result.DecodeSeconds = decode;
+        Console.WriteLine($"  CRF: network forward {forward:F3} s, Viterbi decode {decode:F3} s: the decode is {100 * decode / (forward + decode):F1} % of the tagger's inference (median of 5)");
+    }
     result.TotalSeconds = total.Elapsed.TotalSeconds;
     result.LoadEnd = Machine.LoadAverage();
     result.ForeignCores = monitor.ForeignCores();

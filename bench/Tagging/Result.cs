@@ -51,6 +51,9 @@ internal sealed class TaggingResult
     public double TrainTokensPerSecond { get; set; } = double.NaN;
     /// <summary>Wall time of Predict on the test part (dev with --tune), feature extraction included.</summary>
     public double InferenceSeconds { get; set; }
+    /// <summary>Ours with the CRF: the network's forward pass and the Viterbi decode over the scored part, timed apart (median of 5).</summary>
+    public double ForwardSeconds { get; set; } = double.NaN;
+    public double DecodeSeconds { get; set; } = double.NaN;
     public double InferenceTokensPerSecond { get; set; }
     /// <summary>Threads the model was asked to use (0 = the library's default).</summary>
     public int Threads { get; set; }
