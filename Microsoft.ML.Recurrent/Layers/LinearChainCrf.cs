@@ -748,13 +748,7 @@ internal sealed class LinearChainCrf
             if ((uint)i >= (uint)c) throw new ArgumentOutOfRangeException(nameof(rows), i, "A row is outside [0, C).");
         if (!Vector.IsHardwareAccelerated || c < width)
         {
-            for (int k = 0; k < c; k++)
-            {
-                float m = score[rows[0]] + transitions[rows[0] * c + k];
-                for (int r = 1; r < rows.Length; r++)
-                    m = MathF.Max(m, score[rows[r]] + transitions[rows[r] * c + k]);
-                best[k] = m;
-            }
+            MaxPlusReference(score, transitions, best, rows);
             return;
         }
         ref float s = ref MemoryMarshal.GetReference(score);
@@ -784,15 +778,22 @@ internal sealed class LinearChainCrf
         }
     }
 
-    /// <summary>Scalar reference of <see cref="MaxPlus"/>.</summary>
-    internal static void MaxPlusReference(ReadOnlySpan<float> score, ReadOnlySpan<float> transitions, Span<float> best)
+    /// <summary>
+    /// Scalar reference of <see cref="MaxPlus"/> (every row) and of <see cref="MaxPlusRows"/> (the given rows, when
+    /// <paramref name="rows"/> is not empty).
+    /// </summary>
+    internal static void MaxPlusReference(ReadOnlySpan<float> score, ReadOnlySpan<float> transitions, Span<float> best,
+        ReadOnlySpan<int> rows = default)
     {
-        int c = best.Length;
+        int c = best.Length, count = rows.IsEmpty ? c : rows.Length;
         for (int k = 0; k < c; k++)
         {
-            float m = score[0] + transitions[k];
-            for (int i = 1; i < c; i++)
+            float m = float.NegativeInfinity;
+            for (int r = 0; r < count; r++)
+            {
+                int i = rows.IsEmpty ? r : rows[r];
                 m = MathF.Max(m, score[i] + transitions[i * c + k]);
+            }
             best[k] = m;
         }
     }
