@@ -54,7 +54,7 @@ public sealed class RoundTripTests
             inspect?.Invoke(zip);
             using (var stream = File.Create(data))
                 ml.Data.SaveAsBinary(test, stream, keepHidden: false);
-            string expected = ScoreDump.Dump(model.Transform(test));
+            string expected = ScoreDump.Dump(model.Transform(test)) + ScoreDump.DumpGeneration(model);
             Assert.IsTrue(expected.Length > 0);
 
             var (exitCode, stdout, stderr) = RunScorer(zip, data, output);

@@ -8,7 +8,7 @@ namespace Microsoft.ML.Recurrent.Tests.Scorer;
 /// <summary>Writes the output columns of a scored view as text, floats as their exact bit patterns, one line per row.</summary>
 public static class ScoreDump
 {
-    public static readonly string[] Columns = ["Score", "Probability", "PredictedLabel", "RecurrentFeatures"];
+    public static readonly string[] Columns = ["Score", "Probability", "PredictedLabel", "RecurrentFeatures", "LogLikelihood", "Perplexity"];
 
     public static string Dump(IDataView scored)
     {
@@ -26,6 +26,25 @@ public static class ScoreDump
             }
             text.Append('\n');
         }
+        return text.ToString();
+    }
+
+    /// <summary>
+    /// For a language model (the model, or the last transformer of a chain): text generated with fixed seeds at two
+    /// temperatures and with top-k/top-p, one line each; empty for other models.
+    /// </summary>
+    public static string DumpGeneration(ITransformer model)
+    {
+        var lm = model as RecurrentLanguageModelTransformer
+            ?? (model as TransformerChain<ITransformer>)?.LastTransformer as RecurrentLanguageModelTransformer;
+        if (lm is null) return "";
+        var text = new StringBuilder();
+        foreach (var options in new[]
+        {
+            new GenerationOptions { Seed = 7, MaximumLength = 60 },
+            new GenerationOptions { Seed = 8, MaximumLength = 60, Temperature = 0.5f, TopK = 5, TopP = 0.9f },
+        })
+            text.Append("Generated=").Append(lm.Generate(lm.IsCharacterModel ? "the " : "", options).Replace("\n", "\\n")).Append('\n');
         return text.ToString();
     }
 

@@ -62,6 +62,9 @@ internal interface ISimd<TSelf> where TSelf : struct, ISimd<TSelf>
 
     /// <summary>2ⁿ for lanes holding integers n in [−126, 127] (n + 127 written into the exponent field).</summary>
     static abstract TSelf PowerOfTwo(TSelf n);
+
+    /// <summary>The sum of the lanes (horizontal reduction; the order of the additions is the width's own).</summary>
+    static abstract float Sum(TSelf value);
 }
 
 /// <summary><see cref="Vector512{T}"/> of float (AVX-512F). Fused multiply-add.</summary>
@@ -111,6 +114,9 @@ internal readonly struct Simd512 : ISimd<Simd512>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Simd512 Sqrt(Simd512 value) => new(Vector512.Sqrt(value._value));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Sum(Simd512 value) => Vector512.Sum(value._value);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Simd512 PowerOfTwo(Simd512 n) =>
@@ -167,6 +173,9 @@ internal readonly struct Simd256 : ISimd<Simd256>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Simd256 Sqrt(Simd256 value) => new(Vector256.Sqrt(value._value));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Sum(Simd256 value) => Vector256.Sum(value._value);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Simd256 PowerOfTwo(Simd256 n) =>
@@ -229,6 +238,9 @@ internal readonly struct Simd128 : ISimd<Simd128>
     public static Simd128 Sqrt(Simd128 value) => new(Vector128.Sqrt(value._value));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Sum(Simd128 value) => Vector128.Sum(value._value);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Simd128 PowerOfTwo(Simd128 n) =>
         new(((Vector128.ConvertToInt32(n._value) + Vector128.Create(127)) << 23).AsSingle());
 
@@ -287,6 +299,9 @@ internal readonly struct Simd1 : ISimd<Simd1>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Simd1 Sqrt(Simd1 value) => new(MathF.Sqrt(value._value));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Sum(Simd1 value) => value._value;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Simd1 PowerOfTwo(Simd1 n) => new(BitConverter.Int32BitsToSingle(((int)n._value + 127) << 23));

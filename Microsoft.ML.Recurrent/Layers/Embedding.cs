@@ -12,6 +12,9 @@ internal sealed class Embedding
     private readonly ParameterSet _parameters;
     private readonly Parameter _weight;
 
+    /// <summary>The weight [V, E].</summary>
+    public Parameter Weight => _weight;
+
     /// <summary>Vocabulary size V.</summary>
     public int VocabularySize { get; }
 

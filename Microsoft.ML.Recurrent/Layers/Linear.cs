@@ -8,6 +8,7 @@ internal sealed class Linear
 {
     private readonly ParameterSet _parameters;
     private readonly Parameter _weight, _bias;
+    private readonly bool _tied;
 
     /// <summary>Input width F.</summary>
     public int InputSize { get; }
@@ -27,11 +28,34 @@ internal sealed class Linear
         _bias = parameters.Register($"{prefix}bias", outputSize);
     }
 
-    /// <summary>PyTorch's default: weight and bias U(−1/√F, 1/√F).</summary>
+    /// <summary>
+    /// Weight tying (Press &amp; Wolf 2017; Inan et al. 2017): registers only <c>{prefix}bias</c> [O]; the weight is
+    /// <paramref name="sharedWeight"/> [O, F], owned by another layer (an embedding [V, E] read as the output layer
+    /// [V, E]). Its gradient here adds to that layer's gradient; <see cref="Initialize"/> leaves it to its owner.
+    /// </summary>
+    public Linear(ParameterSet parameters, string prefix, Parameter sharedWeight)
+    {
+        if (sharedWeight.Shape.Length != 2) throw new ArgumentException($"A tied weight must be a matrix; '{sharedWeight.Name}' has rank {sharedWeight.Shape.Length}.", nameof(sharedWeight));
+        _parameters = parameters;
+        OutputSize = sharedWeight.Shape[0];
+        InputSize = sharedWeight.Shape[1];
+        _weight = sharedWeight;
+        _tied = true;
+        _bias = parameters.Register($"{prefix}bias", OutputSize);
+    }
+
+    /// <summary>Whether the weight is another layer's (see the tying constructor).</summary>
+    public bool Tied => _tied;
+
+    /// <summary>The weight [O, F].</summary>
+    public Parameter Weight => _weight;
+
+    /// <summary>PyTorch's default: weight and bias U(−1/√F, 1/√F) (the bias only, when tied).</summary>
     public void Initialize(SeededRandom random)
     {
         float bound = 1f / MathF.Sqrt(InputSize);
-        random.FillUniform(_parameters.Value(_weight), -bound, bound);
+        if (!_tied)
+            random.FillUniform(_parameters.Value(_weight), -bound, bound);
         random.FillUniform(_parameters.Value(_bias), -bound, bound);
     }
 

@@ -14,7 +14,8 @@ namespace Microsoft.ML.Recurrent.Layers;
 /// So padded steps never touch the state, and each sequence's reverse pass starts at its own last real token.</para>
 /// <para>Backward is the forward read in reverse: the step loop produces the pre-activation gradients dG for every
 /// row; then three large GEMMs give dW_ih, dW_hh and dX.</para>
-/// Initial states are zero.
+/// Initial states are zero unless <see cref="SetInitialStates"/> gave others (stateful language-model training and
+/// generation carry the last batch's final states over, detached: no gradient flows into them).
 /// </summary>
 internal sealed class RecurrentDirection
 {
@@ -36,6 +37,8 @@ internal sealed class RecurrentDirection
     private PackedMatrix? _packedHh;   // op(B) = W_hh [G·H, H], packed for the per-step backward product
     private PackedMatrix? _packedIhT;  // op(B) = W_ihᵀ [I, G·H], packed once when the weights are frozen
     private readonly float[] _zeros;   // [H]
+    private float[] _h0 = [], _c0 = []; // [B, H] initial states in sorted batch order (c0: LSTM only), or empty for zeros
+    private int _initialRows;          // rows of _h0 in use; 0 = zero initial states
 
     /// <summary>Input width I.</summary>
     public int InputSize { get; }
@@ -83,6 +86,41 @@ internal sealed class RecurrentDirection
             random.FillUniform(_parameters.Value(p), -bound, bound);
     }
 
+    /// <summary>
+    /// Initial states h0 [B, H] and, for LSTM, c0 [B, H] (empty = zeros) in sorted batch order, used by the following
+    /// forward and backward passes until <see cref="ClearInitialStates"/>: each sequence's first step (t = 0 forward,
+    /// its last step in reverse) starts from its row. They are copied; no gradient is computed for them.
+    /// </summary>
+    public void SetInitialStates(ReadOnlySpan<float> h0, ReadOnlySpan<float> c0)
+    {
+        int h = HiddenSize;
+        if (h0.Length % h != 0 || h0.Length == 0)
+            throw new ArgumentException($"h0 holds {h0.Length} values; expected a positive multiple of the hidden size {h}.", nameof(h0));
+        if (!c0.IsEmpty && c0.Length != h0.Length)
+            throw new ArgumentException($"c0 holds {c0.Length} values but h0 {h0.Length}.", nameof(c0));
+        if (!c0.IsEmpty && !_cell.UsesAux)
+            throw new ArgumentException("Only an LSTM has a cell state.", nameof(c0));
+        _initialRows = h0.Length / h;
+        h0.CopyTo(Workspace.Ensure(ref _h0, h0.Length));
+        var c = _cell.UsesAux ? Workspace.Ensure(ref _c0, h0.Length) : default;
+        if (c0.IsEmpty) c.Clear(); else c0.CopyTo(c);
+    }
+
+    /// <summary>Back to zero initial states.</summary>
+    public void ClearInitialStates() => _initialRows = 0;
+
+    /// <summary>Initial hidden state of sorted row j (zeros without <see cref="SetInitialStates"/>).</summary>
+    private ReadOnlySpan<float> InitialH(int j) => _initialRows == 0 ? _zeros : _h0.AsSpan(j * HiddenSize, HiddenSize);
+
+    /// <summary>Initial cell state of sorted row j (LSTM), zeros otherwise.</summary>
+    private ReadOnlySpan<float> InitialC(int j) => _initialRows == 0 || !_cell.UsesAux ? _zeros : _c0.AsSpan(j * HiddenSize, HiddenSize);
+
+    private void CheckInitialRows(RaggedBatch batch)
+    {
+        if (_initialRows != 0 && _initialRows != batch.BatchSize)
+            throw new InvalidOperationException($"The initial states hold {_initialRows} rows but the batch has {batch.BatchSize} sequences.");
+    }
+
     /// <summary>First packed row and count of the rows that have a previous state at step t, for this direction.</summary>
     private (int Offset, int Rows) Previous(RaggedBatch batch, int t)
     {
@@ -98,6 +136,7 @@ internal sealed class RecurrentDirection
     public void Forward(RaggedBatch batch, ReadOnlySpan<float> x, Span<float> y, int ldy)
     {
         int n = batch.TotalSteps, h = HiddenSize, gw = _cell.Gates * h;
+        CheckInitialRows(batch);
         var gates = Workspace.Ensure(ref _gates, n * gw);
         var aux = _cell.UsesAux ? Workspace.Ensure(ref _aux, n * h) : default;
         var gh = Workspace.Ensure(ref _gh, batch.BatchSize * gw);
@@ -131,7 +170,11 @@ internal sealed class RecurrentDirection
             // gh[0:prevRows, G·H] = Y[prev rows, H] · W_hhᵀ ; rows without a previous state see zeros.
             if (prevRows > 0)
                 Sgemm.Multiply(Transpose.No, prevRows, y.Slice(prevOffset * ldy), ldy, _packedHhT, gh, gw, accumulate: false, GemmThreads);
-            gh.Slice(prevRows * gw, (rows - prevRows) * gw).Clear();
+            // Rows starting here: W_hh · h0 with given initial states, else zeros.
+            if (_initialRows > 0 && rows > prevRows)
+                Sgemm.Multiply(Transpose.No, rows - prevRows, _h0.AsSpan(prevRows * h), h, _packedHhT, gh.Slice(prevRows * gw), gw, accumulate: false, GemmThreads);
+            else
+                gh.Slice(prevRows * gw, (rows - prevRows) * gw).Clear();
             for (int j = 0; j < rows; j++)
             {
                 int row = offset + j;
@@ -140,8 +183,8 @@ internal sealed class RecurrentDirection
                     gates.Slice(row * gw, gw),
                     gh.Slice(j * gw, gw),
                     bHh,
-                    hasPrev ? y.Slice((prevOffset + j) * ldy, h) : _zeros,
-                    hasPrev && _cell.UsesAux ? aux.Slice((prevOffset + j) * h, h) : _zeros,
+                    hasPrev ? y.Slice((prevOffset + j) * ldy, h) : InitialH(j),
+                    hasPrev && _cell.UsesAux ? aux.Slice((prevOffset + j) * h, h) : InitialC(j),
                     y.Slice(row * ldy, h),
                     _cell.UsesAux ? aux.Slice(row * h, h) : default);
             }
@@ -173,6 +216,7 @@ internal sealed class RecurrentDirection
         ReadOnlySpan<float> dY, ReadOnlySpan<float> dhN, ReadOnlySpan<float> dcN, Span<float> dX)
     {
         int n = batch.TotalSteps, b = batch.BatchSize, h = HiddenSize, gw = _cell.Gates * h;
+        CheckInitialRows(batch);
         var gates = _gates.AsSpan(0, n * gw);
         var aux = _cell.UsesAux ? _aux.AsSpan(0, n * h) : default;
         var dGx = Workspace.Ensure(ref _dGx, n * gw);
@@ -203,8 +247,8 @@ internal sealed class RecurrentDirection
                 _cell.BackwardRow(
                     gates.Slice(row * gw, gw),
                     _cell.UsesAux ? aux.Slice(row * h, h) : default,
-                    hasPrev ? y.Slice((prevOffset + j) * ldy, h) : _zeros,
-                    hasPrev && _cell.UsesAux ? aux.Slice((prevOffset + j) * h, h) : _zeros,
+                    hasPrev ? y.Slice((prevOffset + j) * ldy, h) : InitialH(j),
+                    hasPrev && _cell.UsesAux ? aux.Slice((prevOffset + j) * h, h) : InitialC(j),
                     y.Slice(row * ldy, h),
                     dhRow,
                     dAux.Slice(j * h, h),
@@ -217,7 +261,7 @@ internal sealed class RecurrentDirection
                     accumulate: _cell.HasDirectStateGradient, GemmThreads);
         }
 
-        // hPrev[N, H]: the state each packed row started from (zeros at a sequence's first step).
+        // hPrev[N, H]: the state each packed row started from (h0 or zeros at a sequence's first step).
         var hPrev = Workspace.Ensure(ref _hPrev, n * h);
         for (int t = 0; t < batch.MaxLength; t++)
         {
@@ -225,7 +269,10 @@ internal sealed class RecurrentDirection
             var (prevOffset, prevRows) = Previous(batch, t);
             for (int j = 0; j < prevRows; j++)
                 y.Slice((prevOffset + j) * ldy, h).CopyTo(hPrev.Slice((offset + j) * h, h));
-            hPrev.Slice((offset + prevRows) * h, (rows - prevRows) * h).Clear();
+            if (_initialRows > 0)
+                _h0.AsSpan(prevRows * h, (rows - prevRows) * h).CopyTo(hPrev.Slice((offset + prevRows) * h));
+            else
+                hPrev.Slice((offset + prevRows) * h, (rows - prevRows) * h).Clear();
         }
 
         // dW_ih[G·H, I] += dGxᵀ · X ; dW_hh[G·H, H] += dGhᵀ · hPrev ; dX[N, I] += dGx · W_ih

@@ -147,6 +147,28 @@ internal sealed class RecurrentStack
         return input;
     }
 
+    /// <summary>
+    /// Initial states for the following passes, in the layout of <see cref="FinalStates"/>: h0 [L·D, B, H] and, for
+    /// LSTM, c0 [L·D, B, H] (empty = zeros), sorted batch order. Stateful training feeds a batch's final states to the
+    /// next batch this way (detached: no gradient reaches them). <see cref="ClearInitialStates"/> goes back to zeros.
+    /// </summary>
+    public void SetInitialStates(ReadOnlySpan<float> h0, ReadOnlySpan<float> c0)
+    {
+        int k = _directions.Length;
+        if (h0.Length == 0 || h0.Length % (k * HiddenSize) != 0)
+            throw new ArgumentException($"h0 holds {h0.Length} values; expected L·D·B·H with L·D = {k} and H = {HiddenSize}.", nameof(h0));
+        int per = h0.Length / k;
+        for (int i = 0; i < k; i++)
+            _directions[i].SetInitialStates(h0.Slice(i * per, per), c0.IsEmpty ? default : c0.Slice(i * per, per));
+    }
+
+    /// <summary>Back to zero initial states.</summary>
+    public void ClearInitialStates()
+    {
+        foreach (var d in _directions)
+            d.ClearInitialStates();
+    }
+
     /// <summary>Final hidden states hN [L·D, B, H] and, for LSTM, cell states cN [L·D, B, H] (sorted order; cN may be empty).</summary>
     public void FinalStates(RaggedBatch batch, Span<float> hN, Span<float> cN)
     {

@@ -29,6 +29,11 @@ internal sealed record NetworkConfig
     public bool UseCrf { get; init; }
     /// <summary>Allowed tag transitions of the CRF, or null for none (every transition allowed).</summary>
     public CrfConstraints? CrfConstraints { get; init; }
+    /// <summary>
+    /// Weight tying (language models): the per-step head's weight is the input embedding [V, E], so the outputs are
+    /// the vocabulary (O = V) and the stack's output width D·H must equal E.
+    /// </summary>
+    public bool TieWeights { get; init; }
     /// <summary>Character vocabulary of the character-level word encoder (token input), or 0 for none.</summary>
     public int CharacterVocabularySize { get; init; }
     /// <summary>Character embedding width of the character encoder.</summary>

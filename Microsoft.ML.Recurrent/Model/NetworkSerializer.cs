@@ -11,6 +11,7 @@ namespace Microsoft.ML.Recurrent.Model;
 ///   i32    pooling flags, output size, padding id; head kind (version 2: 0 pooled, 1 per step)
 ///   u8     CRF (version 2); when 1: C + C + C·C bytes, the allowed starts, ends and transitions
 ///   i32    character vocabulary, character embedding, character hidden size, maximum word length (version 2; 0 = none)
+///   u8     weight tying: the head's weight is the embedding (version 3)
 ///   i32    tensor count K; K × (string name, i32 rank, rank × i32 dims)
 ///   i64    value count V = Σ tensor sizes; V × f32 values
 ///   u32    CRC-32 of the values' bytes
@@ -23,8 +24,8 @@ namespace Microsoft.ML.Recurrent.Model;
 internal static class NetworkSerializer
 {
     private const ulong Magic = 0x0054454E4E524C4DUL; // "MLRNNET\0" little-endian
-    /// <summary>Current format version: 2 added the head kind (version 1 networks have a pooled head).</summary>
-    public const int FormatVersion = 2;
+    /// <summary>Current format version: 2 added the head kind (version 1 networks have a pooled head), 3 weight tying.</summary>
+    public const int FormatVersion = 3;
     private const int MaxDimension = 1 << 26;
 
     /// <summary>Writes the network's shape and parameter values.</summary>
@@ -57,6 +58,7 @@ internal static class NetworkSerializer
         writer.Write(c.CharacterEmbeddingSize);
         writer.Write(c.CharacterHiddenSize);
         writer.Write(c.MaximumWordLength);
+        writer.Write(c.TieWeights);
         var ps = network.Parameters;
         writer.Write(ps.Parameters.Count);
         foreach (var p in ps.Parameters)
@@ -132,6 +134,8 @@ internal static class NetworkSerializer
                 || config.UsesCharacters && !config.TokenInput)
                 throw reader.Error("character encoder", "sizes are inconsistent (all three are positive, with token input, or all zero).");
         }
+        if (version >= 3)
+            config = config with { TieWeights = reader.ReadBoolean("weight tying flag") };
         if (!(config.Dropout >= 0 && config.Dropout < 1))
             throw reader.Error("dropout", $"is {config.Dropout}; expected a value in [0, 1).");
         if ((config.Pooling & ~PoolingKind.InputMean) == 0)

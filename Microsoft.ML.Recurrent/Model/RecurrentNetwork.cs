@@ -82,7 +82,7 @@ internal sealed class RecurrentNetwork
             : System.Numerics.BitOperations.PopCount((uint)(config.Pooling & ~PoolingKind.InputMean)) * d * h
               + ((config.Pooling & PoolingKind.InputMean) != 0 ? stackInput : 0);
         long crf = config.UseCrf ? (long)config.OutputSize * (config.OutputSize + 2) : 0;
-        return total + headInput * config.OutputSize + config.OutputSize + crf;
+        return total + (config.TieWeights ? 0 : headInput * config.OutputSize) + config.OutputSize + crf;
     }
 
     /// <summary>
@@ -130,6 +130,15 @@ internal sealed class RecurrentNetwork
         if (config.VocabularySize < 0) throw new ArgumentOutOfRangeException(nameof(config), config.VocabularySize, "The vocabulary size must not be negative.");
         if (config.UseCrf && config.Head != NetworkHeadKind.PerStep) throw new ArgumentException("A CRF needs a per-step head.", nameof(config));
         if (config.UsesCharacters && !config.TokenInput) throw new ArgumentException("Character features need token input.", nameof(config));
+        if (config.TieWeights)
+        {
+            if (!config.TokenInput || config.UsesCharacters || config.Head != NetworkHeadKind.PerStep || config.UseCrf)
+                throw new ArgumentException("Weight tying needs token input without character features and a per-step head without CRF.", nameof(config));
+            if (config.OutputSize != config.VocabularySize)
+                throw new ArgumentException($"Weight tying needs as many outputs as tokens; {config.OutputSize} outputs for {config.VocabularySize} tokens.", nameof(config));
+            if ((config.Bidirectional ? 2 : 1) * config.HiddenSize != config.InputSize)
+                throw new ArgumentException($"Weight tying needs the top layer's width ({(config.Bidirectional ? 2 : 1) * config.HiddenSize}) to equal the embedding size ({config.InputSize}).", nameof(config));
+        }
         _input = config.UsesCharacters
             ? new WordCharacterInput(Parameters, config.VocabularySize, config.InputSize, config.PaddingId, config.InputDropout,
                 config.CharacterVocabularySize, config.CharacterEmbeddingSize, config.CharacterHiddenSize, config.MaximumWordLength)
@@ -140,7 +149,8 @@ internal sealed class RecurrentNetwork
         _head = config.Head switch
         {
             NetworkHeadKind.Pooled => new PooledHead(Parameters, config.Pooling, config.HiddenSize, _stack.NumDirections, _input.OutputSize, config.OutputSize, config.HeadDropout),
-            NetworkHeadKind.PerStep => new PerStepHead(Parameters, _stack.OutputSize, config.OutputSize, config.HeadDropout, config.UseCrf, config.CrfConstraints),
+            NetworkHeadKind.PerStep => new PerStepHead(Parameters, _stack.OutputSize, config.OutputSize, config.HeadDropout, config.UseCrf, config.CrfConstraints,
+                config.TieWeights ? ((TokenInput)_input).EmbeddingWeight : null),
             _ => throw new ArgumentOutOfRangeException(nameof(config), config.Head, "Unknown head."),
         };
         Parameters.Allocate(sharedValues, withGradients: sharedValues is null);
@@ -181,6 +191,21 @@ internal sealed class RecurrentNetwork
         if (Config.TokenInput) throw new InvalidOperationException("This network takes token ids.");
         Forward(batch, SequenceData.OfFeatures(features), outputs, dropout);
     }
+
+    /// <summary>
+    /// Initial states of the recurrent stack for the following passes, h0 and (LSTM) c0 [L·D, B, H] in sorted batch
+    /// order (see <see cref="RecurrentStack.SetInitialStates"/>); stateful training and generation carry them over.
+    /// </summary>
+    public void SetInitialStates(ReadOnlySpan<float> h0, ReadOnlySpan<float> c0) => _stack.SetInitialStates(h0, c0);
+
+    /// <summary>Back to zero initial states.</summary>
+    public void ClearInitialStates() => _stack.ClearInitialStates();
+
+    /// <summary>Final states of the last forward, hN and (LSTM) cN [L·D, B, H] in sorted batch order.</summary>
+    public void FinalStates(RaggedBatch batch, Span<float> hN, Span<float> cN) => _stack.FinalStates(batch, hN, cN);
+
+    /// <summary>Values per state tensor for a batch of <paramref name="batchSize"/>: L·D·B·H.</summary>
+    public int StateLength(int batchSize) => Config.NumLayers * _stack.NumDirections * batchSize * Config.HiddenSize;
 
     /// <summary>
     /// Backward of the last forward given dOutputs (the outputs' layout, original order): adds into

@@ -11,4 +11,13 @@ internal abstract class Optimizer
 
     /// <summary>Applies one update: parameters ← f(parameters, gradients, state).</summary>
     public abstract void Step(Span<float> parameters, ReadOnlySpan<float> gradients);
+
+    /// <summary>The optimizer a training recipe names, for <paramref name="length"/> parameters.</summary>
+    public static Optimizer Create(Training.TrainingSettings settings, int length) => settings.Optimizer switch
+    {
+        OptimizerKind.Adam => new Adam(length, settings.LearningRate, weightDecay: settings.WeightDecay),
+        OptimizerKind.AdamW => new Adam(length, settings.LearningRate, weightDecay: settings.WeightDecay, decoupled: true),
+        OptimizerKind.Sgd => new Sgd(length, settings.LearningRate, settings.Momentum, settings.WeightDecay),
+        _ => throw new ArgumentOutOfRangeException(nameof(settings), settings.Optimizer, "Unknown optimizer."),
+    };
 }

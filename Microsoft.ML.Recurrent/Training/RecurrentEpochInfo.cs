@@ -19,6 +19,12 @@ public sealed record RecurrentEpochInfo(int Epoch, int Epochs, double Loss, doub
     /// <summary>The part of <see cref="Elapsed"/> spent scoring the validation data (zero without validation data).</summary>
     public TimeSpan ValidationElapsed { get; init; }
 
+    /// <summary>
+    /// exp(<see cref="ValidationLoss"/>): the validation perplexity of a language model, whose loss is the mean
+    /// cross-entropy in nats per token (NaN without validation data; not meaningful for the other tasks).
+    /// </summary>
+    public double ValidationPerplexity => Math.Exp(ValidationLoss);
+
     /// <summary>Training throughput in steps (tokens) per second, over the epoch's training time (validation excluded).</summary>
     public double TokensPerSecond => (Elapsed - ValidationElapsed).TotalSeconds is > 0 and var seconds ? Tokens / seconds : 0;
 }

@@ -33,13 +33,7 @@ internal sealed class SequenceTrainer
         _objective = objective;
         _settings = settings;
         int length = network.Parameters.Length;
-        _optimizer = settings.Optimizer switch
-        {
-            OptimizerKind.Adam => new Adam(length, settings.LearningRate, weightDecay: settings.WeightDecay),
-            OptimizerKind.AdamW => new Adam(length, settings.LearningRate, weightDecay: settings.WeightDecay, decoupled: true),
-            OptimizerKind.Sgd => new Sgd(length, settings.LearningRate, settings.Momentum, settings.WeightDecay),
-            _ => throw new ArgumentOutOfRangeException(nameof(settings), settings.Optimizer, "Unknown optimizer."),
-        };
+        _optimizer = Optimizer.Create(settings, network.Parameters.Length);
         // One stream for the batch order and dropout, derived from the seed (the initial weights use the seed itself).
         _random = new SeededRandom(settings.Seed ^ 0x5DEECE66DL);
         network.Threads = settings.Threads;
@@ -98,7 +92,7 @@ internal sealed class SequenceTrainer
                     : GradientNorm(_network.Parameters.Gradients);
                 if (!float.IsFinite(norm))
                     throw new InvalidOperationException($"Training diverged: the gradient norm is {norm} in epoch {epoch}, batch {b + 1}. The model is not kept; try a lower learning rate or gradient clipping.");
-                _optimizer.LearningRate = ScheduledRate(step++, totalSteps);
+                _optimizer.LearningRate = LearningRateSchedules.Rate(_settings, step++, totalSteps);
                 _optimizer.Step(_network.Parameters.Values, _network.Parameters.Gradients);
                 if (frozenLength > 0)
                     _frozenValues.CopyTo(_network.Parameters.Values.AsSpan(frozenOffset, frozenLength)); // undo weight decay there
@@ -151,20 +145,8 @@ internal sealed class SequenceTrainer
         return reports;
     }
 
-    /// <summary>Linear warm-up, then constant / linear / cosine decay to zero at the last step.</summary>
-    internal float ScheduledRate(long step, long totalSteps)
-    {
-        float peak = _settings.LearningRate;
-        long warmup = (long)(_settings.WarmupFraction * totalSteps);
-        if (step < warmup)
-            return peak * (step + 1) / warmup;
-        if (_settings.Schedule == LearningRateSchedule.Constant || totalSteps <= warmup)
-            return peak;
-        double progress = (double)(step - warmup) / Math.Max(1, totalSteps - warmup);
-        return _settings.Schedule == LearningRateSchedule.Linear
-            ? (float)(peak * (1 - progress))
-            : (float)(peak * 0.5 * (1 + Math.Cos(Math.PI * progress)));
-    }
+    /// <summary>The learning rate at <paramref name="step"/> of <paramref name="totalSteps"/> (see <see cref="LearningRateSchedules.Rate"/>).</summary>
+    internal float ScheduledRate(long step, long totalSteps) => LearningRateSchedules.Rate(_settings, step, totalSteps);
 
     /// <summary>Mean loss and accuracy (per sequence, or per token for tagging) of the current weights on <paramref name="data"/> (no dropout).</summary>
     public (double Loss, double Accuracy) Evaluate(SequenceDataset data)

@@ -87,6 +87,11 @@ internal static class Program
         fixtures.Add(("crf.json", () => Crf.Fixture(bio: false, 4000)));
         fixtures.Add(("crf_bio.json", () => Crf.Fixture(bio: true, 4001)));
 
+        // One stateful truncated-BPTT language-model step (chunk 1's final states, detached, start chunk 2).
+        fixtures.Add(("lm_lstm_tbptt.json", () => LanguageModel.Fixture("lstm", tied: false, vocab: 7, embed: 4, hidden: 5, 5000)));
+        fixtures.Add(("lm_lstm_tied.json", () => LanguageModel.Fixture("lstm", tied: true, vocab: 9, embed: 6, hidden: 6, 5001)));
+        fixtures.Add(("lm_gru_tbptt.json", () => LanguageModel.Fixture("gru", tied: false, vocab: 7, embed: 4, hidden: 5, 5002)));
+
         // Build everything (and pass every check) before writing anything.
         var outputs = new List<(string File, string Text)>();
         foreach (var (file, make) in fixtures)

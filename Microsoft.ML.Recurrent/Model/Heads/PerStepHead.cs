@@ -23,13 +23,23 @@ internal sealed class PerStepHead : INetworkHead
     /// <param name="dropout">Dropout on the stack's outputs (training only).</param>
     /// <param name="crf">Whether a CRF scores the tag sequences.</param>
     /// <param name="constraints">The CRF's allowed transitions, or null for none.</param>
-    public PerStepHead(ParameterSet parameters, int stackOutputSize, int outputSize, float dropout, bool crf = false, CrfConstraints? constraints = null)
+    /// <param name="tiedWeight">
+    /// For a language model with weight tying: the input embedding [V, E] used as the output layer's weight (then
+    /// <paramref name="outputSize"/> = V and <paramref name="stackOutputSize"/> = E, and only <c>head.bias</c> is registered); or null.
+    /// </param>
+    public PerStepHead(ParameterSet parameters, int stackOutputSize, int outputSize, float dropout, bool crf = false, CrfConstraints? constraints = null,
+        Parameter? tiedWeight = null)
     {
         _dropout = new Dropout(dropout);
-        _linear = new Linear(parameters, "head.", stackOutputSize, outputSize);
+        if (tiedWeight is not null && (tiedWeight.Shape[0] != outputSize || tiedWeight.Shape[1] != stackOutputSize))
+            throw new ArgumentException($"Weight tying needs the embedding [{outputSize}, {stackOutputSize}]; '{tiedWeight.Name}' is [{string.Join(", ", tiedWeight.Shape)}].", nameof(tiedWeight));
+        _linear = tiedWeight is null ? new Linear(parameters, "head.", stackOutputSize, outputSize) : new Linear(parameters, "head.", tiedWeight);
         if (crf)
             Crf = new LinearChainCrf(parameters, "crf.", outputSize, constraints);
     }
+
+    /// <summary>The output layer (its weight is the embedding's when tied).</summary>
+    public Linear Output => _linear;
 
     /// <summary>The CRF over the emissions, or null.</summary>
     public LinearChainCrf? Crf { get; }

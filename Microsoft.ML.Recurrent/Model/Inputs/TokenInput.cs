@@ -17,6 +17,9 @@ internal sealed class TokenInput : INetworkInput
 
     public int OutputSize => _embedding.Dimension;
 
+    /// <summary>The embedding's weight [V, E] (what a tied output layer reads).</summary>
+    public Parameter EmbeddingWeight => _embedding.Weight;
+
     public bool HasParameters => true;
 
     public void Initialize(SeededRandom random) => _embedding.Initialize(random);

@@ -1,0 +1,308 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Recurrent;
+using Microsoft.ML.Recurrent.Core;
+using Microsoft.ML.Recurrent.Generation;
+using Microsoft.ML.Recurrent.Model;
+using Microsoft.ML.Runtime;
+
+[assembly: LoadableClass(typeof(RecurrentLanguageModelTransformer), null, typeof(SignatureLoadModel),
+    "Recurrent Language Model", RecurrentLanguageModelTransformer.LoaderSignature)]
+
+namespace Microsoft.ML.Recurrent;
+
+/// <summary>
+/// A trained recurrent language model (see <see cref="RecurrentLanguageModelEstimator"/>). As a transformer it adds
+/// each row's log-likelihood and perplexity; <see cref="Generate"/> and <see cref="GenerateStream"/> write text after a
+/// prompt, sampled with a temperature, top-k and top-p, reproducibly for a seed. Thread-safe: every cursor, engine
+/// and generation call runs its own copy of the network's activations over the shared weights.
+/// </summary>
+/// <remarks>
+/// <para>Scoring never throws on a row's content: an empty or missing text scores the end of row alone, and characters
+/// or keys not seen in training count as the unknown token. A key beyond the model's key count cannot be the same
+/// vocabulary; such a row gets NaN.</para>
+/// </remarks>
+public sealed class RecurrentLanguageModelTransformer : RowToRowTransformerBase
+{
+    internal const string LoaderSignature = "RecurrentLanguageModel";
+
+    private static VersionInfo GetVersionInfo() => new(
+        modelSignature: "RNNLANGM",
+        verWrittenCur: 0x00010001, // Initial
+        verReadableCur: 0x00010001,
+        verWeCanReadBack: 0x00010001,
+        loaderSignature: LoaderSignature,
+        loaderAssemblyName: typeof(RecurrentLanguageModelTransformer).Assembly.GetName().Name);
+
+    private readonly LanguageModelVocabulary _vocabulary;
+    private readonly RecurrentNetwork _network;
+
+    /// <summary>The input column: text (character model) or a vector of keys (token model).</summary>
+    public string InputColumnName { get; }
+
+    /// <summary>The output column of each row's log-likelihood (nats).</summary>
+    public string LogLikelihoodColumnName { get; }
+
+    /// <summary>The output column of each row's perplexity.</summary>
+    public string PerplexityColumnName { get; }
+
+    /// <summary>Whether the model reads and writes characters (else tokens: the keys of a key column).</summary>
+    public bool IsCharacterModel => _vocabulary.IsCharacters;
+
+    /// <summary>Number of tokens the model predicts over, including the unknown token and the end of row.</summary>
+    public int VocabularySize => _vocabulary.Size;
+
+    internal RecurrentNetwork Network => _network;
+
+    internal RecurrentLanguageModelTransformer(IHostEnvironment env, LanguageModelVocabulary vocabulary, RecurrentNetwork network,
+        string inputColumnName, string logLikelihoodColumnName, string perplexityColumnName)
+        : base(env.Register(nameof(RecurrentLanguageModelTransformer)))
+    {
+        _vocabulary = vocabulary;
+        _network = network;
+        InputColumnName = inputColumnName;
+        LogLikelihoodColumnName = logLikelihoodColumnName;
+        PerplexityColumnName = perplexityColumnName;
+    }
+
+    /// <summary>Generates text after <paramref name="prompt"/> (which is not repeated in the result).</summary>
+    /// <param name="prompt">Text to continue; empty starts a new row. Token models split it on white space and look its words up in the key values.</param>
+    /// <param name="options">Length, temperature, top-k, top-p, seed; null = the defaults.</param>
+    public string Generate(string prompt, GenerationOptions? options = null) => string.Concat(GenerateStream(prompt, options));
+
+    /// <summary>
+    /// Generates text after <paramref name="prompt"/> piece by piece, as it is produced: a character at a time (character
+    /// models) or a token and its separator (token models). Each piece is computed when the enumerator asks for it, so
+    /// a caller can show it at once or stop early.
+    /// </summary>
+    public IEnumerable<string> GenerateStream(string prompt, GenerationOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(prompt);
+        options ??= new GenerationOptions();
+        options.Validate();
+        var ids = new List<int> { LanguageModelVocabulary.EndOfRow };
+        _vocabulary.AppendPrompt(prompt, ids);
+        return Pieces(ids.ToArray(), options);
+    }
+
+    /// <summary>Generates the keys of a token model after the prompt keys (key 0 and keys the model does not know read as unknown).</summary>
+    public IEnumerable<uint> GenerateKeys(IReadOnlyList<uint> promptKeys, GenerationOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(promptKeys);
+        if (IsCharacterModel) throw new InvalidOperationException("This is a character model; use Generate or GenerateStream.");
+        options ??= new GenerationOptions();
+        options.Validate();
+        var ids = new List<int> { LanguageModelVocabulary.EndOfRow };
+        foreach (uint k in promptKeys) ids.Add(_vocabulary.OfKey(k));
+        foreach (int id in Ids(ids.ToArray(), options))
+            if (id != LanguageModelVocabulary.EndOfRow) yield return _vocabulary.KeyOf(id);
+    }
+
+    private IEnumerable<string> Pieces(int[] prompt, GenerationOptions options)
+    {
+        bool first = prompt.Length == 1;
+        foreach (int id in Ids(prompt, options))
+        {
+            if (id == LanguageModelVocabulary.EndOfRow)
+            {
+                yield return options.EndOfRowText;
+                first = true;
+                continue;
+            }
+            string text = _vocabulary.TextOf(id, options.EndOfRowText);
+            yield return IsCharacterModel || first ? text : options.TokenSeparator + text;
+            first = false;
+        }
+    }
+
+    /// <summary>The ids drawn after the prompt; stops at the maximum length or (if asked) at an end of row.</summary>
+    private IEnumerable<int> Ids(int[] prompt, GenerationOptions options)
+    {
+        var generator = new TokenGenerator(_network);
+        var sampler = new TokenSampler(options.Temperature, options.TopK, options.TopP);
+        var random = new SeededRandom(options.Seed ?? Random.Shared.Next());
+        var logits = new float[generator.VocabularySize];
+        var scratch = new float[generator.VocabularySize];
+        generator.Feed(prompt).CopyTo(logits);
+        for (int i = 0; i < options.MaximumLength; i++)
+        {
+            // The unknown token has no text: it is never drawn.
+            logits[LanguageModelVocabulary.Unknown] = float.NegativeInfinity;
+            int id = sampler.Sample(logits, random, scratch);
+            if (id == LanguageModelVocabulary.EndOfRow && options.StopAtEndOfRow)
+                yield break;
+            yield return id;
+            generator.Feed(id).CopyTo(logits);
+        }
+    }
+
+    /// <summary>Log-likelihood (nats) of a text under a character model, or of a whitespace-split text under a token model with key values: its tokens and its end.</summary>
+    public double LogLikelihood(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var ids = new List<int> { LanguageModelVocabulary.EndOfRow };
+        _vocabulary.AppendPrompt(text, ids);
+        ids.Add(LanguageModelVocabulary.EndOfRow);
+        return new TokenGenerator(_network).Score(ids.ToArray()).LogLikelihood;
+    }
+
+    // Factory method for SignatureLoadModel.
+    private static RecurrentLanguageModelTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
+    {
+        ArgumentNullException.ThrowIfNull(env);
+        ArgumentNullException.ThrowIfNull(ctx);
+        ctx.CheckAtModel(GetVersionInfo());
+        var reader = ModelEntry.Open(ctx, enveloped: true);
+        string input = reader.ReadString("input column name", 1024);
+        string logLikelihood = reader.ReadString("log-likelihood column name", 1024);
+        string perplexity = reader.ReadString("perplexity column name", 1024);
+        if (input.Length == 0 || logLikelihood.Length == 0 || perplexity.Length == 0 || logLikelihood == perplexity)
+            throw reader.Error("column names", "are empty or the same.");
+        var vocabulary = LanguageModelVocabulary.Read(reader);
+        var network = NetworkSerializer.Read(reader);
+        reader.ExpectEnd();
+        var c = network.Config;
+        if (!c.TokenInput || c.Head != NetworkHeadKind.PerStep || c.Bidirectional || c.UseCrf || c.UsesCharacters
+            || c.VocabularySize != vocabulary.Size || c.OutputSize != vocabulary.Size)
+            throw reader.Error("network", $"is not a language model over the saved vocabulary of {vocabulary.Size} tokens.");
+        return new RecurrentLanguageModelTransformer(env, vocabulary, network, input, logLikelihood, perplexity);
+    }
+
+    // *** Binary format *** (inside ModelEntry's envelope)
+    // string: input column name, log-likelihood column name, perplexity column name
+    // vocabulary: see LanguageModelVocabulary.Write
+    // network: see NetworkSerializer
+    /// <inheritdoc/>
+    protected override void SaveModel(ModelSaveContext ctx)
+    {
+        ArgumentNullException.ThrowIfNull(ctx);
+        ctx.CheckAtModel();
+        ctx.SetVersionInfo(GetVersionInfo());
+        ModelEntry.Write(ctx.Writer, writer =>
+        {
+            writer.Write(InputColumnName);
+            writer.Write(LogLikelihoodColumnName);
+            writer.Write(PerplexityColumnName);
+            _vocabulary.Write(writer);
+            NetworkSerializer.Write(writer, _network);
+        });
+    }
+
+    /// <inheritdoc/>
+    protected override IRowMapper MakeRowMapper(DataViewSchema schema) => new Mapper(this, schema);
+
+    private sealed class Mapper : MapperBase
+    {
+        private readonly RecurrentLanguageModelTransformer _parent;
+        private readonly int _inputIndex;
+
+        public Mapper(RecurrentLanguageModelTransformer parent, DataViewSchema schema)
+            : base(parent.Host.Register(nameof(Mapper)), schema, parent)
+        {
+            _parent = parent;
+            var column = schema.GetColumnOrNull(parent.InputColumnName)
+                ?? throw new ArgumentOutOfRangeException(nameof(schema), $"Input column '{parent.InputColumnName}' not found.");
+            bool ok = parent.IsCharacterModel
+                ? column.Type is TextDataViewType
+                : column.Type is VectorDataViewType { ItemType: KeyDataViewType key } && key.RawType == typeof(uint);
+            if (!ok)
+                throw new ArgumentOutOfRangeException(nameof(schema), $"Input column '{column.Name}' has type {column.Type}; this {(parent.IsCharacterModel ? "character" : "token")} model reads {(parent.IsCharacterModel ? "text" : "a vector of keys")}.");
+            _inputIndex = column.Index;
+        }
+
+        protected override DataViewSchema.DetachedColumn[] GetOutputColumnsCore() =>
+        [
+            new(_parent.LogLikelihoodColumnName, NumberDataViewType.Single),
+            new(_parent.PerplexityColumnName, NumberDataViewType.Single),
+        ];
+
+        protected override Func<int, bool> GetDependenciesCore(Func<int, bool> activeOutput) =>
+            column => (activeOutput(0) || activeOutput(1)) && column == _inputIndex;
+
+        protected override void SaveModel(ModelSaveContext ctx) => _parent.SaveModel(ctx);
+
+        protected override Delegate MakeGetter(DataViewRow input, int iinfo, Func<int, bool> activeOutput, out Action disposer)
+        {
+            disposer = null!;
+            var scorer = new RowScorer(_parent, input, _inputIndex);
+            if (iinfo == 0)
+                return (ValueGetter<float>)((ref float value) => value = (float)scorer.Current().LogLikelihood);
+            return (ValueGetter<float>)((ref float value) =>
+            {
+                var (ll, n) = scorer.Current();
+                value = (float)Math.Exp(-ll / n);
+            });
+        }
+
+        public override Delegate[] CreateGetters(DataViewRow input, Func<int, bool> activeOutput, out Action disposer)
+        {
+            disposer = null!;
+            var getters = new Delegate[2];
+            if (!activeOutput(0) && !activeOutput(1)) return getters;
+            var scorer = new RowScorer(_parent, input, _inputIndex); // one evaluation per row for both columns
+            if (activeOutput(0))
+                getters[0] = (ValueGetter<float>)((ref float value) => value = (float)scorer.Current().LogLikelihood);
+            if (activeOutput(1))
+                getters[1] = (ValueGetter<float>)((ref float value) =>
+                {
+                    var (ll, n) = scorer.Current();
+                    value = (float)Math.Exp(-ll / n);
+                });
+            return getters;
+        }
+    }
+
+    /// <summary>The current row's log-likelihood and prediction count, computed once per row with this cursor's own generator.</summary>
+    private sealed class RowScorer
+    {
+        private readonly RecurrentLanguageModelTransformer _parent;
+        private readonly DataViewRow _input;
+        private readonly ValueGetter<ReadOnlyMemory<char>>? _text;
+        private readonly ValueGetter<VBuffer<uint>>? _keys;
+        private readonly List<int> _ids = [];
+        private TokenGenerator? _generator;
+        private ReadOnlyMemory<char> _textBuffer;
+        private VBuffer<uint> _keyBuffer;
+        private long _position = -1;
+        private (double, int) _current;
+
+        public RowScorer(RecurrentLanguageModelTransformer parent, DataViewRow input, int index)
+        {
+            _parent = parent;
+            _input = input;
+            if (parent.IsCharacterModel) _text = input.GetGetter<ReadOnlyMemory<char>>(input.Schema[index]);
+            else _keys = input.GetGetter<VBuffer<uint>>(input.Schema[index]);
+        }
+
+        public (double LogLikelihood, int Predictions) Current()
+        {
+            if (_input.Position == _position) return _current;
+            _position = _input.Position;
+            var vocabulary = _parent._vocabulary;
+            _ids.Clear();
+            _ids.Add(LanguageModelVocabulary.EndOfRow);
+            bool valid = true;
+            if (_text is not null)
+            {
+                _text(ref _textBuffer);
+                vocabulary.AppendCharacters(_textBuffer.Span, _ids);
+            }
+            else
+            {
+                _keys!(ref _keyBuffer);
+                foreach (uint k in _keyBuffer.DenseValues())
+                {
+                    if (k > (uint)vocabulary.KeyCount) valid = false;
+                    _ids.Add(vocabulary.OfKey(k));
+                }
+            }
+            _ids.Add(LanguageModelVocabulary.EndOfRow);
+            if (!valid)
+                return _current = (double.NaN, _ids.Count - 1);
+            _generator ??= new TokenGenerator(_parent._network);
+            _generator.Reset();
+            var ids = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_ids);
+            return _current = _generator.Score(ids);
+        }
+    }
+}
