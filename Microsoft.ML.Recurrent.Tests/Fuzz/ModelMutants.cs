@@ -55,7 +55,7 @@ public sealed record MutantResult(int Index, MutantKind Kind, string Entry, stri
 /// </summary>
 public sealed class ModelMutants
 {
-    private static readonly string[] OurSignatures = ["RNNMCLAS", "RNNBINCL", "RNNREGRS", "RNNTAGGR", "RNNFEATR", "TOK2IDS "];
+    private static readonly string[] OurSignatures = ["RNNMCLAS", "RNNBINCL", "RNNREGRS", "RNNTAGGR", "RNNFEATR", "RNNLANGM", "TOK2IDS "];
     private static readonly long[] Extremes = [0, -1, 1, 2, int.MaxValue, int.MinValue, int.MaxValue - 1, 1 << 16, 1 << 20, 1 << 26, 1 << 30, 255, 1 << 24];
     private const int HeaderSize = 256; // ML.NET's ModelHeader
 

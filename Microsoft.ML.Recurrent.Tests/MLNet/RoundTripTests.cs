@@ -240,4 +240,34 @@ public sealed class RoundTripTests
             .Fit(train);
         AssertSameScoresInAnotherProcess(ml, model, train.Schema, test);
     }
+
+    [TestMethod]
+    public void CharacterLanguageModelRoundTrips()
+    {
+        var ml = new MLContext(seed: 5);
+        var train = ml.Data.LoadFromEnumerable(LanguageModeling.LanguageModelText.Sentences(200, 1));
+        var test = ml.Data.LoadFromEnumerable(LanguageModeling.LanguageModelText.Sentences(20, 2));
+        var model = ml.Transforms.Text.RecurrentLanguageModel(new RecurrentLanguageModelEstimator.Options
+        {
+            EmbeddingSize = 8, HiddenSize = 16, NumberOfLayers = 2, SequenceLength = 16, BatchSize = 8, NumberOfEpochs = 1, NumberOfThreads = 1,
+        }).Fit(train);
+        AssertSameScoresInAnotherProcess(ml, model, train.Schema, test);
+    }
+
+    [TestMethod]
+    public void WordLanguageModelPipelineRoundTrips()
+    {
+        var ml = new MLContext(seed: 5);
+        var train = ml.Data.LoadFromEnumerable(LanguageModeling.LanguageModelText.Sentences(200, 3));
+        var test = ml.Data.LoadFromEnumerable(LanguageModeling.LanguageModelText.Sentences(20, 4));
+        var model = ml.Transforms.Text.TokenizeIntoWords("Words", "Text")
+            .Append(ml.Transforms.Conversion.MapValueToKey("Tokens", "Words"))
+            .Append(ml.Transforms.Text.RecurrentLanguageModel(new RecurrentLanguageModelEstimator.Options
+            {
+                InputColumnName = "Tokens", EmbeddingSize = 12, HiddenSize = 12, TieWeights = true, Cell = RecurrentCellKind.Gru,
+                SequenceLength = 8, BatchSize = 4, NumberOfEpochs = 1, NumberOfThreads = 1,
+            }))
+            .Fit(train);
+        AssertSameScoresInAnotherProcess(ml, model, train.Schema, test, zip => Assert.IsTrue(new FileInfo(zip).Length > 0));
+    }
 }

@@ -36,7 +36,7 @@ public static class ScoreDump
     public static string DumpGeneration(ITransformer model)
     {
         var lm = model as RecurrentLanguageModelTransformer
-            ?? (model as TransformerChain<ITransformer>)?.LastTransformer as RecurrentLanguageModelTransformer;
+            ?? (model as IEnumerable<ITransformer>)?.LastOrDefault() as RecurrentLanguageModelTransformer;
         if (lm is null) return "";
         var text = new StringBuilder();
         foreach (var options in new[]
