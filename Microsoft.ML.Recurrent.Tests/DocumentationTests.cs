@@ -105,6 +105,10 @@ public sealed class DocumentationTests
         string taggingExcerpt = Path.Combine(Datasets.RepositoryRoot, "samples", "TaggingDemo", "data");
         File.WriteAllLines(Path.Combine(tagging, "train.tsv"), File.ReadLines(Path.Combine(taggingExcerpt, "train.tsv")).Take(150));
         File.WriteAllLines(Path.Combine(tagging, "test.tsv"), File.ReadLines(Path.Combine(taggingExcerpt, "test.tsv")).Take(50));
+        string generation = Path.Combine(folder, "samples", "TextGenerationDemo", "data");
+        Directory.CreateDirectory(generation);
+        string generationExcerpt = Path.Combine(Datasets.RepositoryRoot, "samples", "TextGenerationDemo", "data", "shakespeare.txt");
+        File.WriteAllText(Path.Combine(generation, "shakespeare.txt"), File.ReadAllText(generationExcerpt)[..6000]);
         string previous = Environment.CurrentDirectory;
         var output = Console.Out;
         try
