@@ -34,6 +34,7 @@ public sealed class RecurrentLanguageModelTransformer : RowToRowTransformerBase
         loaderSignature: LoaderSignature,
         loaderAssemblyName: typeof(RecurrentLanguageModelTransformer).Assembly.GetName().Name);
 
+    private readonly IHost _host;
     private readonly LanguageModelVocabulary _vocabulary;
     private readonly RecurrentNetwork _network;
 
@@ -56,8 +57,15 @@ public sealed class RecurrentLanguageModelTransformer : RowToRowTransformerBase
 
     internal RecurrentLanguageModelTransformer(IHostEnvironment env, LanguageModelVocabulary vocabulary, RecurrentNetwork network,
         string inputColumnName, string logLikelihoodColumnName, string perplexityColumnName)
-        : base(env.Register(nameof(RecurrentLanguageModelTransformer)))
+        : this(env.Register(nameof(RecurrentLanguageModelTransformer)), vocabulary, network, inputColumnName, logLikelihoodColumnName, perplexityColumnName)
     {
+    }
+
+    private RecurrentLanguageModelTransformer(IHost host, LanguageModelVocabulary vocabulary, RecurrentNetwork network,
+        string inputColumnName, string logLikelihoodColumnName, string perplexityColumnName)
+        : base(host)
+    {
+        _host = host;
         _vocabulary = vocabulary;
         _network = network;
         InputColumnName = inputColumnName;
@@ -197,7 +205,7 @@ public sealed class RecurrentLanguageModelTransformer : RowToRowTransformerBase
         private readonly int _inputIndex;
 
         public Mapper(RecurrentLanguageModelTransformer parent, DataViewSchema schema)
-            : base(parent.Host.Register(nameof(Mapper)), schema, parent)
+            : base(parent._host.Register(nameof(Mapper)), schema, parent)
         {
             _parent = parent;
             var column = schema.GetColumnOrNull(parent.InputColumnName)
