@@ -215,4 +215,30 @@ public sealed class LanguageModelTests
         e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => model.Transform(ml.Data.LoadFromEnumerable(new[] { new { Other = "x" } })));
         StringAssert.Contains(e.Message, "'Text'");
     }
+
+    /// <summary>
+    /// A token model scored on keys of another, larger vocabulary: the rows with keys beyond the model's get NaN, the
+    /// others their scores; the scoring pass never aborts. Empty rows score the end of row alone.
+    /// </summary>
+    [TestMethod]
+    public void KeysBeyondTheVocabularyScoreNaNWithoutAbortingThePass()
+    {
+        var ml = new MLContext(seed: 1);
+        var train = ml.Data.LoadFromEnumerable(LanguageModelText.Sentences(100, 1));
+        var keys = ml.Transforms.Text.TokenizeIntoWords("Words", "Text").Append(ml.Transforms.Conversion.MapValueToKey("Tokens", "Words"));
+        var lm = keys.Append(ml.Transforms.Text.RecurrentLanguageModel(new RecurrentLanguageModelEstimator.Options
+        {
+            InputColumnName = "Tokens", EmbeddingSize = 8, HiddenSize = 8, NumberOfLayers = 1, SequenceLength = 8, BatchSize = 4,
+            NumberOfEpochs = 1, NumberOfThreads = 1,
+        })).Fit(train).LastTransformer;
+        // Keys from a featurizer fitted on more words: "zebra" gets a key beyond the model's key count.
+        var wider = ml.Data.LoadFromEnumerable(LanguageModelText.Sentences(100, 1).Append(new LanguageModelText.Row { Text = "zebra zebra" }));
+        var rows = new[] { new LanguageModelText.Row { Text = "the cat sees the mat." }, new LanguageModelText.Row { Text = "zebra" }, new LanguageModelText.Row { Text = "" } };
+        var scored = lm.Transform(keys.Fit(wider).Transform(ml.Data.LoadFromEnumerable(rows)));
+        var ll = scored.GetColumn<float>("LogLikelihood").ToArray();
+        Assert.AreEqual(3, ll.Length);
+        Assert.IsTrue(float.IsFinite(ll[0]) && ll[0] < 0);
+        Assert.IsTrue(float.IsNaN(ll[1]), "a key beyond the model's vocabulary gives NaN");
+        Assert.IsTrue(float.IsFinite(ll[2]), "an empty row scores the end of row alone");
+    }
 }

@@ -232,15 +232,17 @@ public sealed class RecurrentLanguageModelTransformer : RowToRowTransformerBase
         protected override Delegate MakeGetter(DataViewRow input, int iinfo, Func<int, bool> activeOutput, out Action disposer)
         {
             disposer = null!;
-            var scorer = new RowScorer(_parent, input, _inputIndex);
-            if (iinfo == 0)
-                return (ValueGetter<float>)((ref float value) => value = (float)scorer.Current().LogLikelihood);
-            return (ValueGetter<float>)((ref float value) =>
+            return Getter(new RowScorer(_parent, input, _inputIndex), iinfo);
+        }
+
+        /// <summary>Column 0: the log-likelihood; column 1: the perplexity, exp(−LL / predictions).</summary>
+        private static Delegate Getter(RowScorer scorer, int column) => column == 0
+            ? (ValueGetter<float>)((ref float value) => value = (float)scorer.Current().LogLikelihood)
+            : (ValueGetter<float>)((ref float value) =>
             {
                 var (ll, n) = scorer.Current();
                 value = (float)Math.Exp(-ll / n);
             });
-        }
 
         public override Delegate[] CreateGetters(DataViewRow input, Func<int, bool> activeOutput, out Action disposer)
         {
@@ -248,14 +250,8 @@ public sealed class RecurrentLanguageModelTransformer : RowToRowTransformerBase
             var getters = new Delegate[2];
             if (!activeOutput(0) && !activeOutput(1)) return getters;
             var scorer = new RowScorer(_parent, input, _inputIndex); // one evaluation per row for both columns
-            if (activeOutput(0))
-                getters[0] = (ValueGetter<float>)((ref float value) => value = (float)scorer.Current().LogLikelihood);
-            if (activeOutput(1))
-                getters[1] = (ValueGetter<float>)((ref float value) =>
-                {
-                    var (ll, n) = scorer.Current();
-                    value = (float)Math.Exp(-ll / n);
-                });
+            for (int i = 0; i < 2; i++)
+                if (activeOutput(i)) getters[i] = Getter(scorer, i);
             return getters;
         }
     }
