@@ -75,6 +75,8 @@ public sealed class GradientCheckTests
     [DataRow(RecurrentCellKind.Gru, true, PoolingKind.Mean | PoolingKind.Max)]
     [DataRow(RecurrentCellKind.RnnTanh, false, PoolingKind.FinalState | PoolingKind.Mean | PoolingKind.Max)]
     [DataRow(RecurrentCellKind.Lstm, true, PoolingKind.Max | PoolingKind.InputMean)]
+    [DataRow(RecurrentCellKind.Lstm, true, PoolingKind.Attention)]
+    [DataRow(RecurrentCellKind.Gru, false, PoolingKind.Mean | PoolingKind.InputMean | PoolingKind.Attention)]
     public void ClassifierGradientsMatchFiniteDifferences(RecurrentCellKind cell, bool bidirectional, PoolingKind pooling)
     {
         // Input, inter-layer and head dropout with the same mask at every evaluation (fixed seed per forward).

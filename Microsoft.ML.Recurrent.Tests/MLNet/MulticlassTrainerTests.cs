@@ -14,22 +14,25 @@ public sealed class MulticlassTrainerTests
         public float[] Score { get; set; } = [];
     }
 
-    private static IEstimator<ITransformer> Pipeline(MLContext ml, int epochs = 6) =>
+    private static IEstimator<ITransformer> Pipeline(MLContext ml, int epochs = 6, PoolingKind pooling = PoolingKind.Mean | PoolingKind.Max) =>
         ml.Transforms.Conversion.MapValueToKey("Label")
             .Append(TestData.TokenKeys(ml))
             .Append(ml.MulticlassClassification.Trainers.Recurrent(new RecurrentMulticlassTrainer.Options
             {
-                EmbeddingSize = 16, HiddenSize = 16, NumberOfEpochs = epochs, BatchSize = 16, LearningRate = 1e-2f,
+                EmbeddingSize = 16, HiddenSize = 16, NumberOfEpochs = epochs, BatchSize = 16, LearningRate = 1e-2f, Pooling = pooling,
             }))
             .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel"));
 
     [TestMethod]
-    public void LearnsTopicsEvaluatesSavesAndLoads()
+    [DataRow(PoolingKind.Mean | PoolingKind.Max)]
+    [DataRow(PoolingKind.Attention)]
+    [DataRow(PoolingKind.FinalState | PoolingKind.InputMean | PoolingKind.Attention)]
+    public void LearnsTopicsEvaluatesSavesAndLoads(PoolingKind pooling)
     {
         var ml = new MLContext(seed: 1);
         var train = ml.Data.LoadFromEnumerable(TestData.Topic(600, 1));
         var test = ml.Data.LoadFromEnumerable(TestData.Topic(200, 2));
-        var model = Pipeline(ml).Fit(train);
+        var model = Pipeline(ml, pooling: pooling).Fit(train);
         var scored = model.Transform(test);
         var metrics = ml.MulticlassClassification.Evaluate(scored);
         Assert.IsTrue(metrics.MicroAccuracy > 0.9, $"accuracy {metrics.MicroAccuracy}");

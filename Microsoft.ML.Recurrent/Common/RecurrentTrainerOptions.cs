@@ -184,8 +184,8 @@ public abstract class RecurrentTrainerOptions
         if (!(WeightDecay >= 0)) throw new ArgumentOutOfRangeException(nameof(WeightDecay), WeightDecay, "WeightDecay must not be negative.");
         if (!(GradientClipNorm >= 0)) throw new ArgumentOutOfRangeException(nameof(GradientClipNorm), GradientClipNorm, "GradientClipNorm must not be negative.");
         if (!(Momentum >= 0 && Momentum < 1)) throw new ArgumentOutOfRangeException(nameof(Momentum), Momentum, "Momentum must be in [0, 1).");
-        if ((Pooling & (PoolingKind.FinalState | PoolingKind.Mean | PoolingKind.Max)) == 0
-            || (Pooling & ~(PoolingKind.FinalState | PoolingKind.Mean | PoolingKind.Max | PoolingKind.InputMean)) != 0)
-            throw new ArgumentOutOfRangeException(nameof(Pooling), Pooling, "Choose one or more of FinalState, Mean and Max, optionally with InputMean.");
+        if ((Pooling & (PoolingKind.FinalState | PoolingKind.Mean | PoolingKind.Max | PoolingKind.Attention)) == 0
+            || (Pooling & ~(PoolingKind.FinalState | PoolingKind.Mean | PoolingKind.Max | PoolingKind.InputMean | PoolingKind.Attention)) != 0)
+            throw new ArgumentOutOfRangeException(nameof(Pooling), Pooling, "Choose one or more of FinalState, Mean, Max and Attention, optionally with InputMean.");
     }
 }

@@ -18,4 +18,9 @@ public enum PoolingKind
     /// bag-of-words path beside the recurrent states. Combine it with at least one of the other kinds.
     /// </summary>
     InputMean = 8,
+    /// <summary>
+    /// Attention pooling: a learned, softmax-weighted mean of the outputs over the sequence's real steps, weights
+    /// α_t = softmax(c · tanh(W·y_t + b)) (Yang et al. 2016). Adds W·W + 2·W parameters (W = the top layer's width).
+    /// </summary>
+    Attention = 16,
 }

@@ -35,11 +35,14 @@ internal sealed class SequencePooling
         NumDirections = numDirections;
     }
 
-    /// <summary>pooled [B, P] from y [N, W].</summary>
-    public void Forward(RaggedBatch batch, ReadOnlySpan<float> y, Span<float> pooled)
+    /// <summary>
+    /// pooled [B, P] from y [N, W]; with <paramref name="stride"/> and <paramref name="offset"/>, into columns
+    /// [offset, offset + P) of rows <paramref name="stride"/> wide (a piece of a wider pooled vector).
+    /// </summary>
+    public void Forward(RaggedBatch batch, ReadOnlySpan<float> y, Span<float> pooled, int stride = 0, int offset = 0)
     {
-        int w = InputSize, p = OutputSize, h = HiddenSize;
-        int column = 0;
+        int w = InputSize, p = stride > 0 ? stride : OutputSize, h = HiddenSize;
+        int column = offset;
         if ((Kinds & PoolingKind.FinalState) != 0)
         {
             for (int j = 0; j < batch.BatchSize; j++)
@@ -83,11 +86,11 @@ internal sealed class SequencePooling
         }
     }
 
-    /// <summary>dY [N, W] += gradient of the pooling given dPooled [B, P].</summary>
-    public void Backward(RaggedBatch batch, ReadOnlySpan<float> dPooled, Span<float> dY)
+    /// <summary>dY [N, W] += gradient of the pooling given dPooled [B, P] (stride and offset as in <see cref="Forward"/>).</summary>
+    public void Backward(RaggedBatch batch, ReadOnlySpan<float> dPooled, Span<float> dY, int stride = 0, int offset = 0)
     {
-        int w = InputSize, p = OutputSize, h = HiddenSize;
-        int column = 0;
+        int w = InputSize, p = stride > 0 ? stride : OutputSize, h = HiddenSize;
+        int column = offset;
         if ((Kinds & PoolingKind.FinalState) != 0)
         {
             for (int j = 0; j < batch.BatchSize; j++)

@@ -12,6 +12,7 @@ namespace Microsoft.ML.Recurrent.Model;
 ///   u8     CRF (version 2); when 1: C + C + C·C bytes, the allowed starts, ends and transitions
 ///   i32    character vocabulary, character embedding, character hidden size, maximum word length (version 2; 0 = none)
 ///   u8     weight tying: the head's weight is the embedding (version 3)
+///          (version 4 adds no field: it allows the attention pooling flag, 16, and its tensors attention.*)
 ///   i32    tensor count K; K × (string name, i32 rank, rank × i32 dims)
 ///   i64    value count V = Σ tensor sizes; V × f32 values
 ///   u32    CRC-32 of the values' bytes
@@ -24,8 +25,8 @@ namespace Microsoft.ML.Recurrent.Model;
 internal static class NetworkSerializer
 {
     private const ulong Magic = 0x0054454E4E524C4DUL; // "MLRNNET\0" little-endian
-    /// <summary>Current format version: 2 added the head kind (version 1 networks have a pooled head), 3 weight tying.</summary>
-    public const int FormatVersion = 3;
+    /// <summary>Current format version: 2 added the head kind (version 1 networks have a pooled head), 3 weight tying, 4 attention pooling.</summary>
+    public const int FormatVersion = 4;
     private const int MaxDimension = 1 << 26;
 
     /// <summary>Writes the network's shape and parameter values.</summary>
@@ -100,7 +101,7 @@ internal static class NetworkSerializer
             NumLayers = reader.ReadInt32("number of layers", 1, 64),
             Bidirectional = reader.ReadBoolean("bidirectional flag"),
             Dropout = reader.ReadSingle("dropout"),
-            Pooling = (PoolingKind)reader.ReadInt32("pooling flags", 1, (int)(PoolingKind.FinalState | PoolingKind.Mean | PoolingKind.Max | PoolingKind.InputMean)),
+            Pooling = (PoolingKind)reader.ReadInt32("pooling flags", 1, (int)(PoolingKind.FinalState | PoolingKind.Mean | PoolingKind.Max | PoolingKind.InputMean | PoolingKind.Attention)),
             OutputSize = reader.ReadInt32("output size", 1, MaxDimension),
             PaddingId = reader.ReadInt32("padding id", -1, MaxDimension),
             Head = version >= 2 ? (NetworkHeadKind)reader.ReadInt32("head kind", 0, 1) : NetworkHeadKind.Pooled,
@@ -139,7 +140,9 @@ internal static class NetworkSerializer
         if (!(config.Dropout >= 0 && config.Dropout < 1))
             throw reader.Error("dropout", $"is {config.Dropout}; expected a value in [0, 1).");
         if ((config.Pooling & ~PoolingKind.InputMean) == 0)
-            throw reader.Error("pooling flags", $"are {(int)config.Pooling}; at least one of final state (1), mean (2) and max (4) is needed.");
+            throw reader.Error("pooling flags", $"are {(int)config.Pooling}; at least one of final state (1), mean (2), max (4) and attention (16) is needed.");
+        if (version < 4 && (config.Pooling & PoolingKind.Attention) != 0)
+            throw reader.Error("pooling flags", $"are {(int)config.Pooling}: attention pooling (16) needs format version 4, the file says {version}.");
         if (config.PaddingId >= Math.Max(config.VocabularySize, 0) && config.PaddingId != -1)
             throw reader.Error("padding id", $"is {config.PaddingId}, outside the vocabulary of {config.VocabularySize}.");
         long expected = RecurrentNetwork.CountParameters(config);

@@ -81,6 +81,8 @@ internal sealed class RecurrentNetwork
         long headInput = config.Head == NetworkHeadKind.PerStep ? d * h
             : System.Numerics.BitOperations.PopCount((uint)(config.Pooling & ~PoolingKind.InputMean)) * d * h
               + ((config.Pooling & PoolingKind.InputMean) != 0 ? stackInput : 0);
+        if (config.Head == NetworkHeadKind.Pooled && (config.Pooling & PoolingKind.Attention) != 0)
+            total += AttentionPooling.CountParameters(d * h);
         long crf = config.UseCrf ? (long)config.OutputSize * (config.OutputSize + 2) : 0;
         return total + (config.TieWeights ? 0 : headInput * config.OutputSize) + config.OutputSize + crf;
     }
