@@ -11,7 +11,7 @@ namespace Microsoft.ML.Recurrent;
 /// <c>MLContext.CancelExecution()</c> stops training within one batch) and wraps the result in the task's transformer.
 /// </summary>
 /// <typeparam name="TTransformer">The transformer that <c>Fit</c> returns.</typeparam>
-public abstract class RecurrentTrainerBase<TTransformer> : IEstimator<TTransformer>
+public abstract partial class RecurrentTrainerBase<TTransformer> : IEstimator<TTransformer>
     where TTransformer : RecurrentTransformerBase
 {
     private protected readonly IHost Host;
@@ -147,7 +147,13 @@ public abstract class RecurrentTrainerBase<TTransformer> : IEstimator<TTransform
             _wordVectors = WordVectors.Read(path, KeyWords(schema[TrainerOptions.FeatureColumnName]));
             embeddingSize = _wordVectors.Dimension;
         }
-        var network = new RecurrentNetwork(Configure(new NetworkConfig
+        var pretrained = PretrainedLanguageModels(sequenceInput, schema[TrainerOptions.FeatureColumnName], channel);
+        bool pretrain = TrainerOptions.LanguageModelEpochs > 0;
+        if (pretrain && !sequenceInput.IsTokens)
+            throw new ArgumentOutOfRangeException(nameof(trainData), $"LanguageModelEpochs needs token input (a vector of keys); feature column '{TrainerOptions.FeatureColumnName}' holds dense features.");
+        if (pretrain && TrainerOptions.Bidirectional)
+            embeddingSize *= 2; // the forward and the backward model's embeddings side by side
+        var config = Configure(new NetworkConfig
         {
             Cell = TrainerOptions.Cell,
             VocabularySize = sequenceInput.VocabularySize,
@@ -165,8 +171,15 @@ public abstract class RecurrentTrainerBase<TTransformer> : IEstimator<TTransform
             CharacterEmbeddingSize = sequenceInput.Characters is null ? 0 : TrainerOptions.CharacterEmbeddingSize,
             CharacterHiddenSize = sequenceInput.Characters is null ? 0 : TrainerOptions.CharacterHiddenSize,
             MaximumWordLength = sequenceInput.Characters is null ? 0 : TrainerOptions.MaximumWordLength,
-        }));
+        });
+        if (pretrained is not null)
+            config = pretrained.Shape(config);
+        var network = new RecurrentNetwork(config);
         network.Initialize(seed);
+        int threads = TrainerOptions.NumberOfThreads ?? Environment.ProcessorCount;
+        if (pretrain)
+            pretrained = Pretrain(sequenceInput, data, config, seed, threads, channel);
+        pretrained?.Apply(network);
         var frozen = (Offset: 0, Length: 0);
         if (TrainerOptions.PretrainedEmbeddingsPath is { } vectorsPath)
             InitializeEmbeddings(network, sequenceInput, schema[TrainerOptions.FeatureColumnName], vectorsPath, channel);
@@ -175,9 +188,8 @@ public abstract class RecurrentTrainerBase<TTransformer> : IEstimator<TTransform
             var embedding = network.Parameters["embedding.weight"];
             frozen = (embedding.Offset, embedding.Length);
         }
-        int threads = TrainerOptions.NumberOfThreads ?? Environment.ProcessorCount;
-        channel.Info($"Training a {(TrainerOptions.Bidirectional ? "bidirectional " : "")}{TrainerOptions.NumberOfLayers}-layer {TrainerOptions.Cell} " +
-            $"(hidden {TrainerOptions.HiddenSize}, {network.Parameters.Length:N0} parameters) on {data.Count:N0} rows, {data.TotalSteps:N0} steps, " +
+        channel.Info($"Training a {(config.Bidirectional ? "bidirectional " : "")}{config.NumLayers}-layer {config.Cell} " +
+            $"(hidden {config.HiddenSize}, {network.Parameters.Length:N0} parameters{(pretrained is null ? "" : ", from language models")}) on {data.Count:N0} rows, {data.TotalSteps:N0} steps, " +
             $"{threads} thread(s), seed {seed}.");
         var trainer = new SequenceTrainer(network, Objective, new TrainingSettings
         {

@@ -92,6 +92,41 @@ public abstract class RecurrentTrainerOptions
     /// <summary>Whether the word embedding stays as initialized (e.g. from <see cref="PretrainedEmbeddingsPath"/>) during training. Default false.</summary>
     public bool FreezeEmbeddings;
 
+    /// <summary>
+    /// Language-model pretraining (ULMFiT, Howard &amp; Ruder 2018): before the classifier trains, <c>Fit</c> trains a
+    /// language model for this many epochs on the training rows' tokens (and on <see cref="UnlabeledData"/>) with the
+    /// classifier's cell, <see cref="EmbeddingSize"/>, <see cref="HiddenSize"/> and <see cref="NumberOfLayers"/> —
+    /// a forward model and, for a <see cref="Bidirectional"/> network, a backward one — and starts the classifier's
+    /// embedding and recurrent layers from them. A bidirectional network's embedding is then the two models'
+    /// embeddings side by side (2 × <see cref="EmbeddingSize"/> wide). Token input only. 0 = none. Default 0.
+    /// </summary>
+    public int LanguageModelEpochs;
+
+    /// <summary>
+    /// Extra rows for <see cref="LanguageModelEpochs"/>: unlabeled text with the same feature column, made by the same
+    /// fitted featurizer (e.g. the pipeline's fitted transforms applied to a file of unlabeled text). Labels are not
+    /// read. null = the training rows only. Default null.
+    /// </summary>
+    public IDataView? UnlabeledData;
+
+    /// <summary>
+    /// A trained token language model (a <see cref="RecurrentLanguageModelTransformer"/>, or a model loaded from a
+    /// zip that contains one, e.g. <c>mlContext.Model.Load("lm.zip", out _)</c>) whose embedding and recurrent layers
+    /// initialize the network. Its cell, embedding width, hidden size and number of layers replace
+    /// <see cref="Cell"/>, <see cref="EmbeddingSize"/>, <see cref="HiddenSize"/> and <see cref="NumberOfLayers"/>.
+    /// Its tokens are matched to the feature column's by their words (the key values of both columns) or, when
+    /// either has none, by key (then the key counts must agree). Words it does not know start from its unknown
+    /// token's embedding. null = none. Default null.
+    /// </summary>
+    public ITransformer? PretrainedLanguageModel;
+
+    /// <summary>
+    /// A backward language model (trained with <see cref="RecurrentLanguageModelEstimator.Options.Backward"/>) for the
+    /// reverse direction of a <see cref="Bidirectional"/> network, beside <see cref="PretrainedLanguageModel"/>; the
+    /// embedding is then both models' embeddings side by side. null = the reverse direction starts at random. Default null.
+    /// </summary>
+    public ITransformer? PretrainedBackwardLanguageModel;
+
     /// <summary>Passes over the training data. Default 5.</summary>
     public int NumberOfEpochs = 5;
 
@@ -184,6 +219,17 @@ public abstract class RecurrentTrainerOptions
         if (!(WeightDecay >= 0)) throw new ArgumentOutOfRangeException(nameof(WeightDecay), WeightDecay, "WeightDecay must not be negative.");
         if (!(GradientClipNorm >= 0)) throw new ArgumentOutOfRangeException(nameof(GradientClipNorm), GradientClipNorm, "GradientClipNorm must not be negative.");
         if (!(Momentum >= 0 && Momentum < 1)) throw new ArgumentOutOfRangeException(nameof(Momentum), Momentum, "Momentum must be in [0, 1).");
+        if (LanguageModelEpochs < 0) throw new ArgumentOutOfRangeException(nameof(LanguageModelEpochs), LanguageModelEpochs, "LanguageModelEpochs must not be negative.");
+        if (LanguageModelEpochs > 0 && PretrainedLanguageModel is not null)
+            throw new ArgumentException("Set LanguageModelEpochs (pretrain here) or PretrainedLanguageModel (a trained one), not both.", nameof(PretrainedLanguageModel));
+        if (UnlabeledData is not null && LanguageModelEpochs == 0)
+            throw new ArgumentException("UnlabeledData is read only for language-model pretraining: set LanguageModelEpochs too.", nameof(UnlabeledData));
+        if (PretrainedBackwardLanguageModel is not null && PretrainedLanguageModel is null)
+            throw new ArgumentException("PretrainedBackwardLanguageModel needs PretrainedLanguageModel (the forward model) too.", nameof(PretrainedBackwardLanguageModel));
+        if (PretrainedBackwardLanguageModel is not null && !Bidirectional)
+            throw new ArgumentException("PretrainedBackwardLanguageModel initializes the reverse direction: set Bidirectional.", nameof(PretrainedBackwardLanguageModel));
+        if ((LanguageModelEpochs > 0 || PretrainedLanguageModel is not null) && (PretrainedEmbeddingsPath is not null || CharacterColumnName is not null))
+            throw new ArgumentException("A language model initializes the embedding: it cannot be combined with PretrainedEmbeddingsPath or CharacterColumnName.", nameof(PretrainedLanguageModel));
         if ((Pooling & (PoolingKind.FinalState | PoolingKind.Mean | PoolingKind.Max | PoolingKind.Attention)) == 0
             || (Pooling & ~(PoolingKind.FinalState | PoolingKind.Mean | PoolingKind.Max | PoolingKind.InputMean | PoolingKind.Attention)) != 0)
             throw new ArgumentOutOfRangeException(nameof(Pooling), Pooling, "Choose one or more of FinalState, Mean, Max and Attention, optionally with InputMean.");

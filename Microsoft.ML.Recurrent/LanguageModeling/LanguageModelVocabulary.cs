@@ -98,15 +98,26 @@ internal sealed class LanguageModelVocabulary
         }
         if (_words is null)
             throw new InvalidOperationException("This token model's input column had no key values (words), so it cannot read a text prompt; use GenerateKeys with key values.");
+        foreach (var word in prompt.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries))
+            ids.Add(OfWord(word));
+    }
+
+    /// <summary>Whether the ids of a token model can be looked up by word (its key column had key values).</summary>
+    public bool HasWords => _words is not null;
+
+    /// <summary>Id of a token model's word (its key value; the first key with that text), or <see cref="Unknown"/>.</summary>
+    public int OfWord(string word)
+    {
+        if (_words is null)
+            throw new InvalidOperationException("This token model's input column had no key values (words).");
         if (_wordIds is null)
         {
             var map = new Dictionary<string, int>(_words.Length, StringComparer.Ordinal);
             for (int k = 1; k <= _words.Length && k <= KeyCount; k++)
                 map.TryAdd(_words[k - 1], OfKey((uint)k));
-            _wordIds = map;
+            Interlocked.CompareExchange(ref _wordIds, map, null);
         }
-        foreach (var word in prompt.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries))
-            ids.Add(_wordIds.TryGetValue(word, out int id) ? id : Unknown);
+        return _wordIds.TryGetValue(word, out int id) ? id : Unknown;
     }
 
     /// <summary>The key of a token model's id (0 for unknown and end of row).</summary>

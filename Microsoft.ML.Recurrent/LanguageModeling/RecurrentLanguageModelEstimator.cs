@@ -57,6 +57,14 @@ public sealed class RecurrentLanguageModelEstimator : IEstimator<RecurrentLangua
         /// </summary>
         public bool TieWeights;
 
+        /// <summary>
+        /// A backward language model: it reads every row right to left and predicts the token before. Scoring reads
+        /// rows the same way (a row's log-likelihood is that of its reversed text); it cannot generate. Its use is to
+        /// initialize the reverse direction of a bidirectional classifier
+        /// (<see cref="RecurrentTrainerOptions.PretrainedBackwardLanguageModel"/>). Default false.
+        /// </summary>
+        public bool Backward;
+
         /// <summary>Dropout between recurrent layers during training. Default 0.2.</summary>
         public float Dropout = 0.2f;
 
@@ -184,6 +192,7 @@ public sealed class RecurrentLanguageModelEstimator : IEstimator<RecurrentLangua
         if (vocabulary.Size <= 2)
             throw new InvalidOperationException($"Column '{column.Name}' holds no {(characters ? "characters" : "tokens")} seen at least {_options.MinimumTokenFrequency} time(s); there is nothing to learn.");
         var stream = LanguageModelStream.Read(input, column.Name, vocabulary, "training");
+        if (_options.Backward) Array.Reverse(stream);
         int[]? validation = null;
         if (validationData is not null)
         {
@@ -192,6 +201,7 @@ public sealed class RecurrentLanguageModelEstimator : IEstimator<RecurrentLangua
             if (CheckInput(validationColumn) != characters)
                 throw new ArgumentOutOfRangeException(nameof(validationData), $"Column '{validationColumn.Name}' of the validation data has type {validationColumn.Type}; the training data's is {column.Type}.");
             validation = LanguageModelStream.Read(validationData, validationColumn.Name, vocabulary, "validation");
+            if (_options.Backward) Array.Reverse(validation);
         }
         long seed = _options.Seed ?? _host.Rand.Next();
         int threads = _options.NumberOfThreads ?? Environment.ProcessorCount;
@@ -215,7 +225,7 @@ public sealed class RecurrentLanguageModelEstimator : IEstimator<RecurrentLangua
         int batch = Math.Max(1, Math.Min(_options.BatchSize, stream.Length / 2));
         if (batch < _options.BatchSize)
             channel.Warning($"The training stream holds only {stream.Length:N0} tokens: training with {batch} column(s) instead of {_options.BatchSize}.");
-        channel.Info($"Training a {_options.NumberOfLayers}-layer {_options.Cell} language model (hidden {_options.HiddenSize}, {network.Parameters.Length:N0} parameters) " +
+        channel.Info($"Training a {(_options.Backward ? "backward " : "")}{_options.NumberOfLayers}-layer {_options.Cell} language model (hidden {_options.HiddenSize}, {network.Parameters.Length:N0} parameters) " +
             $"over {v:N0} {(characters ? "characters" : "tokens")} (with unknown and end of row) on a stream of {stream.Length:N0} tokens" +
             (validation is null ? "" : $", validating on {validation.Length:N0}") + $"; {batch} columns × {_options.SequenceLength} steps, {threads} thread(s), seed {seed}.");
         var trainer = new LanguageModelTrainer(network, new TrainingSettings
@@ -264,7 +274,7 @@ public sealed class RecurrentLanguageModelEstimator : IEstimator<RecurrentLangua
         if (validation is not null)
             channel.Info($"Keeping the weights of epoch {trainer.BestEpoch}, the best on the validation data.");
         return new RecurrentLanguageModelTransformer(_host, vocabulary, network.CreateInferenceSibling(), _options.InputColumnName,
-            _options.LogLikelihoodColumnName, _options.PerplexityColumnName);
+            _options.LogLikelihoodColumnName, _options.PerplexityColumnName, _options.Backward);
     }
 
     private static string Describe(RecurrentEpochInfo r)

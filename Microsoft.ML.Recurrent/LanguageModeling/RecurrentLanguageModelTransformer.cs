@@ -28,8 +28,9 @@ public sealed class RecurrentLanguageModelTransformer : RowToRowTransformerBase
 
     private static VersionInfo GetVersionInfo() => new(
         modelSignature: "RNNLANGM",
-        verWrittenCur: 0x00010001, // Initial
-        verReadableCur: 0x00010001,
+        // verWrittenCur: 0x00010001, // Initial
+        verWrittenCur: 0x00010002, // Backward flag
+        verReadableCur: 0x00010002,
         verWeCanReadBack: 0x00010001,
         loaderSignature: LoaderSignature,
         loaderAssemblyName: typeof(RecurrentLanguageModelTransformer).Assembly.GetName().Name);
@@ -53,21 +54,27 @@ public sealed class RecurrentLanguageModelTransformer : RowToRowTransformerBase
     /// <summary>Number of tokens the model predicts over, including the unknown token and the end of row.</summary>
     public int VocabularySize => _vocabulary.Size;
 
+    /// <summary>Whether this is a backward model: it reads rows right to left (see <see cref="RecurrentLanguageModelEstimator.Options.Backward"/>).</summary>
+    public bool IsBackward { get; }
+
     internal RecurrentNetwork Network => _network;
 
+    internal LanguageModelVocabulary Vocabulary => _vocabulary;
+
     internal RecurrentLanguageModelTransformer(IHostEnvironment env, LanguageModelVocabulary vocabulary, RecurrentNetwork network,
-        string inputColumnName, string logLikelihoodColumnName, string perplexityColumnName)
-        : this(env.Register(nameof(RecurrentLanguageModelTransformer)), vocabulary, network, inputColumnName, logLikelihoodColumnName, perplexityColumnName)
+        string inputColumnName, string logLikelihoodColumnName, string perplexityColumnName, bool backward)
+        : this(env.Register(nameof(RecurrentLanguageModelTransformer)), vocabulary, network, inputColumnName, logLikelihoodColumnName, perplexityColumnName, backward)
     {
     }
 
     private RecurrentLanguageModelTransformer(IHost host, LanguageModelVocabulary vocabulary, RecurrentNetwork network,
-        string inputColumnName, string logLikelihoodColumnName, string perplexityColumnName)
+        string inputColumnName, string logLikelihoodColumnName, string perplexityColumnName, bool backward)
         : base(host)
     {
         _host = host;
         _vocabulary = vocabulary;
         _network = network;
+        IsBackward = backward;
         InputColumnName = inputColumnName;
         LogLikelihoodColumnName = logLikelihoodColumnName;
         PerplexityColumnName = perplexityColumnName;
@@ -86,6 +93,7 @@ public sealed class RecurrentLanguageModelTransformer : RowToRowTransformerBase
     public IEnumerable<string> GenerateStream(string prompt, GenerationOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(prompt);
+        CheckForward();
         options ??= new GenerationOptions();
         options.Validate();
         var ids = new List<int> { LanguageModelVocabulary.EndOfRow };
@@ -97,6 +105,7 @@ public sealed class RecurrentLanguageModelTransformer : RowToRowTransformerBase
     public IEnumerable<uint> GenerateKeys(IReadOnlyList<uint> promptKeys, GenerationOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(promptKeys);
+        CheckForward();
         if (IsCharacterModel) throw new InvalidOperationException("This is a character model; use Generate or GenerateStream.");
         options ??= new GenerationOptions();
         options.Validate();
@@ -126,6 +135,7 @@ public sealed class RecurrentLanguageModelTransformer : RowToRowTransformerBase
     /// <summary>The ids drawn after the prompt; stops at the maximum length or (if asked) at an end of row.</summary>
     private IEnumerable<int> Ids(int[] prompt, GenerationOptions options)
     {
+        CheckForward();
         var generator = new TokenGenerator(_network);
         var sampler = new TokenSampler(options.Temperature, options.TopK, options.TopP);
         var random = new SeededRandom(options.Seed ?? Random.Shared.Next());
@@ -144,6 +154,12 @@ public sealed class RecurrentLanguageModelTransformer : RowToRowTransformerBase
         }
     }
 
+    private void CheckForward()
+    {
+        if (IsBackward)
+            throw new InvalidOperationException("This is a backward language model: it predicts the token before, so it does not generate text. It scores rows and initializes bidirectional classifiers.");
+    }
+
     /// <summary>Log-likelihood (nats) of a text under a character model, or of a whitespace-split text under a token model with key values: its tokens and its end.</summary>
     public double LogLikelihood(string text)
     {
@@ -151,6 +167,7 @@ public sealed class RecurrentLanguageModelTransformer : RowToRowTransformerBase
         var ids = new List<int> { LanguageModelVocabulary.EndOfRow };
         _vocabulary.AppendPrompt(text, ids);
         ids.Add(LanguageModelVocabulary.EndOfRow);
+        if (IsBackward) ids.Reverse();
         return new TokenGenerator(_network).Score(ids.ToArray()).LogLikelihood;
     }
 
@@ -166,6 +183,7 @@ public sealed class RecurrentLanguageModelTransformer : RowToRowTransformerBase
         string perplexity = reader.ReadString("perplexity column name", 1024);
         if (input.Length == 0 || logLikelihood.Length == 0 || perplexity.Length == 0 || logLikelihood == perplexity)
             throw reader.Error("column names", "are empty or the same.");
+        bool backward = ctx.Header.ModelVerWritten >= 0x00010002 && reader.ReadBoolean("backward flag");
         var vocabulary = LanguageModelVocabulary.Read(reader);
         var network = NetworkSerializer.Read(reader);
         reader.ExpectEnd();
@@ -173,11 +191,12 @@ public sealed class RecurrentLanguageModelTransformer : RowToRowTransformerBase
         if (!c.TokenInput || c.Head != NetworkHeadKind.PerStep || c.Bidirectional || c.UseCrf || c.UsesCharacters
             || c.VocabularySize != vocabulary.Size || c.OutputSize != vocabulary.Size)
             throw reader.Error("network", $"is not a language model over the saved vocabulary of {vocabulary.Size} tokens.");
-        return new RecurrentLanguageModelTransformer(env, vocabulary, network, input, logLikelihood, perplexity);
+        return new RecurrentLanguageModelTransformer(env, vocabulary, network, input, logLikelihood, perplexity, backward);
     }
 
     // *** Binary format *** (inside ModelEntry's envelope)
     // string: input column name, log-likelihood column name, perplexity column name
+    // u8: backward model (version 0x00010002)
     // vocabulary: see LanguageModelVocabulary.Write
     // network: see NetworkSerializer
     /// <inheritdoc/>
@@ -191,6 +210,7 @@ public sealed class RecurrentLanguageModelTransformer : RowToRowTransformerBase
             writer.Write(InputColumnName);
             writer.Write(LogLikelihoodColumnName);
             writer.Write(PerplexityColumnName);
+            writer.Write(IsBackward);
             _vocabulary.Write(writer);
             NetworkSerializer.Write(writer, _network);
         });
@@ -301,6 +321,7 @@ public sealed class RecurrentLanguageModelTransformer : RowToRowTransformerBase
                 }
             }
             _ids.Add(LanguageModelVocabulary.EndOfRow);
+            if (_parent.IsBackward) _ids.Reverse();
             if (!valid)
                 return _current = (double.NaN, _ids.Count - 1);
             _generator ??= new TokenGenerator(_parent._network);
