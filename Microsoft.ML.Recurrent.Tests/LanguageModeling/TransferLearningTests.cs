@@ -66,6 +66,42 @@ public sealed class TransferLearningTests
     }
 
     /// <summary>
+    /// With two threads the forward and backward models train side by side; the classifier is bitwise the same as with
+    /// one thread. A small language-model vocabulary reads the rarer words as its unknown token.
+    /// </summary>
+    [TestMethod]
+    public void PretrainingIsTheSameOnOneAndTwoThreads()
+    {
+        float[] Scores(int threads)
+        {
+            var ml = new MLContext(seed: 1);
+            var options = Classifier(bidirectional: true);
+            options.LanguageModelEpochs = 1;
+            options.LanguageModelVocabularySize = 10;
+            options.NumberOfEpochs = 1;
+            options.NumberOfThreads = threads;
+            var messages = new List<string>();
+            ml.Log += (_, e) => { if (e.Message.Contains("vocabulary")) lock (messages) messages.Add(e.Message); };
+            var model = Pipeline(ml, options).Fit(ml.Data.LoadFromEnumerable(TestData.Topic(200, 1)));
+            Assert.IsTrue(messages.Any(m => m.Contains("the 10 most frequent of")), string.Join("\n", messages));
+            return model.Transform(ml.Data.LoadFromEnumerable(TestData.Topic(50, 2))).GetColumn<float[]>("Score").SelectMany(x => x).ToArray();
+        }
+        CollectionAssert.AreEqual(Scores(1), Scores(2));
+    }
+
+    [TestMethod]
+    public void TheLanguageModelKeepsTheMostFrequentRows()
+    {
+        ReadOnlyMemory<int>[] rows = [new[] { 3, 3, 3, 1, 2 }, new[] { 2, 2, 4, 0, 0, 0, 0 }];
+        var ids = RecurrentMulticlassTrainer.LanguageModelIds(rows, 6, 2, out int kept);
+        Assert.AreEqual(2, kept);
+        // Row 2 (3 times) and row 3 (3 times) are kept in row order; row 0 (unknown) never is; rows 1, 4, 5 are unknown.
+        CollectionAssert.AreEqual(new[] { 0, 0, 1, 2, 0, 0 }, ids);
+        RecurrentMulticlassTrainer.LanguageModelIds(rows, 6, 100, out kept);
+        Assert.AreEqual(4, kept, "rows that never occur are not kept");
+    }
+
+    /// <summary>
     /// A language model saved to a zip, with its own featurizer fitted on other text (so its keys number the words
     /// differently), initializes the classifier by word: with the embedding frozen, every shared word's row is the
     /// language model's row for that word after training; words it lacks start from its unknown row.

@@ -114,17 +114,64 @@ public abstract partial class RecurrentTrainerBase<TTransformer>
             ReadUnlabeled(unlabeled, input, rows);
             channel.Info($"Language-model pretraining reads {rows.Count - before:N0} unlabeled rows besides the {before:N0} training rows.");
         }
+        // The language model's vocabulary: the most frequent rows (its softmax costs H per word and token), then the
+        // unknown token (id 0, also every other row) and the end of row.
+        var ids = LanguageModelIds(rows, input.VocabularySize, TrainerOptions.LanguageModelVocabularySize, out int kept);
+        int endOfRow = kept + 1, size = kept + 2;
         var order = Enumerable.Range(0, rows.Count).ToArray();
         new Core.SeededRandom(seed ^ 0x0C0FFEE).Shuffle(order);
-        var shuffled = order.Select(i => rows[i]).ToArray();
-        int v = input.VocabularySize, endOfRow = v;
-        var identity = Enumerable.Range(0, v).ToArray();
+        var shuffled = order.Select(i => (ReadOnlyMemory<int>)rows[i].ToArray().Select(r => ids[r]).ToArray()).ToArray();
+        channel.Info($"Language-model vocabulary: the {kept:N0} most frequent of {input.VocabularySize - 1:N0} tokens; the others are read as unknown.");
         int e = TrainerOptions.EmbeddingSize;
-        var forward = TrainLanguageModel(LanguageModelTransfer.Stream(shuffled, endOfRow, reverse: false), shape, e, v + 1, seed + 1, threads, "forward", channel);
-        var backward = shape.Bidirectional
-            ? TrainLanguageModel(LanguageModelTransfer.Stream(shuffled, endOfRow, reverse: true), shape, e, v + 1, seed + 2, threads, "backward", channel)
-            : null;
-        return new LanguageModels(forward, identity, backward, backward is null ? null : identity);
+        if (!shape.Bidirectional)
+            return new LanguageModels(TrainLanguageModel(LanguageModelTransfer.Stream(shuffled, endOfRow, reverse: false), shape, e, size, seed + 1, threads, "forward", channel.Info), ids, null, null);
+        // A unidirectional stack runs on one core: with two or more threads, the two models train side by side, one
+        // thread each (the results do not depend on the thread count).
+        int each = Math.Max(1, threads / 2);
+        RecurrentNetwork? forward = null, backward = null;
+        var gate = new object();
+        void Info(string message)
+        {
+            lock (gate) channel.Info(message);
+        }
+        void Forward() => forward = TrainLanguageModel(LanguageModelTransfer.Stream(shuffled, endOfRow, reverse: false), shape, e, size, seed + 1, each, "forward", Info);
+        void Backward() => backward = TrainLanguageModel(LanguageModelTransfer.Stream(shuffled, endOfRow, reverse: true), shape, e, size, seed + 2, each, "backward", Info);
+        if (threads >= 2)
+        {
+            try
+            {
+                Parallel.Invoke(new ParallelOptions { MaxDegreeOfParallelism = 2 }, Forward, Backward);
+            }
+            catch (AggregateException aggregate) when (aggregate.InnerExceptions.Count >= 1)
+            {
+                // Cancellation or a diverged model: rethrow the first as itself, with its own stack.
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(aggregate.InnerExceptions[0]).Throw();
+            }
+        }
+        else
+        {
+            Forward();
+            Backward();
+        }
+        return new LanguageModels(forward!, ids, backward, ids);
+    }
+
+    /// <summary>
+    /// The language model's id of every embedding row: the <paramref name="limit"/> most frequent rows (ties to the
+    /// lower row) get 1, 2, … in row order; row 0 and the rest get 0 (unknown).
+    /// </summary>
+    internal static int[] LanguageModelIds(IReadOnlyList<ReadOnlyMemory<int>> rows, int vocabularySize, int limit, out int kept)
+    {
+        var counts = new long[vocabularySize];
+        foreach (var row in rows)
+            foreach (int token in row.Span) counts[token]++;
+        counts[0] = 0;
+        var byFrequency = Enumerable.Range(1, vocabularySize - 1).Where(r => counts[r] > 0)
+            .OrderByDescending(r => counts[r]).ThenBy(r => r).Take(limit).Order().ToArray();
+        var ids = new int[vocabularySize];
+        for (int i = 0; i < byFrequency.Length; i++) ids[byFrequency[i]] = i + 1;
+        kept = byFrequency.Length;
+        return ids;
     }
 
     private void ReadUnlabeled(IDataView unlabeled, SequenceInput input, List<ReadOnlyMemory<int>> rows)
@@ -148,7 +195,7 @@ public abstract partial class RecurrentTrainerBase<TTransformer>
         }
     }
 
-    private RecurrentNetwork TrainLanguageModel(int[] stream, NetworkConfig shape, int embeddingSize, int vocabularySize, long seed, int threads, string direction, IChannel channel)
+    private RecurrentNetwork TrainLanguageModel(int[] stream, NetworkConfig shape, int embeddingSize, int vocabularySize, long seed, int threads, string direction, Action<string> info)
     {
         const int bptt = 70; // ULMFiT's back-propagation length
         var network = new RecurrentNetwork(new NetworkConfig
@@ -166,7 +213,7 @@ public abstract partial class RecurrentTrainerBase<TTransformer>
         });
         LanguageModelTrainer.Initialize(network, seed);
         int columns = Math.Max(1, Math.Min(TrainerOptions.BatchSize, stream.Length / (bptt + 1)));
-        channel.Info($"Pretraining a {direction} language model ({network.Parameters.Length:N0} parameters) on {stream.Length:N0} tokens for {TrainerOptions.LanguageModelEpochs} epoch(s), {columns} columns × {bptt} steps.");
+        info($"Pretraining a {direction} language model ({network.Parameters.Length:N0} parameters) on {stream.Length:N0} tokens for {TrainerOptions.LanguageModelEpochs} epoch(s), {columns} columns × {bptt} steps.");
         var trainer = new LanguageModelTrainer(network, new TrainingSettings
         {
             Epochs = TrainerOptions.LanguageModelEpochs,
@@ -186,7 +233,7 @@ public abstract partial class RecurrentTrainerBase<TTransformer>
         {
             Host.CheckAlive();
             token.ThrowIfCancellationRequested();
-        }, report => channel.Info($"Language model ({direction}) epoch {report.Epoch}/{report.Epochs}: loss {report.Loss:F4} (perplexity {Math.Exp(report.Loss):F1}), " +
+        }, report => info($"Language model ({direction}) epoch {report.Epoch}/{report.Epochs}: loss {report.Loss:F4} (perplexity {Math.Exp(report.Loss):F1}), " +
             $"{report.TokensPerSecond:N0} tokens/s, {report.Elapsed.TotalSeconds:F1} s."));
         return network;
     }

@@ -103,6 +103,13 @@ public abstract class RecurrentTrainerOptions
     public int LanguageModelEpochs;
 
     /// <summary>
+    /// The pretraining language model predicts this many of the most frequent tokens (the others, and the rows beyond it,
+    /// count as one unknown token): its output layer costs <see cref="HiddenSize"/> multiply-adds per kept token and
+    /// position. Rows it does not keep start from its unknown token's embedding. Default 10,000.
+    /// </summary>
+    public int LanguageModelVocabularySize = 10_000;
+
+    /// <summary>
     /// Extra rows for <see cref="LanguageModelEpochs"/>: unlabeled text with the same feature column, made by the same
     /// fitted featurizer (e.g. the pipeline's fitted transforms applied to a file of unlabeled text). Labels are not
     /// read. null = the training rows only. Default null.
@@ -219,6 +226,7 @@ public abstract class RecurrentTrainerOptions
         if (!(WeightDecay >= 0)) throw new ArgumentOutOfRangeException(nameof(WeightDecay), WeightDecay, "WeightDecay must not be negative.");
         if (!(GradientClipNorm >= 0)) throw new ArgumentOutOfRangeException(nameof(GradientClipNorm), GradientClipNorm, "GradientClipNorm must not be negative.");
         if (!(Momentum >= 0 && Momentum < 1)) throw new ArgumentOutOfRangeException(nameof(Momentum), Momentum, "Momentum must be in [0, 1).");
+        Positive(LanguageModelVocabularySize, nameof(LanguageModelVocabularySize));
         if (LanguageModelEpochs < 0) throw new ArgumentOutOfRangeException(nameof(LanguageModelEpochs), LanguageModelEpochs, "LanguageModelEpochs must not be negative.");
         if (LanguageModelEpochs > 0 && PretrainedLanguageModel is not null)
             throw new ArgumentException("Set LanguageModelEpochs (pretrain here) or PretrainedLanguageModel (a trained one), not both.", nameof(PretrainedLanguageModel));

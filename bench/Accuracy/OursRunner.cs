@@ -90,6 +90,8 @@ internal static class OursRunner
     public static RunResult RunPipeline(Corpus corpus, string config, int? epochs, RunResult result)
     {
         var ml = new MLContext(seed: 1);
+        // Language-model pretraining reports through MLContext.Log: show it with the run.
+        ml.Log += (_, e) => { if (e.Message.Contains("anguage")) Console.WriteLine($"  {DateTime.UtcNow:HH:mm:ss} {e.Message}"); };
         var options = new RecurrentMulticlassTrainer.Options { LabelColumnName = "Label", FeatureColumnName = "Features" };
         bool ids = config.Split(',').Any(p => p.Trim() == "input=ids");
         // Diagnostic: NormalizeText(keepPunctuations: false) instead of the default NormalizeText.
@@ -149,6 +151,7 @@ internal static class OursRunner
                         o.Pooling |= p.ToLowerInvariant() switch
                         {
                             "final" => PoolingKind.FinalState, "mean" => PoolingKind.Mean, "max" => PoolingKind.Max, "inputmean" => PoolingKind.InputMean,
+                            "attn" or "attention" => PoolingKind.Attention,
                             _ => throw new ArgumentException($"pooling '{p}'"),
                         };
                     break;
@@ -170,6 +173,11 @@ internal static class OursRunner
                 case "adamw": o.Optimizer = OptimizerKind.AdamW; break;
                 case "maxlen": o.MaximumSequenceLength = I(); break;
                 case "gru": o.Cell = RecurrentCellKind.Gru; break;
+                case "lm": o.LanguageModelEpochs = I(); break;            // language-model pretraining inside Fit (ULMFiT)
+                case "lmvocab": o.LanguageModelVocabularySize = I(); break;
+                case "uni": o.Bidirectional = false; break;
+                case "freeze": o.FreezeEmbeddings = true; break;
+                case "threads": o.NumberOfThreads = I(); break;
                 default: throw new ArgumentException($"unknown config key '{key}'");
             }
         }
@@ -179,7 +187,8 @@ internal static class OursRunner
         $"{o.Cell} emb {o.EmbeddingSize} hidden {o.HiddenSize} layers {o.NumberOfLayers} bi {o.Bidirectional} pooling {o.Pooling} " +
         $"dropout {o.Dropout} embDropout {o.EmbeddingDropout} headDropout {o.HeadDropout} epochs {o.NumberOfEpochs} lr {o.LearningRate} " +
         $"schedule {o.LearningRateSchedule} warmup {o.WarmupFraction} val {o.ValidationFraction} patience {o.EarlyStoppingPatience} " +
-        $"batch {o.BatchSize} maxlen {o.MaximumSequenceLength} wd {o.WeightDecay} {o.Optimizer} threads {(o.NumberOfThreads?.ToString() ?? "default")}");
+        $"batch {o.BatchSize} maxlen {o.MaximumSequenceLength} wd {o.WeightDecay} {o.Optimizer} threads {(o.NumberOfThreads?.ToString() ?? "default")}" +
+        $"{(o.LanguageModelEpochs > 0 ? $" lm-epochs {o.LanguageModelEpochs} lm-vocab {o.LanguageModelVocabularySize}" : "")}{(o.FreezeEmbeddings ? " frozen-embedding" : "")}");
 }
 
 internal static class BaselineRunner
@@ -193,10 +202,18 @@ internal static class BaselineRunner
         var featurize = ml.Transforms.Conversion.MapValueToKey("Label")
             .Append(ml.Transforms.Text.FeaturizeText("Features", "Text"))
             .AppendCacheCheckpoint(ml);
-        IEstimator<ITransformer> trainer = which == "sdca"
-            ? ml.MulticlassClassification.Trainers.SdcaMaximumEntropy()
-            : ml.MulticlassClassification.Trainers.LbfgsMaximumEntropy();
-        result.Settings = which == "sdca" ? "FeaturizeText() + SdcaMaximumEntropy()" : "FeaturizeText() + LbfgsMaximumEntropy()";
+        IEstimator<ITransformer> trainer = which switch
+        {
+            "sdca" => ml.MulticlassClassification.Trainers.SdcaMaximumEntropy(),
+            "lbfgs" => ml.MulticlassClassification.Trainers.LbfgsMaximumEntropy(),
+            _ => ml.MulticlassClassification.Trainers.OneVersusAll(ml.BinaryClassification.Trainers.AveragedPerceptron()),
+        };
+        result.Settings = which switch
+        {
+            "sdca" => "FeaturizeText() + SdcaMaximumEntropy()",
+            "lbfgs" => "FeaturizeText() + LbfgsMaximumEntropy()",
+            _ => "FeaturizeText() + OneVersusAll(AveragedPerceptron())",
+        };
         Console.WriteLine(result.Settings);
         var clock = Stopwatch.StartNew();
         var model = featurize.Append(trainer).Fit(train);

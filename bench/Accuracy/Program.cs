@@ -60,7 +60,7 @@ if (child)
     {
         case "ours": OursRunner.RunReference(corpus, refEpochs, result); break;
         case "libtorch": TorchRunner.Run(corpus, refEpochs, threads: 2, result); break;
-        case "sdca" or "lbfgs": BaselineRunner.Run(corpus, model, result); break;
+        case "sdca" or "lbfgs" or "ap": BaselineRunner.Run(corpus, model, result); break;
         case "defaults": OursRunner.RunPipeline(corpus, configs, null, result); break; // epochs come from the config (epochs=N)
         default: throw new ArgumentException($"unknown model {model}");
     }
@@ -79,7 +79,7 @@ if (child)
 }
 
 string[] dataSets = dataset == "all" ? ["agnews", "sst2", "imdb"] : dataset.Split(',');
-string[] models = model == "all" ? ["sdca", "lbfgs", "ours", "libtorch", "defaults"] : model.Split(',');
+string[] models = model == "all" ? ["sdca", "lbfgs", "ap", "ours", "libtorch", "defaults"] : model.Split(',');
 Directory.CreateDirectory(Path.GetDirectoryName(outFile)!);
 int failures = 0;
 foreach (var d in dataSets)
