@@ -43,6 +43,56 @@ public sealed class OptimizerTests
         }
     }
 
+    /// <summary>
+    /// Parameter groups (discriminative fine-tuning): on every vector path, a grouped Adam equals the scalar reference
+    /// bitwise, and each group moves exactly as a separate Adam at learning rate × its scale on that slice would
+    /// (group boundaries off the vector width, an empty group included). SGD likewise.
+    /// </summary>
+    [TestMethod]
+    [DataRow(KernelPaths.Avx512)]
+    [DataRow(KernelPaths.Avx2)]
+    [DataRow(KernelPaths.Portable)]
+    [DataRow(KernelPaths.Avx512InSoftware)]
+    public void GroupedLearningRatesEqualSeparateOptimizersPerGroup(string path)
+    {
+        using var scope = KernelPaths.Force(path, sgemmToo: false);
+        int[] starts = [0, 7, 7, 30];
+        float[] scales = [0.25f, 3f, 0.5f, 1f];
+        const int n = 41;
+        var random = new SeededRandom(12);
+        var p = new float[n];
+        random.FillUniform(p, -1, 1);
+        var reference = p.ToArray();
+        var separate = p.ToArray();
+        var grouped = new Adam(n, 0.01f, weightDecay: 0.1f);
+        var scalar = new Adam(n, 0.01f, weightDecay: 0.1f);
+        grouped.SetGroups(starts, scales);
+        scalar.SetGroups(starts, scales);
+        var parts = new (int From, int To, Adam Adam)[] { (0, 7, new Adam(7, 0.0025f, weightDecay: 0.1f)), (7, 30, new Adam(23, 0.005f, weightDecay: 0.1f)), (30, 41, new Adam(11, 0.01f, weightDecay: 0.1f)) };
+        var sgd = new Sgd(n, 0.1f, momentum: 0.9f);
+        sgd.SetGroups(starts, scales);
+        var sgdParts = new (int From, int To, Sgd Sgd)[] { (0, 7, new Sgd(7, 0.025f, 0.9f)), (7, 30, new Sgd(23, 0.05f, 0.9f)), (30, 41, new Sgd(11, 0.1f, 0.9f)) };
+        var sgdP = p.ToArray();
+        var sgdSeparate = p.ToArray();
+        var g = new float[n];
+        for (int step = 0; step < 4; step++)
+        {
+            random.FillUniform(g, -1, 1);
+            grouped.Step(p, g);
+            scalar.StepReference(reference, g);
+            foreach (var (from, to, adam) in parts) adam.StepReference(separate.AsSpan(from, to - from), g.AsSpan(from, to - from));
+            sgd.Step(sgdP, g);
+            foreach (var (from, to, part) in sgdParts) part.Step(sgdSeparate.AsSpan(from, to - from), g.AsSpan(from, to - from));
+        }
+        CollectionAssert.AreEqual(reference, p, $"grouped Adam on {path} (resolved {FusedKernels.Current()}) vs its scalar reference");
+        for (int i = 0; i < n; i++)
+            Assert.AreEqual(separate[i], p[i], 1e-7f, $"Adam parameter {i}");
+        for (int i = 0; i < n; i++)
+            Assert.AreEqual(sgdSeparate[i], sgdP[i], 1e-7f, $"SGD parameter {i}");
+        Assert.ThrowsExactly<ArgumentException>(() => grouped.SetGroups([1, 5], [1f, 1f]));
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => grouped.SetGroups([0, 5], [1f, 0f]));
+    }
+
     [TestMethod]
     public void AdamRejectsMismatchedBuffersBeforeAnyUpdate()
     {

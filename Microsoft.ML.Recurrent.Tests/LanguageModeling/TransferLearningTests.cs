@@ -89,6 +89,56 @@ public sealed class TransferLearningTests
         CollectionAssert.AreEqual(Scores(1), Scores(2));
     }
 
+    /// <summary>
+    /// Gradual unfreezing from a language model: after one epoch only the head has moved (embedding and recurrent
+    /// weights are still the model's); after two, the recurrent layer has moved and the embedding not yet.
+    /// Discriminative rates are accepted and change the result.
+    /// </summary>
+    [TestMethod]
+    public void GradualUnfreezingTrainsTheHeadFirstThenOneGroupPerEpoch()
+    {
+        var ml = new MLContext(seed: 1);
+        var featurizer = TestData.TokenKeys(ml).Fit(ml.Data.LoadFromEnumerable(TestData.Topic(300, 4)));
+        var data = ml.Transforms.Conversion.MapValueToKey("Label").Fit(ml.Data.LoadFromEnumerable(TestData.Topic(300, 4)))
+            .Transform(featurizer.Transform(ml.Data.LoadFromEnumerable(TestData.Topic(300, 4))));
+        var lm = ml.Transforms.Text.RecurrentLanguageModel(LanguageModel(backward: false)).Fit(data);
+        float[] Values(RecurrentMulticlassTransformer t, string name) => t.Model.Network.Parameters.Value(t.Model.Network.Parameters[name]).ToArray();
+        float[] LmValues(string name) => lm.Network.Parameters.Value(lm.Network.Parameters[name]).ToArray();
+        RecurrentMulticlassTransformer Train(int epochs, bool gradual, float factor = 1f)
+        {
+            var options = Classifier(bidirectional: false);
+            options.PretrainedLanguageModel = lm;
+            options.NumberOfEpochs = epochs;
+            options.GradualUnfreezing = gradual;
+            options.DiscriminativeLearningRateFactor = factor;
+            options.EmbeddingDropout = 0; // so that "unchanged" is exact for every row
+            return ml.MulticlassClassification.Trainers.Recurrent(options).Fit(data);
+        }
+        var one = Train(1, gradual: true);
+        CollectionAssert.AreEqual(LmValues("rnn.weight_hh_l0"), Values(one, "rnn.weight_hh_l0"), "epoch 1 trains the head only");
+        CollectionAssert.AreEqual(LmValues("rnn.bias_ih_l0"), Values(one, "rnn.bias_ih_l0"));
+        var two = Train(2, gradual: true);
+        CollectionAssert.AreNotEqual(LmValues("rnn.weight_hh_l0"), Values(two, "rnn.weight_hh_l0"), "epoch 2 trains the recurrent layer");
+        // The embedding rows are the language model's ids (same featurizer: matched by word, every key known).
+        var embedding = Values(two, "embedding.weight");
+        var words = new VBuffer<ReadOnlyMemory<char>>();
+        data.Schema["Features"].GetKeyValues(ref words);
+        var lmEmbedding = LmValues("embedding.weight");
+        var list = words.DenseValues().ToArray();
+        for (int key = 1; key <= list.Length; key++)
+        {
+            int id = lm.Vocabulary.OfWord(list[key - 1].ToString());
+            CollectionAssert.AreEqual(lmEmbedding.AsSpan(id * 12, 12).ToArray(), embedding.AsSpan(key * 12, 12).ToArray(), $"epoch 2 leaves the embedding: '{list[key - 1]}'");
+        }
+        var three = Train(3, gradual: true);
+        var moved = Values(three, "embedding.weight");
+        Assert.IsTrue(Enumerable.Range(0, moved.Length).Any(i => moved[i] != embedding[i]), "epoch 3 trains the embedding");
+        // Without gradual unfreezing, epoch 1 moves everything; a discriminative factor changes the result.
+        CollectionAssert.AreNotEqual(LmValues("rnn.weight_hh_l0"), Values(Train(1, gradual: false), "rnn.weight_hh_l0"));
+        CollectionAssert.AreNotEqual(Values(Train(1, gradual: false), "rnn.weight_hh_l0"), Values(Train(1, gradual: false, factor: 0.4f), "rnn.weight_hh_l0"));
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.MulticlassClassification.Trainers.Recurrent(new RecurrentMulticlassTrainer.Options { DiscriminativeLearningRateFactor = 1.5f }));
+    }
+
     [TestMethod]
     public void TheLanguageModelKeepsTheMostFrequentRows()
     {

@@ -208,6 +208,9 @@ public abstract partial class RecurrentTrainerBase<TTransformer> : IEstimator<TT
             Threads = threads,
             Seed = seed,
             Frozen = frozen,
+            LayerGroupStarts = network.LayerGroupStarts(),
+            DiscriminativeFactor = TrainerOptions.DiscriminativeLearningRateFactor,
+            GradualUnfreezing = TrainerOptions.GradualUnfreezing,
         });
         var token = TrainerOptions.CancellationToken;
         trainer.Train(data, validation, () =>

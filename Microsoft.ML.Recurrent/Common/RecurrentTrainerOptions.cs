@@ -134,6 +134,20 @@ public abstract class RecurrentTrainerOptions
     /// </summary>
     public ITransformer? PretrainedBackwardLanguageModel;
 
+    /// <summary>
+    /// Discriminative fine-tuning (ULMFiT): the head learns at <see cref="LearningRate"/>, the top recurrent layer at
+    /// this factor times it, each layer below at this factor times the one above, the embedding last (ULMFiT uses
+    /// 1/2.6 ≈ 0.385). Meant for a network started from a language model. 1 = one learning rate for all. Default 1.
+    /// </summary>
+    public float DiscriminativeLearningRateFactor = 1f;
+
+    /// <summary>
+    /// Gradual unfreezing (ULMFiT): the first epoch trains the head only, each further epoch one more layer group
+    /// downwards (recurrent layers, then the embedding); the rest keep their values until their turn. Meant for a
+    /// network started from a language model. Default false.
+    /// </summary>
+    public bool GradualUnfreezing;
+
     /// <summary>Passes over the training data. Default 5.</summary>
     public int NumberOfEpochs = 5;
 
@@ -227,6 +241,8 @@ public abstract class RecurrentTrainerOptions
         if (!(GradientClipNorm >= 0)) throw new ArgumentOutOfRangeException(nameof(GradientClipNorm), GradientClipNorm, "GradientClipNorm must not be negative.");
         if (!(Momentum >= 0 && Momentum < 1)) throw new ArgumentOutOfRangeException(nameof(Momentum), Momentum, "Momentum must be in [0, 1).");
         Positive(LanguageModelVocabularySize, nameof(LanguageModelVocabularySize));
+        if (!(DiscriminativeLearningRateFactor > 0 && DiscriminativeLearningRateFactor <= 1))
+            throw new ArgumentOutOfRangeException(nameof(DiscriminativeLearningRateFactor), DiscriminativeLearningRateFactor, "DiscriminativeLearningRateFactor must be in (0, 1].");
         if (LanguageModelEpochs < 0) throw new ArgumentOutOfRangeException(nameof(LanguageModelEpochs), LanguageModelEpochs, "LanguageModelEpochs must not be negative.");
         if (LanguageModelEpochs > 0 && PretrainedLanguageModel is not null)
             throw new ArgumentException("Set LanguageModelEpochs (pretrain here) or PretrainedLanguageModel (a trained one), not both.", nameof(PretrainedLanguageModel));

@@ -158,6 +158,22 @@ internal sealed class RecurrentNetwork
         Parameters.Allocate(sharedValues, withGradients: sharedValues is null);
     }
 
+    /// <summary>
+    /// Where each layer group begins in <see cref="ParameterSet.Values"/>, from the bottom: the input (embedding,
+    /// character encoder; empty for dense input), each recurrent layer (all its directions), the head (attention,
+    /// linear, CRF). Parameters are registered in this order, so each group is one range.
+    /// </summary>
+    public int[] LayerGroupStarts()
+    {
+        var ps = Parameters;
+        var starts = new List<int> { 0 };
+        for (int l = 0; l < Config.NumLayers; l++)
+            starts.Add(ps[$"rnn.weight_ih_l{l}"].Offset);
+        var last = ps.Parameters.Last(p => p.Name.StartsWith("rnn.", StringComparison.Ordinal));
+        starts.Add(last.Offset + last.Length);
+        return [.. starts];
+    }
+
     /// <summary>Seeded initialization of every parameter (PyTorch's default schemes), in registration order.</summary>
     public void Initialize(long seed)
     {

@@ -81,15 +81,27 @@ internal sealed class Adam : Optimizer
 
     private void Update<TV>(Span<float> parameters, ReadOnlySpan<float> gradients) where TV : struct, ISimd<TV>
     {
+        foreach (var (from, to, scale) in Groups(parameters.Length))
+            Update<TV>(parameters, gradients, from, to, scale);
+    }
+
+    /// <summary>Parameters [from, to) at learning rate × <paramref name="scale"/>.</summary>
+    private void Update<TV>(Span<float> parameters, ReadOnlySpan<float> gradients, int from, int n, float scale) where TV : struct, ISimd<TV>
+    {
         var (stepSize, sqrtCorrection2) = Corrections();
         float lr = LearningRate, b1 = Beta1, b2 = Beta2, wd = WeightDecay;
+        if (scale != 1f)
+        {
+            stepSize *= scale;
+            lr *= scale;
+        }
         bool decoupled = Decoupled;
-        int n = parameters.Length; // checked against _m, _v and gradients by CheckLengths
+        // from ≤ n ≤ parameters.Length, which CheckLengths checked against _m, _v and gradients
         ref float pRef = ref MemoryMarshal.GetReference(parameters);
         ref readonly float gRef = ref MemoryMarshal.GetReference(gradients);
         ref float mRef = ref MemoryMarshal.GetArrayDataReference(_m);
         ref float vRef = ref MemoryMarshal.GetArrayDataReference(_v);
-        int i = 0;
+        int i = from;
         for (; i + TV.Count <= n; i += TV.Count)
         {
             UpdateAt(ref pRef, in gRef, ref mRef, ref vRef, (nuint)i, decoupled,
@@ -128,10 +140,12 @@ internal sealed class Adam : Optimizer
     {
         CheckLengths(parameters, gradients);
         StepCount++;
-        var (stepSize, sqrtCorrection2) = Corrections();
-        float lr = LearningRate, b1 = Beta1, b2 = Beta2, eps = Epsilon, wd = WeightDecay;
-        for (int i = 0; i < parameters.Length; i++)
+        var (baseStepSize, sqrtCorrection2) = Corrections();
+        float b1 = Beta1, b2 = Beta2, eps = Epsilon, wd = WeightDecay;
+        foreach (var (from, to, scale) in Groups(parameters.Length))
+        for (int i = from; i < to; i++)
         {
+            float stepSize = scale != 1f ? baseStepSize * scale : baseStepSize, lr = scale != 1f ? LearningRate * scale : LearningRate;
             float p = parameters[i], g = gradients[i];
             if (Decoupled) p *= 1 - lr * wd;
             else g += wd * p;

@@ -12,6 +12,43 @@ internal abstract class Optimizer
     /// <summary>Applies one update: parameters ← f(parameters, gradients, state).</summary>
     public abstract void Step(Span<float> parameters, ReadOnlySpan<float> gradients);
 
+    private int[] _groupStarts = [];
+    private float[] _groupScales = [];
+
+    /// <summary>
+    /// Parameter groups with their own learning rate (ULMFiT's discriminative fine-tuning): group g covers
+    /// [starts[g], starts[g + 1]) (the last one to the end) and learns at <see cref="LearningRate"/> × scales[g].
+    /// Empty = one group at scale 1, the plain update.
+    /// </summary>
+    public void SetGroups(int[] starts, float[] scales)
+    {
+        if (starts.Length != scales.Length) throw new ArgumentException($"{starts.Length} group starts for {scales.Length} scales.", nameof(scales));
+        for (int g = 0; g < starts.Length; g++)
+        {
+            if (starts[g] < 0 || (g > 0 ? starts[g] < starts[g - 1] : starts[g] != 0))
+                throw new ArgumentException("Group starts must begin at 0 and not decrease.", nameof(starts));
+            if (!(scales[g] > 0 && float.IsFinite(scales[g])))
+                throw new ArgumentOutOfRangeException(nameof(scales), scales[g], "Group learning-rate scales must be positive.");
+        }
+        _groupStarts = (int[])starts.Clone();
+        _groupScales = (float[])scales.Clone();
+    }
+
+    /// <summary>The groups over <paramref name="length"/> parameters as (from, to, scale): the one set, or [0, length) at 1.</summary>
+    protected IEnumerable<(int From, int To, float Scale)> Groups(int length)
+    {
+        if (_groupStarts.Length == 0)
+        {
+            yield return (0, length, 1f);
+            yield break;
+        }
+        for (int g = 0; g < _groupStarts.Length; g++)
+        {
+            int from = Math.Min(_groupStarts[g], length), to = g + 1 < _groupStarts.Length ? Math.Min(_groupStarts[g + 1], length) : length;
+            if (to > from) yield return (from, to, _groupScales[g]);
+        }
+    }
+
     /// <summary>The optimizer a training recipe names, for <paramref name="length"/> parameters.</summary>
     public static Optimizer Create(Training.TrainingSettings settings, int length) => settings.Optimizer switch
     {

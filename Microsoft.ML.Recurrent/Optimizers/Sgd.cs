@@ -35,9 +35,11 @@ internal sealed class Sgd : Optimizer
             throw new ArgumentException($"gradients holds {gradients.Length} floats but parameters holds {parameters.Length}.", nameof(gradients));
         bool first = StepCount == 0;
         StepCount++;
-        float lr = LearningRate, mu = Momentum, wd = WeightDecay;
-        for (int i = 0; i < parameters.Length; i++)
+        float mu = Momentum, wd = WeightDecay;
+        foreach (var (from, to, scale) in Groups(parameters.Length))
+        for (int i = from; i < to; i++)
         {
+            float lr = LearningRate * scale;
             float g = gradients[i] + wd * parameters[i];
             if (mu != 0)
                 g = _buffer[i] = first ? g : mu * _buffer[i] + g;

@@ -62,8 +62,18 @@ internal sealed class SequenceTrainer
         int sinceBest = 0;
         var started = System.Diagnostics.Stopwatch.StartNew();
         _frozenValues = _network.Parameters.Values.AsSpan(_settings.Frozen.Offset, _settings.Frozen.Length).ToArray();
+        var groups = _settings.LayerGroupStarts;
+        if (_settings.DiscriminativeFactor != 1f && groups.Length > 0)
+        {
+            var scales = new float[groups.Length];
+            for (int g = 0; g < groups.Length; g++) scales[g] = MathF.Pow(_settings.DiscriminativeFactor, groups.Length - 1 - g);
+            _optimizer.SetGroups(groups, scales);
+        }
         for (int epoch = 1; epoch <= _settings.Epochs; epoch++)
         {
+            // Gradual unfreezing: the groups below the top `epoch` ones keep the values they start the epoch with.
+            int unfrozenFrom = _settings.GradualUnfreezing && groups.Length > 0 ? groups[Math.Max(0, groups.Length - epoch)] : 0;
+            var lockedValues = unfrozenFrom > 0 ? _network.Parameters.Values.AsSpan(0, unfrozenFrom).ToArray() : null;
             var clock = System.Diagnostics.Stopwatch.StartNew();
             var batches = BatchPlanner.Plan(data.Lengths, _settings.BatchSize, _random);
             double lossSum = 0;
@@ -87,6 +97,8 @@ internal sealed class SequenceTrainer
                 var (frozenOffset, frozenLength) = _settings.Frozen;
                 if (frozenLength > 0)
                     _network.Parameters.Gradients.AsSpan(frozenOffset, frozenLength).Clear(); // no update, and no share of the clipping norm
+                if (lockedValues is not null)
+                    _network.Parameters.Gradients.AsSpan(0, unfrozenFrom).Clear();
                 float norm = _settings.GradientClipNorm > 0
                     ? GradientClipping.ClipByGlobalNorm(_network.Parameters.Gradients, _settings.GradientClipNorm)
                     : GradientNorm(_network.Parameters.Gradients);
@@ -96,6 +108,7 @@ internal sealed class SequenceTrainer
                 _optimizer.Step(_network.Parameters.Values, _network.Parameters.Gradients);
                 if (frozenLength > 0)
                     _frozenValues.CopyTo(_network.Parameters.Values.AsSpan(frozenOffset, frozenLength)); // undo weight decay there
+                lockedValues?.CopyTo(_network.Parameters.Values.AsSpan(0, unfrozenFrom));
                 lossSum += (double)loss * rows;
                 predictions += rows;
                 examples += g.Batch.BatchSize;

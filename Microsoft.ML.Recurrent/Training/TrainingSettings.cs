@@ -24,4 +24,14 @@ internal sealed record TrainingSettings
     public long Seed { get; init; }
     /// <summary>A range of <see cref="Core.ParameterSet.Values"/> that training leaves unchanged (e.g. frozen embeddings), or none.</summary>
     public (int Offset, int Length) Frozen { get; init; }
+    /// <summary>
+    /// Layer groups from the bottom (input, recurrent layers, head): the offset where each begins in
+    /// <see cref="Core.ParameterSet.Values"/>, ascending from 0. Used by <see cref="DiscriminativeFactor"/> and
+    /// <see cref="GradualUnfreezing"/>; empty = one group.
+    /// </summary>
+    public int[] LayerGroupStarts { get; init; } = [];
+    /// <summary>ULMFiT's discriminative fine-tuning: the top group learns at the learning rate, each group below at this factor times the one above (1 = off).</summary>
+    public float DiscriminativeFactor { get; init; } = 1f;
+    /// <summary>ULMFiT's gradual unfreezing: epoch e trains the top e groups only (the rest stay as they are); from epoch G on, all.</summary>
+    public bool GradualUnfreezing { get; init; }
 }

@@ -176,6 +176,8 @@ internal static class OursRunner
                 case "lm": o.LanguageModelEpochs = I(); break;            // language-model pretraining inside Fit (ULMFiT)
                 case "lmvocab": o.LanguageModelVocabularySize = I(); break;
                 case "uni": o.Bidirectional = false; break;
+                case "dlr": o.DiscriminativeLearningRateFactor = F(); break;   // discriminative fine-tuning (ULMFiT 1/2.6)
+                case "gu": o.GradualUnfreezing = true; break;                  // gradual unfreezing
                 case "freeze": o.FreezeEmbeddings = true; break;
                 case "threads": o.NumberOfThreads = I(); break;
                 default: throw new ArgumentException($"unknown config key '{key}'");
@@ -188,7 +190,8 @@ internal static class OursRunner
         $"dropout {o.Dropout} embDropout {o.EmbeddingDropout} headDropout {o.HeadDropout} epochs {o.NumberOfEpochs} lr {o.LearningRate} " +
         $"schedule {o.LearningRateSchedule} warmup {o.WarmupFraction} val {o.ValidationFraction} patience {o.EarlyStoppingPatience} " +
         $"batch {o.BatchSize} maxlen {o.MaximumSequenceLength} wd {o.WeightDecay} {o.Optimizer} threads {(o.NumberOfThreads?.ToString() ?? "default")}" +
-        $"{(o.LanguageModelEpochs > 0 ? $" lm-epochs {o.LanguageModelEpochs} lm-vocab {o.LanguageModelVocabularySize}" : "")}{(o.FreezeEmbeddings ? " frozen-embedding" : "")}");
+        $"{(o.LanguageModelEpochs > 0 ? $" lm-epochs {o.LanguageModelEpochs} lm-vocab {o.LanguageModelVocabularySize}" : "")}{(o.FreezeEmbeddings ? " frozen-embedding" : "")}" +
+        $"{(o.DiscriminativeLearningRateFactor != 1 ? $" dlr {o.DiscriminativeLearningRateFactor}" : "")}{(o.GradualUnfreezing ? " gradual-unfreezing" : "")}{((o.Pooling & PoolingKind.Attention) != 0 ? " attention" : "")}");
 }
 
 internal static class BaselineRunner
