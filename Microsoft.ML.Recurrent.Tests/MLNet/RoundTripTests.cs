@@ -94,6 +94,32 @@ public sealed class RoundTripTests
         AssertSameScoresInAnotherProcess(ml, model, train.Schema, test);
     }
 
+    /// <summary>
+    /// A classifier fine-tuned from language models pretrained inside Fit (forward and backward, attention pooling,
+    /// discriminative rates, gradual unfreezing) scores the same in a new process; the zip needs no language model.
+    /// </summary>
+    [TestMethod]
+    public void FineTunedClassifierRoundTrips()
+    {
+        var ml = new MLContext(seed: 4);
+        var train = ml.Data.LoadFromEnumerable(TestData.Topic(400, 1));
+        var test = ml.Data.LoadFromEnumerable(TestData.Topic(100, 2));
+        var model = ml.Transforms.Conversion.MapValueToKey("Label")
+            .Append(TestData.TokenKeys(ml))
+            .Append(ml.MulticlassClassification.Trainers.Recurrent(new RecurrentMulticlassTrainer.Options
+            {
+                EmbeddingSize = 12, HiddenSize = 16, NumberOfEpochs = 4, BatchSize = 16, LearningRate = 1e-2f,
+                LanguageModelEpochs = 2, LanguageModelVocabularySize = 20, DiscriminativeLearningRateFactor = 0.4f, GradualUnfreezing = true,
+                Pooling = PoolingKind.Mean | PoolingKind.Attention,
+            }))
+            .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel"))
+            .Fit(train);
+        var metrics = ml.MulticlassClassification.Evaluate(model.Transform(test));
+        TestContext.WriteLine($"topics, fine-tuned from language models: accuracy {metrics.MicroAccuracy:P1}");
+        Assert.IsTrue(metrics.MicroAccuracy > 0.8, $"accuracy {metrics.MicroAccuracy}");
+        AssertSameScoresInAnotherProcess(ml, model, train.Schema, test);
+    }
+
     [TestMethod]
     public void BinaryPipelineRoundTrips()
     {
