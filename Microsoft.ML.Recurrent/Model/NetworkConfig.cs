@@ -49,6 +49,11 @@ internal sealed record NetworkConfig
     public PoolingKind Pooling { get; init; } = PoolingKind.FinalState;
     /// <summary>Width O of the linear head (classes or tags, 1 for binary or regression).</summary>
     public int OutputSize { get; init; }
+    /// <summary>
+    /// Width F of the wide part of a wide &amp; deep pooled head (<c>wide.weight</c> [O, F], read from a sparse feature
+    /// vector per sequence), or 0 for none.
+    /// </summary>
+    public int WideSize { get; init; }
     /// <summary>Token id that gets no embedding gradient, or −1.</summary>
     public int PaddingId { get; init; } = -1;
 

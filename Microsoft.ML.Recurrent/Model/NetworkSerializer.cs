@@ -12,7 +12,8 @@ namespace Microsoft.ML.Recurrent.Model;
 ///   u8     CRF (version 2); when 1: C + C + C·C bytes, the allowed starts, ends and transitions
 ///   i32    character vocabulary, character embedding, character hidden size, maximum word length (version 2; 0 = none)
 ///   u8     weight tying: the head's weight is the embedding (version 3)
-///          (version 4 adds no field: it allows the attention pooling flag, 16, and its tensors attention.*)
+///   i32    wide feature count F of a wide &amp; deep head, 0 for none (version 4, which also allows the attention
+///          pooling flag 16 and its tensors attention.*)
 ///   i32    tensor count K; K × (string name, i32 rank, rank × i32 dims)
 ///   i64    value count V = Σ tensor sizes; V × f32 values
 ///   u32    CRC-32 of the values' bytes
@@ -25,7 +26,7 @@ namespace Microsoft.ML.Recurrent.Model;
 internal static class NetworkSerializer
 {
     private const ulong Magic = 0x0054454E4E524C4DUL; // "MLRNNET\0" little-endian
-    /// <summary>Current format version: 2 added the head kind (version 1 networks have a pooled head), 3 weight tying, 4 attention pooling.</summary>
+    /// <summary>Current format version: 2 added the head kind (version 1 networks have a pooled head), 3 weight tying, 4 attention pooling and the wide part.</summary>
     public const int FormatVersion = 4;
     private const int MaxDimension = 1 << 26;
 
@@ -60,6 +61,7 @@ internal static class NetworkSerializer
         writer.Write(c.CharacterHiddenSize);
         writer.Write(c.MaximumWordLength);
         writer.Write(c.TieWeights);
+        writer.Write(c.WideSize);
         var ps = network.Parameters;
         writer.Write(ps.Parameters.Count);
         foreach (var p in ps.Parameters)
@@ -137,6 +139,10 @@ internal static class NetworkSerializer
         }
         if (version >= 3)
             config = config with { TieWeights = reader.ReadBoolean("weight tying flag") };
+        if (version >= 4)
+            config = config with { WideSize = reader.ReadInt32("wide feature count", 0, MaxDimension) };
+        if (config.WideSize > 0 && config.Head != NetworkHeadKind.Pooled)
+            throw reader.Error("wide feature count", $"is {config.WideSize} for a per-step head; a wide part needs a pooled head.");
         if (!(config.Dropout >= 0 && config.Dropout < 1))
             throw reader.Error("dropout", $"is {config.Dropout}; expected a value in [0, 1).");
         if ((config.Pooling & ~PoolingKind.InputMean) == 0)

@@ -14,6 +14,7 @@ internal sealed class RecurrentNetwork
     private readonly INetworkInput _input;
     private readonly RecurrentStack _stack;
     private readonly INetworkHead _head;
+    private readonly SparseLinear? _wide;   // wide & deep: the sparse linear part beside the pooled head
     private float[] _x = [];     // [N, I] packed input of the stack
     private float[] _dX = [];    // [N, I]
     private float[] _dY = [];    // [N, D·H]
@@ -84,6 +85,7 @@ internal sealed class RecurrentNetwork
         if (config.Head == NetworkHeadKind.Pooled && (config.Pooling & PoolingKind.Attention) != 0)
             total += AttentionPooling.CountParameters(d * h);
         long crf = config.UseCrf ? (long)config.OutputSize * (config.OutputSize + 2) : 0;
+        total += (long)config.WideSize * config.OutputSize;
         return total + (config.TieWeights ? 0 : headInput * config.OutputSize) + config.OutputSize + crf;
     }
 
@@ -107,11 +109,22 @@ internal sealed class RecurrentNetwork
     /// The outputs [O] for a sequence with no steps: the pooled head applied to pooled features of zero, i.e. its
     /// bias — the prediction for "no evidence", as a linear model scores an empty feature vector.
     /// </summary>
-    public void ForwardEmpty(Span<float> outputs)
+    public void ForwardEmpty(Span<float> outputs) => ForwardEmpty(outputs, default, default);
+
+    /// <summary>
+    /// <see cref="ForwardEmpty(Span{float})"/> plus, with a wide part, the wide features of the sequence (its entries
+    /// as columns and values): a row with no tokens still has its n-grams.
+    /// </summary>
+    public void ForwardEmpty(Span<float> outputs, ReadOnlySpan<int> wideIndices, ReadOnlySpan<float> wideValues)
     {
         if (_head is not PooledHead pooled)
             throw new InvalidOperationException("Only a pooled head has an output for a sequence with no steps.");
         pooled.ForwardEmpty(outputs);
+        if (_wide is not null)
+        {
+            Span<int> starts = [0, wideIndices.Length];
+            _wide.Forward(starts, wideIndices, wideValues, outputs);
+        }
     }
 
     /// <summary>Whether the weights are frozen (inference siblings): packed weights are then made once.</summary>
@@ -155,8 +168,17 @@ internal sealed class RecurrentNetwork
                 config.TieWeights ? ((TokenInput)_input).EmbeddingWeight : null),
             _ => throw new ArgumentOutOfRangeException(nameof(config), config.Head, "Unknown head."),
         };
+        if (config.WideSize > 0)
+        {
+            if (config.Head != NetworkHeadKind.Pooled)
+                throw new ArgumentException("A wide part needs a pooled head.", nameof(config));
+            _wide = new SparseLinear(Parameters, "wide.", config.WideSize, config.OutputSize);
+        }
         Parameters.Allocate(sharedValues, withGradients: sharedValues is null);
     }
+
+    /// <summary>Whether the head has a wide part (<see cref="NetworkConfig.WideSize"/>).</summary>
+    public bool HasWide => _wide is not null;
 
     /// <summary>
     /// Where each layer group begins in <see cref="ParameterSet.Values"/>, from the bottom: the input (embedding,
@@ -181,6 +203,7 @@ internal sealed class RecurrentNetwork
         _input.Initialize(random);
         _stack.Initialize(random);
         _head.Initialize(random);
+        _wide?.Initialize();
     }
 
     /// <summary>
@@ -194,6 +217,17 @@ internal sealed class RecurrentNetwork
         _input.Forward(batch, data, x, dropout);
         var y = _stack.Forward(batch, x, dropout);
         _head.Forward(batch, x, y, outputs, dropout);
+        if (_wide is not null)
+        {
+            CheckWide(batch.BatchSize, data);
+            _wide.Forward(data.WideStarts, data.WideIndices, data.WideValues, outputs);
+        }
+    }
+
+    private static void CheckWide(int batchSize, in SequenceData data)
+    {
+        if (data.WideStarts.Length != batchSize + 1)
+            throw new ArgumentException($"This network has a wide part: it needs wide features for each of the {batchSize} sequences.", nameof(data));
     }
 
     /// <summary>Forward for token input (ids of all sequences concatenated, original order).</summary>
@@ -241,6 +275,7 @@ internal sealed class RecurrentNetwork
             dX.Clear();
         }
         _head.Backward(batch, dOutputs, dY, dX);
+        _wide?.Backward(data.WideStarts, data.WideIndices, data.WideValues, dOutputs);
         _stack.Backward(batch, _x.AsSpan(0, n * _input.OutputSize), dY, default, default, dX);
         if (_input.HasParameters)
             _input.Backward(batch, data, dX);

@@ -19,6 +19,18 @@ internal readonly ref struct SequenceData
     /// <summary>Number of characters of each token [Σ lengths] (character input), else empty.</summary>
     public ReadOnlySpan<int> CharacterLengths { get; init; }
 
+    /// <summary>
+    /// Wide features of each sequence (wide &amp; deep head), compressed rows: sequence b's entries are
+    /// [WideStarts[b], WideStarts[b + 1]) of <see cref="WideIndices"/>/<see cref="WideValues"/>, [B + 1]; else empty.
+    /// </summary>
+    public ReadOnlySpan<int> WideStarts { get; init; }
+
+    /// <summary>Column of each wide entry.</summary>
+    public ReadOnlySpan<int> WideIndices { get; init; }
+
+    /// <summary>Value of each wide entry.</summary>
+    public ReadOnlySpan<float> WideValues { get; init; }
+
     /// <summary>Token input.</summary>
     public static SequenceData OfTokens(ReadOnlySpan<int> tokens) => new() { Tokens = tokens };
 
