@@ -60,6 +60,7 @@ internal sealed class RecurrentModel
     // i32: token map length M (0 = none; else KeyCount + 1), then M × i32: embedding row of each key
     // u8: 1 when a vocabulary hash follows, else 0; then 32 bytes: SHA-256            (since 0x00010002)
     // u8: 1 when a character input follows, else 0; then CharacterInput               (since 0x00010003)
+    // u8: 1 when a wide input follows, else 0; then WideInput                         (since 0x00010004)
     // u8: 1 when label key values follow, else 0; then LabelKeyValues
     // network: see NetworkSerializer
     public void Write(BinaryWriter writer)
@@ -78,14 +79,16 @@ internal sealed class RecurrentModel
         if (Vocabulary is not null) writer.Write(Vocabulary);
         writer.Write(Input.Characters is not null);
         Input.Characters?.Write(writer);
+        writer.Write(Input.Wide is not null);
+        Input.Wide?.Write(writer);
         writer.Write(LabelValues is not null);
         LabelValues?.Write(writer);
         NetworkSerializer.Write(writer, Network);
     }
 
     /// <summary>
-    /// Reads what <see cref="Write"/> wrote (<paramref name="version"/> 3), or the layouts of model versions 2 (no
-    /// character input) and 1 (no thread count, no vocabulary hash either), range-checking every field against what training can produce. The task's own fields
+    /// Reads what <see cref="Write"/> wrote (<paramref name="version"/> 4), or the layouts of model versions 3 (no
+    /// wide input), 2 (no character input) and 1 (no thread count, no vocabulary hash either), range-checking every field against what training can produce. The task's own fields
     /// may follow; the caller reads them and then checks that nothing else is left.
     /// </summary>
     /// <exception cref="InvalidDataException">The data is invalid, truncated or corrupted; the message names the field.</exception>
@@ -123,9 +126,12 @@ internal sealed class RecurrentModel
         if (version >= 2 && reader.ReadBoolean("vocabulary hash flag"))
             vocabulary = reader.ReadBytes("vocabulary hash", VocabularyHash.Size);
         var characters = version >= 3 && reader.ReadBoolean("character input flag") ? CharacterInput.Read(reader) : null;
+        var wide = version >= 4 && reader.ReadBoolean("wide input flag") ? WideInput.Read(reader) : null;
         var labels = reader.ReadBoolean("label values flag") ? LabelKeyValues.Read(reader) : null;
         var network = NetworkSerializer.Read(reader);
-        var input = new SequenceInput(column, keyCount, featuresPerStep, maximumLength, map, characters);
+        var input = new SequenceInput(column, keyCount, featuresPerStep, maximumLength, map, characters, wide);
+        if ((wide?.Size ?? 0) != network.Config.WideSize)
+            throw reader.Error("wide input", $"has {wide?.Size ?? 0} features, but the network's wide part has {network.Config.WideSize}.");
         if ((characters is null) != (network.Config.CharacterVocabularySize == 0)
             || characters is not null && (characters.VocabularySize != network.Config.CharacterVocabularySize || !input.IsTokens))
             throw reader.Error("character input", "does not match the network's character encoder.");

@@ -92,6 +92,12 @@ public abstract partial class RecurrentTrainerBase<TTransformer> : IEstimator<TT
             ?? throw new ArgumentOutOfRangeException(nameof(trainData), $"Label column '{TrainerOptions.LabelColumnName}' not found in the training data.");
         int outputs = CheckLabel(label);
         var sequenceInput = SequenceInput.FromSchema(schema, TrainerOptions.FeatureColumnName, TrainerOptions.FeaturesPerStep, TrainerOptions.MaximumSequenceLength);
+        if (TrainerOptions.WideFeatureColumnName is { } wideName)
+        {
+            if (Head != NetworkHeadKind.Pooled)
+                throw new ArgumentOutOfRangeException(nameof(trainData), "WideFeatureColumnName needs a pooled head (the classifiers and regression); the tagger predicts per token.");
+            sequenceInput = sequenceInput.WithWide(WideInput.FromSchema(schema, wideName));
+        }
         var classWeights = ClassWeights;
         if (classWeights.Length != 0 && classWeights.Length != outputs)
             throw new ArgumentOutOfRangeException(nameof(trainData), $"{classWeights.Length} class weights are given but the label has {outputs} classes.");
@@ -125,6 +131,7 @@ public abstract partial class RecurrentTrainerBase<TTransformer> : IEstimator<TT
                 ?? throw new ArgumentOutOfRangeException(nameof(validationData), $"Label column '{TrainerOptions.LabelColumnName}' not found in the validation data.");
             if (CheckLabel(validationLabel) != outputs)
                 throw new ArgumentOutOfRangeException(nameof(validationData), $"Label column '{TrainerOptions.LabelColumnName}' of the validation data has a different number of classes.");
+            sequenceInput.Wide?.ColumnIndex(validationData.Schema); // the same wide column, of the same size
             validation = ReadData(validationData, validationLabel, sequenceInput, channel, "validation");
         }
         else if (TrainerOptions.ValidationFraction > 0)
@@ -167,6 +174,7 @@ public abstract partial class RecurrentTrainerBase<TTransformer> : IEstimator<TT
             Pooling = TrainerOptions.Pooling,
             Head = Head,
             OutputSize = outputs,
+            WideSize = sequenceInput.Wide?.Size ?? 0,
             CharacterVocabularySize = sequenceInput.Characters?.VocabularySize ?? 0,
             CharacterEmbeddingSize = sequenceInput.Characters is null ? 0 : TrainerOptions.CharacterEmbeddingSize,
             CharacterHiddenSize = sequenceInput.Characters is null ? 0 : TrainerOptions.CharacterHiddenSize,
@@ -307,6 +315,12 @@ public abstract partial class RecurrentTrainerBase<TTransformer> : IEstimator<TT
             characterIndex = characterInput.ColumnIndex(input.Schema);
             columns.Add(input.Schema[characterIndex]);
         }
+        var wideInput = sequenceInput.Wide;
+        int wideIndex = wideInput?.ColumnIndex(input.Schema) ?? -1;
+        if (wideInput is not null) columns.Add(input.Schema[wideIndex]);
+        var wideStarts = new List<int> { 0 };
+        var wideIndices = new List<int>();
+        var wideValues = new List<float>();
         var characters = new List<int>();
         var characterLengths = new List<int>();
         var tokens = new List<int>();
@@ -324,6 +338,8 @@ public abstract partial class RecurrentTrainerBase<TTransformer> : IEstimator<TT
             var featureGetter = sequenceInput.IsTokens ? null : cursor.GetGetter<VBuffer<float>>(feature);
             var weightGetter = weight is null ? null : cursor.GetGetter<float>(weight.Value);
             var wordGetter = characterIndex < 0 ? null : cursor.GetGetter<VBuffer<ReadOnlyMemory<char>>>(input.Schema[characterIndex]);
+            var wideGetter = wideIndex < 0 ? null : cursor.GetGetter<VBuffer<float>>(input.Schema[wideIndex]);
+            VBuffer<float> wideBuffer = default;
             VBuffer<ReadOnlyMemory<char>> wordBuffer = default;
             VBuffer<uint> tokenBuffer = default;
             VBuffer<float> featureBuffer = default;
@@ -365,8 +381,18 @@ public abstract partial class RecurrentTrainerBase<TTransformer> : IEstimator<TT
                     if (empty++ == 0) firstEmpty = cursor.Position;
                     continue;
                 }
+                int wideBefore = wideIndices.Count;
+                if (status == RowStatus.Valid && wideGetter is not null)
+                {
+                    wideGetter(ref wideBuffer);
+                    status = wideInput!.Read(wideBuffer, wideIndices, wideValues, out problem);
+                }
                 if (status == RowStatus.Invalid)
                 {
+                    tokens.RemoveRange(tokensBefore, tokens.Count - tokensBefore);
+                    features.RemoveRange(featuresBefore, features.Count - featuresBefore);
+                    characters.RemoveRange(charactersBefore, characters.Count - charactersBefore);
+                    characterLengths.RemoveRange(characterLengthsBefore, characterLengths.Count - characterLengthsBefore);
                     if (invalid++ == 0) (firstInvalid, firstProblem) = (cursor.Position, problem);
                     continue;
                 }
@@ -377,9 +403,12 @@ public abstract partial class RecurrentTrainerBase<TTransformer> : IEstimator<TT
                     features.RemoveRange(featuresBefore, features.Count - featuresBefore);
                     characters.RemoveRange(charactersBefore, characters.Count - charactersBefore);
                     characterLengths.RemoveRange(characterLengthsBefore, characterLengths.Count - characterLengthsBefore);
+                    wideIndices.RemoveRange(wideBefore, wideIndices.Count - wideBefore);
+                    wideValues.RemoveRange(wideBefore, wideValues.Count - wideBefore);
                     missing++;
                     continue;
                 }
+                if (wideInput is not null) wideStarts.Add(wideIndices.Count);
                 lengths.Add(length);
                 if (weight is not null) weights.Add(w);
             }
@@ -397,7 +426,11 @@ public abstract partial class RecurrentTrainerBase<TTransformer> : IEstimator<TT
                 $"{empty:N0} an empty sequence in column '{sequenceInput.ColumnName}' and {invalid:N0} a value that cannot be read" +
                 (firstProblem is null ? "." : $" (row {firstInvalid}: {firstProblem})."));
         return new SequenceDataset(tokens.ToArray(), features.ToArray(), sequenceInput.IsTokens ? 0 : sequenceInput.FeaturesPerStep,
-            lengths.ToArray(), targets.ToArray(), weights.ToArray(), stepTargets.ToArray(), characters.ToArray(), characterLengths.ToArray());
+            lengths.ToArray(), targets.ToArray(), weights.ToArray(), stepTargets.ToArray(), characters.ToArray(), characterLengths.ToArray())
+        {
+            Wide = wideInput is null ? null : new Core.SparseRows(wideStarts.ToArray(), wideIndices.ToArray(), wideValues.ToArray(), wideInput.Size),
+            WideSize = wideInput?.Size ?? 0,
+        };
     }
 
     /// <summary>The input schema plus the output columns of the trained transformer; checks the input columns' types.</summary>
@@ -418,6 +451,13 @@ public abstract partial class RecurrentTrainerBase<TTransformer> : IEstimator<TT
                 throw new ArgumentOutOfRangeException(nameof(inputSchema), $"Example weight column '{weightName}' not found.");
             if (weight.Kind != SchemaShape.Column.VectorKind.Scalar || weight.ItemType != NumberDataViewType.Single)
                 throw new ArgumentOutOfRangeException(nameof(inputSchema), $"Example weight column '{weightName}' must be a Single scalar.");
+        }
+        if (TrainerOptions.WideFeatureColumnName is { } wideName)
+        {
+            if (!inputSchema.TryFindColumn(wideName, out var wide))
+                throw new ArgumentOutOfRangeException(nameof(inputSchema), $"Wide feature column '{wideName}' not found.");
+            if (wide.Kind != SchemaShape.Column.VectorKind.Vector || wide.ItemType != NumberDataViewType.Single)
+                throw new ArgumentOutOfRangeException(nameof(inputSchema), $"Wide feature column '{wideName}' must be a known-size vector of Single (such as FeaturizeText's output).");
         }
         var result = inputSchema.ToDictionary(c => c.Name);
         foreach (var column in OutputColumns(label))

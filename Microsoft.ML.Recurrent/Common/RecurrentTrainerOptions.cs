@@ -93,6 +93,15 @@ public abstract class RecurrentTrainerOptions
     public bool FreezeEmbeddings;
 
     /// <summary>
+    /// Wide &amp; deep (Cheng et al. 2016): a numeric vector column of known size — typically ML.NET's
+    /// <c>FeaturizeText</c> output, large and sparse — that a linear part of the head reads beside the pooled recurrent
+    /// representation; the two parts' outputs are added and trained jointly. The vector is never densified (sparse
+    /// products and gradients), and its weights start at zero, so training starts from the recurrent model alone. A row
+    /// whose wide vector holds NaN or infinity is skipped in training and scored NaN. null = none. Default null.
+    /// </summary>
+    public string? WideFeatureColumnName;
+
+    /// <summary>
     /// Language-model pretraining (ULMFiT, Howard &amp; Ruder 2018): before the classifier trains, <c>Fit</c> trains a
     /// language model for this many epochs on the training rows' tokens (and on <see cref="UnlabeledData"/>) with the
     /// classifier's cell, <see cref="EmbeddingSize"/>, <see cref="HiddenSize"/> and <see cref="NumberOfLayers"/> —
@@ -224,6 +233,7 @@ public abstract class RecurrentTrainerOptions
         Positive(CharacterEmbeddingSize, nameof(CharacterEmbeddingSize));
         Positive(CharacterHiddenSize, nameof(CharacterHiddenSize));
         if (MaximumWordLength < 0) throw new ArgumentOutOfRangeException(nameof(MaximumWordLength), MaximumWordLength, "MaximumWordLength must not be negative.");
+        if (WideFeatureColumnName is not null && string.IsNullOrWhiteSpace(WideFeatureColumnName)) throw new ArgumentException("WideFeatureColumnName must be null or a column name.", nameof(WideFeatureColumnName));
         if (CharacterColumnName is not null && string.IsNullOrWhiteSpace(CharacterColumnName)) throw new ArgumentException("CharacterColumnName must be null or a column name.", nameof(CharacterColumnName));
         if (!Enum.IsDefined(Cell)) throw new ArgumentOutOfRangeException(nameof(Cell), Cell, "Unknown cell kind.");
         if (!Enum.IsDefined(Optimizer)) throw new ArgumentOutOfRangeException(nameof(Optimizer), Optimizer, "Unknown optimizer.");

@@ -75,8 +75,11 @@ public abstract class RecurrentTransformerBase : RowToRowTransformerBase, ITrans
     /// <summary>Model version that brought the integrity envelope, thread count and vocabulary hash.</summary>
     private protected const uint VersionEnveloped = 0x00010002;
 
-    /// <summary>Model version written today: a character input may follow the vocabulary hash.</summary>
+    /// <summary>Model version that brought the character input after the vocabulary hash.</summary>
     private protected const uint VersionWithCharacters = 0x00010003;
+
+    /// <summary>Model version written today: a wide input may follow the character input.</summary>
+    private protected const uint VersionWithWide = 0x00010004;
 
     private protected abstract VersionInfo GetVersionInfoCore();
 
@@ -95,7 +98,7 @@ public abstract class RecurrentTransformerBase : RowToRowTransformerBase, ITrans
         // Branch on the version the entry was written with: 0x00010001 has no envelope, thread count or vocabulary hash.
         uint written = ctx.Header.ModelVerWritten;
         var reader = ModelEntry.Open(ctx, enveloped: written >= VersionEnveloped);
-        return (RecurrentModel.Read(reader, written >= VersionWithCharacters ? 3 : written >= VersionEnveloped ? 2 : 1), reader);
+        return (RecurrentModel.Read(reader, written >= VersionWithWide ? 4 : written >= VersionWithCharacters ? 3 : written >= VersionEnveloped ? 2 : 1), reader);
     }
 
     /// <summary>Reads the model of a task that has no fields of its own.</summary>
@@ -161,6 +164,7 @@ public abstract class RecurrentTransformerBase : RowToRowTransformerBase, ITrans
             if (validate)
             {
                 parent.Model.Input.CheckCompatible(schema);
+                parent.Model.Input.Wide?.ColumnIndex(schema);
                 if (parent.Model.Vocabulary is { } trained && VocabularyHash.Of(schema[parent.Model.Input.ColumnName]) is { } actual
                     && !trained.AsSpan().SequenceEqual(actual))
                     throw new ArgumentOutOfRangeException(nameof(schema),
@@ -172,7 +176,10 @@ public abstract class RecurrentTransformerBase : RowToRowTransformerBase, ITrans
             _readAhead = readAhead;
             _featureIndex = schema[parent.Model.Input.ColumnName].Index;
             _characterIndex = parent.Model.Input.Characters?.ColumnIndex(schema) ?? -1;
+            _wideIndex = parent.Model.Input.Wide?.ColumnIndex(schema) ?? -1;
         }
+
+        private readonly int _wideIndex;
 
         private readonly int _characterIndex;
 
@@ -181,7 +188,7 @@ public abstract class RecurrentTransformerBase : RowToRowTransformerBase, ITrans
         protected override Func<int, bool> GetDependenciesCore(Func<int, bool> activeOutput)
         {
             bool any = Enumerable.Range(0, OutputColumns.Value.Length).Any(activeOutput);
-            return column => any && (column == _featureIndex || column == _characterIndex);
+            return column => any && (column == _featureIndex || column == _characterIndex || column == _wideIndex);
         }
 
         protected override void SaveModel(ModelSaveContext ctx) => _parent.SaveModel(ctx);

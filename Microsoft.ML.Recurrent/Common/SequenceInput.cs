@@ -37,9 +37,14 @@ internal sealed class SequenceInput
     /// <summary>The characters of every token, for a character-level word encoder, or null.</summary>
     public CharacterInput? Characters { get; }
 
-    public SequenceInput(string columnName, int keyCount, int featuresPerStep, int maximumLength, int[]? tokenMap = null, CharacterInput? characters = null)
+    /// <summary>The wide features of a wide &amp; deep model, or null.</summary>
+    public WideInput? Wide { get; }
+
+    public SequenceInput(string columnName, int keyCount, int featuresPerStep, int maximumLength, int[]? tokenMap = null, CharacterInput? characters = null,
+        WideInput? wide = null)
     {
         Characters = characters;
+        Wide = wide;
         ColumnName = columnName;
         KeyCount = keyCount;
         FeaturesPerStep = featuresPerStep;
@@ -62,12 +67,16 @@ internal sealed class SequenceInput
         int next = 1;
         for (int key = 1; key <= KeyCount; key++)
             map[key] = counts[key] >= minimumCount ? next++ : 0;
-        return new SequenceInput(ColumnName, KeyCount, FeaturesPerStep, MaximumLength, map, Characters);
+        return new SequenceInput(ColumnName, KeyCount, FeaturesPerStep, MaximumLength, map, Characters, Wide);
     }
 
     /// <summary>The same input, with the characters of every token read from <paramref name="characters"/>' column.</summary>
     public SequenceInput WithCharacters(CharacterInput characters) =>
-        new(ColumnName, KeyCount, FeaturesPerStep, MaximumLength, TokenMap, characters);
+        new(ColumnName, KeyCount, FeaturesPerStep, MaximumLength, TokenMap, characters, Wide);
+
+    /// <summary>The same input, with wide features read from <paramref name="wide"/>' column.</summary>
+    public SequenceInput WithWide(WideInput wide) =>
+        new(ColumnName, KeyCount, FeaturesPerStep, MaximumLength, TokenMap, Characters, wide);
 
     /// <summary>The input description for a column of <paramref name="schema"/>; throws naming the column when its type does not fit.</summary>
     public static SequenceInput FromSchema(DataViewSchema schema, string columnName, int featuresPerStep, int maximumLength)

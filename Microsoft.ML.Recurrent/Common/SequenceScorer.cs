@@ -29,6 +29,12 @@ internal sealed class SequenceScorer
     private readonly List<int> _characters = new();          // the valid rows' tokens' characters (character input)
     private readonly List<int> _characterLengths = new();    // one per token of the valid rows
     private readonly List<float> _features = new();
+    private readonly List<int> _wideStarts = [0];             // wide & deep: first wide entry of each row added, [Count + 1]
+    private readonly List<int> _wideIndices = new();          // every row's wide entries (none for an invalid row)
+    private readonly List<float> _wideValues = new();
+    private readonly List<int> _validWideStarts = new();      // the valid rows' entries, when some rows are not valid
+    private readonly List<int> _validWideIndices = new();
+    private readonly List<float> _validWideValues = new();
     private readonly List<int> _lengths = new();      // lengths of the valid rows
     private readonly List<RowStatus> _status = new(); // per row added
     private readonly List<int> _rowSizes = new();     // output values of each row added
@@ -78,10 +84,16 @@ internal sealed class SequenceScorer
         _lengths.Clear();
         _status.Clear();
         _rowSizes.Clear();
+        _wideStarts.Clear();
+        _wideStarts.Add(0);
+        _wideIndices.Clear();
+        _wideValues.Clear();
         if (_trimOnClear)
         {
             _tokens.TrimExcess();
             _features.TrimExcess();
+            _wideIndices.TrimExcess();
+            _wideValues.TrimExcess();
             _characters.TrimExcess();
             _characterLengths.TrimExcess();
             _batch = null;
@@ -92,15 +104,19 @@ internal sealed class SequenceScorer
     }
 
     /// <summary>Adds one row's token keys; returns its status (<paramref name="problem"/> says why a row is invalid).</summary>
-    public RowStatus Add(in VBuffer<uint> tokens, out string? problem) => Add(tokens, default, out problem);
+    public RowStatus Add(in VBuffer<uint> tokens, out string? problem) => Add(tokens, default, default, out problem);
+
+    /// <summary>Adds one row's token keys and, for a character input, its words (one per token).</summary>
+    public RowStatus Add(in VBuffer<uint> tokens, in VBuffer<ReadOnlyMemory<char>> words, out string? problem) => Add(tokens, words, default, out problem);
 
     /// <summary>
-    /// Adds one row's token keys and, for a character input, its words (one per token); returns its status
-    /// (<paramref name="problem"/> says why a row is invalid, e.g. words not aligned with the tokens).
+    /// Adds one row's token keys, for a character input its words (one per token), and for a wide &amp; deep model its
+    /// wide features; returns its status (<paramref name="problem"/> says why a row is invalid, e.g. words not aligned
+    /// with the tokens, or a NaN wide feature).
     /// </summary>
-    public RowStatus Add(in VBuffer<uint> tokens, in VBuffer<ReadOnlyMemory<char>> words, out string? problem)
+    public RowStatus Add(in VBuffer<uint> tokens, in VBuffer<ReadOnlyMemory<char>> words, in VBuffer<float> wide, out string? problem)
     {
-        int before = _tokens.Count;
+        int before = _tokens.Count, rowCharacters = _characters.Count, rowCharacterLengths = _characterLengths.Count;
         var status = _model.Input.ReadTokens(tokens, _tokens, out int length, out problem);
         if (status == RowStatus.Valid && _model.Input.Characters is { } characters)
         {
@@ -113,15 +129,45 @@ internal sealed class SequenceScorer
                 _characterLengths.RemoveRange(lengthsBefore, _characterLengths.Count - lengthsBefore);
             }
         }
+        if (status != RowStatus.Invalid && !ReadWide(wide, ref problem))
+        {
+            _tokens.RemoveRange(before, _tokens.Count - before);
+            _characters.RemoveRange(rowCharacters, _characters.Count - rowCharacters);
+            _characterLengths.RemoveRange(rowCharacterLengths, _characterLengths.Count - rowCharacterLengths);
+            status = RowStatus.Invalid;
+        }
         return Record(status, length);
     }
 
     /// <summary>Adds one row's dense features; returns its status.</summary>
-    public RowStatus Add(in VBuffer<float> features, out string? problem) =>
-        Record(_model.Input.ReadFeatures(features, _features, out int steps, out problem), steps);
+    public RowStatus Add(in VBuffer<float> features, out string? problem) => Add(features, default, out problem);
+
+    /// <summary>Adds one row's dense features and, for a wide &amp; deep model, its wide features; returns its status.</summary>
+    public RowStatus Add(in VBuffer<float> features, in VBuffer<float> wide, out string? problem)
+    {
+        int before = _features.Count;
+        var status = _model.Input.ReadFeatures(features, _features, out int steps, out problem);
+        if (status != RowStatus.Invalid && !ReadWide(wide, ref problem))
+        {
+            _features.RemoveRange(before, _features.Count - before);
+            status = RowStatus.Invalid;
+        }
+        return Record(status, steps);
+    }
+
+    /// <summary>Reads the row's wide features (a wide &amp; deep model); false, with the problem, when they cannot be read.</summary>
+    private bool ReadWide(in VBuffer<float> wide, ref string? problem)
+    {
+        if (_model.Input.Wide is not { } input) return true;
+        var status = input.Read(wide, _wideIndices, _wideValues, out var wideProblem);
+        if (status == RowStatus.Valid) return true;
+        problem = wideProblem;
+        return false;
+    }
 
     private RowStatus Record(RowStatus status, int length)
     {
+        _wideStarts.Add(_wideIndices.Count);
         _status.Add(status);
         if (status == RowStatus.Valid) _lengths.Add(length);
         int steps = status == RowStatus.Empty ? 0 : length;
@@ -162,7 +208,13 @@ internal sealed class SequenceScorer
                     switch (_status[i])
                     {
                         case RowStatus.Valid: valid.Slice(next, row.Length).CopyTo(row); next += row.Length; break;
-                        case RowStatus.Empty: if (!row.IsEmpty) _network.ForwardEmpty(row); break;
+                        case RowStatus.Empty:
+                            if (!row.IsEmpty)
+                            {
+                                int from = _wideStarts[i], count = _wideStarts[i + 1] - from;
+                                _network.ForwardEmpty(row, CollectionsMarshal.AsSpan(_wideIndices).Slice(from, count), CollectionsMarshal.AsSpan(_wideValues).Slice(from, count));
+                            }
+                            break;
                         default: row.Fill(float.NaN); break;
                     }
                 }
@@ -192,14 +244,44 @@ internal sealed class SequenceScorer
         return batch;
     }
 
-    private SequenceData Data() => _model.Input.IsTokens
-        ? new SequenceData
+    private SequenceData Data()
+    {
+        var (starts, indices, values) = ValidWide();
+        return _model.Input.IsTokens
+            ? new SequenceData
+            {
+                Tokens = CollectionsMarshal.AsSpan(_tokens),
+                Characters = CollectionsMarshal.AsSpan(_characters),
+                CharacterLengths = CollectionsMarshal.AsSpan(_characterLengths),
+                WideStarts = CollectionsMarshal.AsSpan(starts), WideIndices = CollectionsMarshal.AsSpan(indices), WideValues = CollectionsMarshal.AsSpan(values),
+            }
+            : new SequenceData
+            {
+                Features = CollectionsMarshal.AsSpan(_features),
+                WideStarts = CollectionsMarshal.AsSpan(starts), WideIndices = CollectionsMarshal.AsSpan(indices), WideValues = CollectionsMarshal.AsSpan(values),
+            };
+    }
+
+    /// <summary>The valid rows' wide entries in compressed rows (none without a wide part): every row's when all are valid.</summary>
+    private (List<int>? Starts, List<int>? Indices, List<float>? Values) ValidWide()
+    {
+        if (_model.Input.Wide is null) return default;
+        if (_lengths.Count == _status.Count)
+            return (_wideStarts, _wideIndices, _wideValues);
+        _validWideStarts.Clear();
+        _validWideIndices.Clear();
+        _validWideValues.Clear();
+        _validWideStarts.Add(0);
+        for (int i = 0; i < _status.Count; i++)
         {
-            Tokens = CollectionsMarshal.AsSpan(_tokens),
-            Characters = CollectionsMarshal.AsSpan(_characters),
-            CharacterLengths = CollectionsMarshal.AsSpan(_characterLengths),
+            if (_status[i] != RowStatus.Valid) continue;
+            int from = _wideStarts[i], count = _wideStarts[i + 1] - from;
+            _validWideIndices.AddRange(CollectionsMarshal.AsSpan(_wideIndices).Slice(from, count));
+            _validWideValues.AddRange(CollectionsMarshal.AsSpan(_wideValues).Slice(from, count));
+            _validWideStarts.Add(_validWideIndices.Count);
         }
-        : SequenceData.OfFeatures(CollectionsMarshal.AsSpan(_features));
+        return (_validWideStarts, _validWideIndices, _validWideValues);
+    }
 
     /// <summary>Every row's pooled representation and step states: [P + T·W] per row, zeros for empty rows, NaN for invalid ones.</summary>
     private void Represent(Span<float> outputs, ReadOnlySpan<int> starts)

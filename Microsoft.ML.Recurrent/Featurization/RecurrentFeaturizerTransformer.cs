@@ -22,8 +22,9 @@ public sealed class RecurrentFeaturizerTransformer : RecurrentTransformerBase
 
     private static VersionInfo GetVersionInfo() => new(
         modelSignature: "RNNFEATR",
-        verWrittenCur: 0x00010003, // Initial (the layout of the other recurrent models' version 0x00010003)
-        verReadableCur: 0x00010003,
+        // verWrittenCur: 0x00010003, // Initial (the layout of the other recurrent models' version 0x00010003)
+        verWrittenCur: 0x00010004, // Wide input (network format 4)
+        verReadableCur: 0x00010004,
         verWeCanReadBack: 0x00010003,
         loaderSignature: LoaderSignature,
         loaderAssemblyName: typeof(RecurrentFeaturizerTransformer).Assembly.GetName().Name);

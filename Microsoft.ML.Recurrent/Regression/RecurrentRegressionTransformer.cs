@@ -17,8 +17,9 @@ public sealed class RecurrentRegressionTransformer : RecurrentTransformerBase
         modelSignature: "RNNREGRS",
         // verWrittenCur: 0x00010001, // Initial
         // verWrittenCur: 0x00010002, // Integrity envelope (SHA-256), number of threads, vocabulary hash
-        verWrittenCur: 0x00010003, // Character input (network format 2: head kind, CRF, character encoder)
-        verReadableCur: 0x00010003,
+        // verWrittenCur: 0x00010003, // Character input (network format 2: head kind, CRF, character encoder)
+        verWrittenCur: 0x00010004, // Wide input (network format 4: attention pooling, wide part)
+        verReadableCur: 0x00010004,
         verWeCanReadBack: 0x00010001,
         loaderSignature: LoaderSignature,
         loaderAssemblyName: typeof(RecurrentRegressionTransformer).Assembly.GetName().Name);

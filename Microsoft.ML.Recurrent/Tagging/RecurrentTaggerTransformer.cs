@@ -21,8 +21,9 @@ public sealed class RecurrentTaggerTransformer : RecurrentTransformerBase
 
     private static VersionInfo GetVersionInfo() => new(
         modelSignature: "RNNTAGGR",
-        verWrittenCur: 0x00010003, // Initial (the layout of the other recurrent models' version 0x00010003)
-        verReadableCur: 0x00010003,
+        // verWrittenCur: 0x00010003, // Initial (the layout of the other recurrent models' version 0x00010003)
+        verWrittenCur: 0x00010004, // Wide input flag (network format 4)
+        verReadableCur: 0x00010004,
         verWeCanReadBack: 0x00010003,
         loaderSignature: LoaderSignature,
         loaderAssemblyName: typeof(RecurrentTaggerTransformer).Assembly.GetName().Name);

@@ -1,3 +1,4 @@
+using Microsoft.ML.Recurrent.Core;
 namespace Microsoft.ML.Recurrent.Training;
 
 /// <summary>What the network is trained to predict. The numeric values are written to model files: never change or reuse them.</summary>
@@ -42,6 +43,12 @@ internal sealed class SequenceDataset
     public int[] CharacterLengths { get; }
     /// <summary>Start of each token's characters in <see cref="Characters"/>, [Σ lengths + 1] (character input), else empty.</summary>
     public long[] CharacterStarts { get; }
+
+    /// <summary>Wide features of every example (a wide &amp; deep head), or null.</summary>
+    public SparseRows? Wide { get; init; }
+
+    /// <summary>Width F of <see cref="Wide"/>.</summary>
+    public int WideSize { get; init; }
 
     /// <summary>Whether every token comes with its characters.</summary>
     public bool HasCharacters => CharacterLengths.Length != 0;
@@ -130,6 +137,10 @@ internal sealed class SequenceDataset
             }
             at += Lengths[index];
         }
-        return new SequenceDataset(tokens, features, f, lengths, targets, weights, stepTargets, characters.ToArray(), characterLengths);
+        return new SequenceDataset(tokens, features, f, lengths, targets, weights, stepTargets, characters.ToArray(), characterLengths)
+        {
+            Wide = Wide?.Subset(indices, WideSize),
+            WideSize = WideSize,
+        };
     }
 }

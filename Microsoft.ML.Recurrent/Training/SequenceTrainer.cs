@@ -273,8 +273,14 @@ internal sealed class SequenceTrainer
         /// <summary>Characters of every token, and each token's character count (character input), else empty.</summary>
         public int[] Characters { get; init; }
         public int[] CharacterLengths { get; init; }
+        /// <summary>Wide features of the batch's sequences (wide &amp; deep), or null.</summary>
+        public SparseRows? Wide { get; init; }
 
-        public SequenceData Data => new() { Tokens = Tokens, Features = Features, Characters = Characters, CharacterLengths = CharacterLengths };
+        public SequenceData Data => new()
+        {
+            Tokens = Tokens, Features = Features, Characters = Characters, CharacterLengths = CharacterLengths,
+            WideStarts = Wide?.Starts, WideIndices = Wide?.Indices, WideValues = Wide?.Values,
+        };
     }
 
     /// <summary>Collects the examples of one batch (in the given order) into a ragged batch.</summary>
@@ -321,7 +327,7 @@ internal sealed class SequenceTrainer
         return new GatheredBatch
         {
             Batch = batch, Tokens = tokens, Features = features, Targets = targets, Weights = weights, StepTargets = stepTargets,
-            Characters = characters, CharacterLengths = characterLengths,
+            Characters = characters, CharacterLengths = characterLengths, Wide = data.Wide?.Subset(indices, data.WideSize),
         };
     }
 }

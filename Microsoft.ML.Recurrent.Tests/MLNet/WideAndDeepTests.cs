@@ -1,0 +1,145 @@
+using Microsoft.ML.Data;
+
+namespace Microsoft.ML.Recurrent.Tests.MLNet;
+
+/// <summary>
+/// Wide &amp; deep through ML.NET: the recurrent trainer after ML.NET's FeaturizeText, reading its sparse n-gram vector
+/// beside the token keys; persistence, scoring rules and bad input.
+/// </summary>
+[TestClass]
+public sealed class WideAndDeepTests
+{
+    public TestContext TestContext { get; set; } = null!;
+
+    public sealed class Scored
+    {
+        public string Text { get; set; } = "";
+        public float[] Score { get; set; } = [];
+    }
+
+    private sealed class WideRow
+    {
+        public string Label { get; set; } = "";
+        public string Text { get; set; } = "";
+        [VectorType(4)] public float[] Wide { get; set; } = new float[4];
+    }
+
+    private static IEstimator<ITransformer> Pipeline(MLContext ml, int epochs = 4) =>
+        ml.Transforms.Conversion.MapValueToKey("Label")
+            .Append(ml.Transforms.Text.FeaturizeText("Wide", "Text"))   // large and sparse: word and character n-grams
+            .Append(TestData.TokenKeys(ml))
+            .Append(ml.MulticlassClassification.Trainers.Recurrent(new RecurrentMulticlassTrainer.Options
+            {
+                EmbeddingSize = 12, HiddenSize = 16, NumberOfEpochs = epochs, BatchSize = 16, LearningRate = 1e-2f,
+                WideFeatureColumnName = "Wide", Seed = 1, NumberOfThreads = 1,
+            }));
+
+    [TestMethod]
+    public void LearnsBesideFeaturizeTextSavesLoadsAndPredicts()
+    {
+        var ml = new MLContext(seed: 1);
+        var train = ml.Data.LoadFromEnumerable(TestData.Topic(400, 1));
+        var test = ml.Data.LoadFromEnumerable(TestData.Topic(200, 2));
+        var model = Pipeline(ml).Fit(train);
+        var scored = model.Transform(test);
+        var accuracy = ml.MulticlassClassification.Evaluate(scored).MicroAccuracy;
+        Assert.IsTrue(accuracy > 0.9, $"accuracy {accuracy}");
+        var classifier = ((IEnumerable<ITransformer>)model).OfType<RecurrentMulticlassTransformer>().Single();
+        var network = classifier.Model.Network;
+        int wideSize = ((VectorDataViewType)scored.Schema["Wide"].Type).Size;
+        Assert.AreEqual(wideSize, network.Config.WideSize);
+        var wide = network.Parameters.Value(network.Parameters["wide.weight"]).ToArray();
+        Assert.AreEqual(3 * wideSize, wide.Length);
+        Assert.IsTrue(wide.Count(w => w != 0) > 100, "the wide weights were trained");
+        TestContext.WriteLine($"accuracy {accuracy:P1}; {wideSize:N0} wide features, {wide.Count(w => w != 0):N0} non-zero weights");
+
+        using var stream = new MemoryStream();
+        ml.Model.Save(model, train.Schema, stream);
+        stream.Position = 0;
+        var loaded = ml.Model.Load(stream, out _);
+        CollectionAssert.AreEqual(scored.GetColumn<float[]>("Score").SelectMany(x => x).ToArray(),
+            loaded.Transform(test).GetColumn<float[]>("Score").SelectMany(x => x).ToArray());
+        using var engine = ml.Model.CreatePredictionEngine<TextRow, Scored>(loaded);
+        var one = engine.Predict(new TextRow { Text = TestData.Topic(200, 2)[0].Text });
+        CollectionAssert.AreEqual(scored.GetColumn<float[]>("Score").First(), one.Score, "PredictionEngine = batched Transform");
+    }
+
+    /// <summary>
+    /// A row without tokens still has its wide features: it is scored as the head's bias plus its wide part (not the
+    /// bias alone); a NaN in the wide vector makes that row's scores NaN while the rows around it score normally.
+    /// </summary>
+    [TestMethod]
+    public void EmptyRowsKeepTheirWidePartAndNaNWideValuesScoreNaN()
+    {
+        var ml = new MLContext(seed: 1);
+        var rows = TestData.Topic(300, 1).Select((r, i) => new WideRow { Label = r.Label, Text = r.Text, Wide = [r.Label == "Sports" ? 1 : 0, r.Label == "Business" ? 1 : 0, i % 2, 0] }).ToList();
+        var train = ml.Data.LoadFromEnumerable(rows);
+        var estimator = ml.Transforms.Conversion.MapValueToKey("Label").Append(TestData.TokenKeys(ml))
+            .Append(ml.MulticlassClassification.Trainers.Recurrent(new RecurrentMulticlassTrainer.Options
+            {
+                EmbeddingSize = 8, HiddenSize = 8, NumberOfEpochs = 3, BatchSize = 16, LearningRate = 1e-2f, WideFeatureColumnName = "Wide", Seed = 2,
+            }));
+        var messages = new List<string>();
+        ml.Log += (_, e) => { if (e.Kind == Runtime.ChannelMessageKind.Warning) lock (messages) messages.Add(e.Message); };
+        // A training row with an infinite wide value is skipped and said so.
+        var withBad = rows.Append(new WideRow { Label = "Tech", Text = "chip code", Wide = [0, float.PositiveInfinity, 0, 0] }).ToList();
+        var model = estimator.Fit(ml.Data.LoadFromEnumerable(withBad));
+        Assert.IsTrue(messages.Any(m => m.Contains("cannot be read") && m.Contains("'Wide'")), string.Join("\n", messages));
+
+        var scoring = new List<WideRow>
+        {
+            new() { Text = "", Wide = [1, 0, 0, 0] },               // no tokens, wide says Sports
+            new() { Text = "", Wide = [0, 1, 0, 0] },               // no tokens, wide says Business
+            new() { Text = "goal match", Wide = [float.NaN, 0, 0, 0] },
+            new() { Text = "goal match", Wide = [1, 0, 0, 0] },
+        };
+        var scores = model.Transform(ml.Data.LoadFromEnumerable(scoring)).GetColumn<float[]>("Score").ToArray();
+        CollectionAssert.AreNotEqual(scores[0], scores[1], "empty rows differ by their wide features");
+        Assert.IsTrue(scores[2].All(float.IsNaN), "a NaN wide value gives NaN scores");
+        Assert.IsTrue(scores[3].All(float.IsFinite), "the next row scores normally");
+        var classifier = ((IEnumerable<ITransformer>)model).OfType<RecurrentMulticlassTransformer>().Single();
+        var network = classifier.Model.Network;
+        var bias = network.Parameters.Value(network.Parameters["head.bias"]).ToArray();
+        var w = network.Parameters.Value(network.Parameters["wide.weight"]).ToArray();
+        var logits = Enumerable.Range(0, 3).Select(c => bias[c] + w[c * 4 + 0]).ToArray();
+        var expected = Softmax(logits);
+        for (int c = 0; c < 3; c++)
+            Assert.AreEqual(expected[c], scores[0][c], 1e-5f, $"empty row, class {c}: softmax(bias + wide part)");
+    }
+
+    private static float[] Softmax(float[] logits)
+    {
+        float max = logits.Max();
+        var e = logits.Select(x => MathF.Exp(x - max)).ToArray();
+        float sum = e.Sum();
+        return e.Select(x => x / sum).ToArray();
+    }
+
+    [TestMethod]
+    public void AMissingOrResizedWideColumnIsNamedAtTrainingAndScoring()
+    {
+        var ml = new MLContext(seed: 1);
+        var train = ml.Data.LoadFromEnumerable(TestData.Topic(100, 1));
+        var noWide = ml.Transforms.Conversion.MapValueToKey("Label").Append(TestData.TokenKeys(ml))
+            .Append(ml.MulticlassClassification.Trainers.Recurrent(new RecurrentMulticlassTrainer.Options { WideFeatureColumnName = "Wide", NumberOfEpochs = 1 }));
+        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => noWide.Fit(train));
+        StringAssert.Contains(e.Message, "'Wide'");
+
+        var model = Pipeline(ml, epochs: 1).Fit(train);
+        var classifier = ((IEnumerable<ITransformer>)model).OfType<RecurrentMulticlassTransformer>().Single();
+        // Scoring data whose wide column is missing, or has another size (another FeaturizeText fit), is refused by name.
+        var tokensOnly = ml.Transforms.Conversion.MapValueToKey("Label").Append(TestData.TokenKeys(ml)).Fit(train).Transform(train);
+        var missing = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => classifier.Transform(tokensOnly));
+        StringAssert.Contains(missing.Message, "Wide feature column 'Wide'");
+        // The model's own token featurizer, but FeaturizeText fitted on other text: another n-gram dictionary.
+        var tokenKeys = ((IEnumerable<ITransformer>)model).ElementAt(2);
+        var resized = tokenKeys.Transform(ml.Transforms.Text.FeaturizeText("Wide", "Text").Fit(ml.Data.LoadFromEnumerable(TestData.Topic(20, 9))).Transform(train));
+        Assert.AreNotEqual(((VectorDataViewType)resized.Schema["Wide"].Type).Size, ((VectorDataViewType)model.Transform(train).Schema["Wide"].Type).Size);
+        var other = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => classifier.Transform(resized));
+        StringAssert.Contains(other.Message, "values per row");
+        // A wide column of the wrong type.
+        var bad = ml.Transforms.Conversion.MapValueToKey("Label").Append(TestData.TokenKeys(ml))
+            .Append(ml.MulticlassClassification.Trainers.Recurrent(new RecurrentMulticlassTrainer.Options { WideFeatureColumnName = "Text", NumberOfEpochs = 1 }));
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => bad.Fit(train)).Message, "known-size vector of Single");
+    }
+}
