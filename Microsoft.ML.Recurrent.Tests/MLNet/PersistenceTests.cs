@@ -85,6 +85,8 @@ public sealed class PersistenceTests
         at += 1 + 32;
         f["character input flag"] = at;
         at += 1;                                                   // no character input
+        f["wide input flag"] = at;
+        at += 1;                                                   // no wide input
         f["labels"] = at;
         int network = payload.AsSpan().IndexOf("MLRNNET\0"u8);
         f["cell"] = network + 12;
