@@ -96,7 +96,10 @@ internal static class OursRunner
         bool ids = config.Split(',').Any(p => p.Trim() == "input=ids");
         // Diagnostic: NormalizeText(keepPunctuations: false) instead of the default NormalizeText.
         bool noPunctuation = config.Split(',').Any(p => p.Trim() == "nopunct");
-        Apply(options, string.Join(',', config.Split(',').Where(p => p.Trim() is not ("input=ids" or "nopunct"))));
+        // Wide & deep: FeaturizeText (default options, as the baselines use it) beside the tokens.
+        bool wide = config.Split(',').Any(p => p.Trim() == "wide");
+        Apply(options, string.Join(',', config.Split(',').Where(p => p.Trim() is not ("input=ids" or "nopunct" or "wide"))));
+        if (wide) options.WideFeatureColumnName = "Wide";
         if (ids)
         {
             // Diagnostic: the same trainer options on the reference token ids (alphanumeric tokens, vocabulary of tokens
@@ -119,7 +122,9 @@ internal static class OursRunner
         options.EpochCallback = e => Record(result, e, "ours-pipeline");
         result.Settings = Describe(options);
         Console.WriteLine($"pipeline NormalizeText{(noPunctuation ? "(keepPunctuations: false)" : "")} → TokenizeIntoWords → MapValueToKey → Recurrent; options: {result.Settings}");
-        var pipeline = ml.Transforms.Conversion.MapValueToKey("Label")
+        IEstimator<ITransformer> labels = ml.Transforms.Conversion.MapValueToKey("Label");
+        if (wide) labels = labels.Append(ml.Transforms.Text.FeaturizeText("Wide", "Text"));
+        var pipeline = labels
             .Append(noPunctuation ? ml.Transforms.Text.NormalizeText("Normalized", "Text", keepPunctuations: false) : ml.Transforms.Text.NormalizeText("Normalized", "Text"))
             .Append(ml.Transforms.Text.TokenizeIntoWords("Tokens", "Normalized"))
             .Append(ml.Transforms.Conversion.MapValueToKey("Features", "Tokens"))
@@ -191,7 +196,7 @@ internal static class OursRunner
         $"schedule {o.LearningRateSchedule} warmup {o.WarmupFraction} val {o.ValidationFraction} patience {o.EarlyStoppingPatience} " +
         $"batch {o.BatchSize} maxlen {o.MaximumSequenceLength} wd {o.WeightDecay} {o.Optimizer} threads {(o.NumberOfThreads?.ToString() ?? "default")}" +
         $"{(o.LanguageModelEpochs > 0 ? $" lm-epochs {o.LanguageModelEpochs} lm-vocab {o.LanguageModelVocabularySize}" : "")}{(o.FreezeEmbeddings ? " frozen-embedding" : "")}" +
-        $"{(o.DiscriminativeLearningRateFactor != 1 ? $" dlr {o.DiscriminativeLearningRateFactor}" : "")}{(o.GradualUnfreezing ? " gradual-unfreezing" : "")}{((o.Pooling & PoolingKind.Attention) != 0 ? " attention" : "")}");
+        $"{(o.DiscriminativeLearningRateFactor != 1 ? $" dlr {o.DiscriminativeLearningRateFactor}" : "")}{(o.GradualUnfreezing ? " gradual-unfreezing" : "")}{((o.Pooling & PoolingKind.Attention) != 0 ? " attention" : "")}{(o.WideFeatureColumnName is null ? "" : " wide=FeaturizeText")}");
 }
 
 internal static class BaselineRunner

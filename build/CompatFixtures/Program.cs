@@ -1,5 +1,5 @@
 // usage: dotnet run --project build/CompatFixtures -- <output directory>
-// Trains seven small pipelines with the library as it is now and writes, for each fixture name N:
+// Trains nine small pipelines with the library as it is now and writes, for each fixture name N:
 //   N.zip          the model (mlContext.Model.Save)
 //   N.input.idv    the rows to score (ML.NET binary IDataView, the model's input schema)
 //   N.scores.tsv   the scores this version gives: one line per row, columns Score (comma-separated floats, "R"
@@ -137,6 +137,37 @@ Directory.CreateDirectory(outDir);
     var model = featurizer.Append(ml.Transforms.RecurrentFeatures(classifier).Fit(featurizer.Transform(train)));
     Write(ml, "featurizer", model, train.Schema, ml.Data.LoadFromEnumerable(TestData.Topic(30, 14)));
 }
+
+// Wide & deep after FeaturizeText, attention pooling, started from language models pretrained inside Fit (format version 4 and later).
+{
+    var ml = new MLContext(seed: 19);
+    var train = ml.Data.LoadFromEnumerable(TestData.Topic(200, 15));
+    var model = ml.Transforms.Conversion.MapValueToKey("Label")
+        .Append(ml.Transforms.Text.FeaturizeText("Wide", "Text"))
+        .Append(TestData.TokenKeys(ml))
+        .Append(ml.MulticlassClassification.Trainers.Recurrent(new RecurrentMulticlassTrainer.Options
+        {
+            EmbeddingSize = 6, HiddenSize = 6, NumberOfEpochs = 2, Seed = 3, WideFeatureColumnName = "Wide",
+            Pooling = PoolingKind.Max | PoolingKind.Attention, LanguageModelEpochs = 1, LanguageModelVocabularySize = 30,
+        }))
+        .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel"))
+        .Fit(train);
+    Write(ml, "widedeep", model, train.Schema, ml.Data.LoadFromEnumerable(TestData.Topic(30, 16)));
+}
+
+// A backward word language model (language-model entry version 0x00010002 and later).
+{
+    var ml = new MLContext(seed: 23);
+    var train = ml.Data.LoadFromEnumerable(TestData.Topic(200, 17));
+    var model = TestData.TokenKeys(ml)
+        .Append(ml.Transforms.Text.RecurrentLanguageModel(new RecurrentLanguageModelEstimator.Options
+        {
+            InputColumnName = "Features", EmbeddingSize = 8, HiddenSize = 8, NumberOfLayers = 1, SequenceLength = 16, BatchSize = 4,
+            NumberOfEpochs = 1, Seed = 5, Backward = true,
+        }))
+        .Fit(train);
+    Write(ml, "backwardlm", model, train.Schema, ml.Data.LoadFromEnumerable(TestData.Topic(30, 18)));
+}
 return 0;
 
 void Write(MLContext ml, string name, ITransformer model, DataViewSchema schema, IDataView test)
@@ -154,7 +185,7 @@ internal static class Scores
     public static string Dump(IDataView scored)
     {
         var inv = CultureInfo.InvariantCulture;
-        var names = new[] { "Score", "Probability", "PredictedLabel", "RecurrentFeatures" }.Where(n => scored.Schema.GetColumnOrNull(n) is not null).ToArray();
+        var names = new[] { "Score", "Probability", "PredictedLabel", "RecurrentFeatures", "LogLikelihood", "Perplexity" }.Where(n => scored.Schema.GetColumnOrNull(n) is not null).ToArray();
         var text = new StringBuilder(string.Join('\t', names)).Append('\n');
         using var cursor = scored.GetRowCursor(names.Select(n => scored.Schema[n]));
         var writers = names.Select(n => Writer(cursor, scored.Schema[n])).ToArray();
