@@ -115,6 +115,28 @@ public sealed class WideAndDeepTests
         return e.Select(x => x / sum).ToArray();
     }
 
+    /// <summary>The wide part's own learning rate: its weights move further with a larger factor; the deep part's options stay.</summary>
+    [TestMethod]
+    public void TheWideLearningRateFactorScalesOnlyTheWidePart()
+    {
+        float Norm(float factor)
+        {
+            var ml = new MLContext(seed: 1);
+            var train = ml.Data.LoadFromEnumerable(TestData.Topic(200, 1));
+            var model = ml.Transforms.Conversion.MapValueToKey("Label").Append(ml.Transforms.Text.FeaturizeText("Wide", "Text")).Append(TestData.TokenKeys(ml))
+                .Append(ml.MulticlassClassification.Trainers.Recurrent(new RecurrentMulticlassTrainer.Options
+                {
+                    EmbeddingSize = 8, HiddenSize = 8, NumberOfEpochs = 1, BatchSize = 16, WideFeatureColumnName = "Wide", WideLearningRateFactor = factor, Seed = 1,
+                })).Fit(train);
+            var network = ((IEnumerable<ITransformer>)model).OfType<RecurrentMulticlassTransformer>().Single().Model.Network;
+            return MathF.Sqrt(network.Parameters.Value(network.Parameters["wide.weight"]).ToArray().Sum(w => w * w));
+        }
+        float one = Norm(1), ten = Norm(10);
+        TestContext.WriteLine($"|wide.weight| after one epoch: factor 1 → {one:F3}, factor 10 → {ten:F3}");
+        Assert.IsTrue(ten > 3 * one, $"factor 10 moved the wide weights {ten} vs {one}");
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new MLContext().MulticlassClassification.Trainers.Recurrent(new RecurrentMulticlassTrainer.Options { WideLearningRateFactor = 0 }));
+    }
+
     [TestMethod]
     public void AMissingOrResizedWideColumnIsNamedAtTrainingAndScoring()
     {

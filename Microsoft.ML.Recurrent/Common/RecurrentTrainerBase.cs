@@ -219,6 +219,7 @@ public abstract partial class RecurrentTrainerBase<TTransformer> : IEstimator<TT
             LayerGroupStarts = network.LayerGroupStarts(),
             DiscriminativeFactor = TrainerOptions.DiscriminativeLearningRateFactor,
             GradualUnfreezing = TrainerOptions.GradualUnfreezing,
+            WideFactor = TrainerOptions.WideLearningRateFactor,
         });
         var token = TrainerOptions.CancellationToken;
         trainer.Train(data, validation, () =>

@@ -102,6 +102,12 @@ public abstract class RecurrentTrainerOptions
     public string? WideFeatureColumnName;
 
     /// <summary>
+    /// The wide part learns at <see cref="LearningRate"/> times this. A linear model over normalized n-gram counts needs
+    /// larger weights than a network does, so it learns faster than the deep part (see docs/accuracy.md). Default 10.
+    /// </summary>
+    public float WideLearningRateFactor = 10f;
+
+    /// <summary>
     /// Language-model pretraining (ULMFiT, Howard &amp; Ruder 2018): before the classifier trains, <c>Fit</c> trains a
     /// language model for this many epochs on the training rows' tokens (and on <see cref="UnlabeledData"/>) with the
     /// classifier's cell, <see cref="EmbeddingSize"/>, <see cref="HiddenSize"/> and <see cref="NumberOfLayers"/> —
@@ -251,6 +257,8 @@ public abstract class RecurrentTrainerOptions
         if (!(GradientClipNorm >= 0)) throw new ArgumentOutOfRangeException(nameof(GradientClipNorm), GradientClipNorm, "GradientClipNorm must not be negative.");
         if (!(Momentum >= 0 && Momentum < 1)) throw new ArgumentOutOfRangeException(nameof(Momentum), Momentum, "Momentum must be in [0, 1).");
         Positive(LanguageModelVocabularySize, nameof(LanguageModelVocabularySize));
+        if (!(WideLearningRateFactor > 0 && float.IsFinite(WideLearningRateFactor)))
+            throw new ArgumentOutOfRangeException(nameof(WideLearningRateFactor), WideLearningRateFactor, "WideLearningRateFactor must be positive.");
         if (!(DiscriminativeLearningRateFactor > 0 && DiscriminativeLearningRateFactor <= 1))
             throw new ArgumentOutOfRangeException(nameof(DiscriminativeLearningRateFactor), DiscriminativeLearningRateFactor, "DiscriminativeLearningRateFactor must be in (0, 1].");
         if (LanguageModelEpochs < 0) throw new ArgumentOutOfRangeException(nameof(LanguageModelEpochs), LanguageModelEpochs, "LanguageModelEpochs must not be negative.");

@@ -63,12 +63,7 @@ internal sealed class SequenceTrainer
         var started = System.Diagnostics.Stopwatch.StartNew();
         _frozenValues = _network.Parameters.Values.AsSpan(_settings.Frozen.Offset, _settings.Frozen.Length).ToArray();
         var groups = _settings.LayerGroupStarts;
-        if (_settings.DiscriminativeFactor != 1f && groups.Length > 0)
-        {
-            var scales = new float[groups.Length];
-            for (int g = 0; g < groups.Length; g++) scales[g] = MathF.Pow(_settings.DiscriminativeFactor, groups.Length - 1 - g);
-            _optimizer.SetGroups(groups, scales);
-        }
+        SetLearningRateGroups(groups);
         for (int epoch = 1; epoch <= _settings.Epochs; epoch++)
         {
             // Gradual unfreezing: the groups below the top `epoch` ones keep the values they start the epoch with.
@@ -156,6 +151,29 @@ internal sealed class SequenceTrainer
         if (bestWeights is not null)
             bestWeights.CopyTo(_network.Parameters.Values, 0);
         return reports;
+    }
+
+    /// <summary>
+    /// Per-group learning rates: the discriminative factor down the layer groups, and the wide part's factor on the
+    /// wide weights (registered last, inside the head's group).
+    /// </summary>
+    private void SetLearningRateGroups(int[] groups)
+    {
+        var starts = new List<int>();
+        var scales = new List<float>();
+        if (groups.Length == 0) groups = [0];
+        for (int g = 0; g < groups.Length; g++)
+        {
+            starts.Add(groups[g]);
+            scales.Add(MathF.Pow(_settings.DiscriminativeFactor, groups.Length - 1 - g));
+        }
+        if (_network.HasWide && _settings.WideFactor != 1f)
+        {
+            starts.Add(_network.Parameters["wide.weight"].Offset);
+            scales.Add(_settings.WideFactor);
+        }
+        if (scales.Any(s => s != 1f))
+            _optimizer.SetGroups([.. starts], [.. scales]);
     }
 
     /// <summary>The learning rate at <paramref name="step"/> of <paramref name="totalSteps"/> (see <see cref="LearningRateSchedules.Rate"/>).</summary>

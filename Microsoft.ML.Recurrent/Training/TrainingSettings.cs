@@ -32,6 +32,8 @@ internal sealed record TrainingSettings
     public int[] LayerGroupStarts { get; init; } = [];
     /// <summary>ULMFiT's discriminative fine-tuning: the top group learns at the learning rate, each group below at this factor times the one above (1 = off).</summary>
     public float DiscriminativeFactor { get; init; } = 1f;
+    /// <summary>The wide part's learning rate is the learning rate times this (wide &amp; deep; 1 = the same).</summary>
+    public float WideFactor { get; init; } = 1f;
     /// <summary>ULMFiT's gradual unfreezing: epoch e trains the top e groups only (the rest stay as they are); from epoch G on, all.</summary>
     public bool GradualUnfreezing { get; init; }
 }
