@@ -132,7 +132,7 @@ public sealed class GradientCheckTests
         var network = new RecurrentNetwork(new NetworkConfig
         {
             Cell = RecurrentCellKind.Lstm, VocabularySize = 7, InputSize = 3, HiddenSize = 3, NumLayers = 1, Bidirectional = true,
-            Pooling = pooling, OutputSize = classes, Dropout = 0.3f, InputDropout = 0.2f, HeadDropout = 0.2f, WideSize = wideSize,
+            Pooling = pooling, OutputSize = classes, Dropout = 0.3f, InputDropout = 0.2f, HeadDropout = 0.2f, WideSize = wideSize, WideDropout = 0.3f,
         });
         network.Initialize(5);
         var batch = new RaggedBatch(Lengths);

@@ -175,6 +175,7 @@ public abstract partial class RecurrentTrainerBase<TTransformer> : IEstimator<TT
             Head = Head,
             OutputSize = outputs,
             WideSize = sequenceInput.Wide?.Size ?? 0,
+            WideDropout = TrainerOptions.WideDropout,
             CharacterVocabularySize = sequenceInput.Characters?.VocabularySize ?? 0,
             CharacterEmbeddingSize = sequenceInput.Characters is null ? 0 : TrainerOptions.CharacterEmbeddingSize,
             CharacterHiddenSize = sequenceInput.Characters is null ? 0 : TrainerOptions.CharacterHiddenSize,

@@ -107,6 +107,9 @@ public abstract class RecurrentTrainerOptions
     /// </summary>
     public float WideLearningRateFactor = 10f;
 
+    /// <summary>Dropout on the wide features (each stored entry, during training), which keeps the wide part from fitting the training rows alone. Default 0.</summary>
+    public float WideDropout;
+
     /// <summary>
     /// Language-model pretraining (ULMFiT, Howard &amp; Ruder 2018): before the classifier trains, <c>Fit</c> trains a
     /// language model for this many epochs on the training rows' tokens (and on <see cref="UnlabeledData"/>) with the
@@ -257,6 +260,7 @@ public abstract class RecurrentTrainerOptions
         if (!(GradientClipNorm >= 0)) throw new ArgumentOutOfRangeException(nameof(GradientClipNorm), GradientClipNorm, "GradientClipNorm must not be negative.");
         if (!(Momentum >= 0 && Momentum < 1)) throw new ArgumentOutOfRangeException(nameof(Momentum), Momentum, "Momentum must be in [0, 1).");
         Positive(LanguageModelVocabularySize, nameof(LanguageModelVocabularySize));
+        if (!(WideDropout >= 0 && WideDropout < 1)) throw new ArgumentOutOfRangeException(nameof(WideDropout), WideDropout, "WideDropout must be in [0, 1).");
         if (!(WideLearningRateFactor > 0 && float.IsFinite(WideLearningRateFactor)))
             throw new ArgumentOutOfRangeException(nameof(WideLearningRateFactor), WideLearningRateFactor, "WideLearningRateFactor must be positive.");
         if (!(DiscriminativeLearningRateFactor > 0 && DiscriminativeLearningRateFactor <= 1))

@@ -11,6 +11,8 @@ internal sealed class SparseLinear
 {
     private readonly ParameterSet _parameters;
     private readonly Parameter _weight;
+    private readonly Dropout _dropout;      // on the stored entries (training only)
+    private float[] _dropped = [];          // the last forward's entry values after dropout
 
     /// <summary>Input width F.</summary>
     public int InputSize { get; }
@@ -18,9 +20,10 @@ internal sealed class SparseLinear
     /// <summary>Output width O.</summary>
     public int OutputSize { get; }
 
-    /// <summary>Registers <c>{prefix}weight</c> [O, F].</summary>
-    public SparseLinear(ParameterSet parameters, string prefix, int inputSize, int outputSize)
+    /// <summary>Registers <c>{prefix}weight</c> [O, F]; <paramref name="dropout"/> drops stored entries in training.</summary>
+    public SparseLinear(ParameterSet parameters, string prefix, int inputSize, int outputSize, float dropout = 0f)
     {
+        _dropout = new Dropout(dropout);
         if (inputSize <= 0) throw new ArgumentOutOfRangeException(nameof(inputSize), inputSize, "The input size must be positive.");
         _parameters = parameters;
         InputSize = inputSize;
@@ -38,9 +41,20 @@ internal sealed class SparseLinear
     /// y [B, O] += x · Wᵀ, x given as B rows of (column, value) entries: row b's entries are
     /// [<paramref name="starts"/>[b], <paramref name="starts"/>[b + 1]).
     /// </summary>
-    public void Forward(ReadOnlySpan<int> starts, ReadOnlySpan<int> indices, ReadOnlySpan<float> values, Span<float> y)
+    public void Forward(ReadOnlySpan<int> starts, ReadOnlySpan<int> indices, ReadOnlySpan<float> values, Span<float> y, SeededRandom? dropout = null)
     {
         int o = OutputSize, f = InputSize;
+        if (dropout is not null && _dropout.Probability > 0)
+        {
+            // Inverted dropout on the entries (implicit zeros stay zero); the backward pass reads the same values.
+            var dropped = Workspace.Ensure(ref _dropped, values.Length);
+            _dropout.Forward(values, dropped, dropout);
+            values = dropped;
+        }
+        else if (_dropout.Probability > 0)
+        {
+            values.CopyTo(Workspace.Ensure(ref _dropped, values.Length));
+        }
         ReadOnlySpan<float> w = _parameters.Value(_weight);
         for (int b = 0; b + 1 < starts.Length; b++)
         {
@@ -55,10 +69,11 @@ internal sealed class SparseLinear
         }
     }
 
-    /// <summary>dW [O, F] += dyᵀ · x, at x's stored entries only (a sparse gradient).</summary>
+    /// <summary>dW [O, F] += dyᵀ · x, at x's stored entries only (a sparse gradient), x as the last forward saw it (after dropout).</summary>
     public void Backward(ReadOnlySpan<int> starts, ReadOnlySpan<int> indices, ReadOnlySpan<float> values, ReadOnlySpan<float> dy)
     {
         int o = OutputSize, f = InputSize;
+        if (_dropout.Probability > 0) values = _dropped.AsSpan(0, values.Length);
         var dw = _parameters.Gradient(_weight);
         for (int b = 0; b + 1 < starts.Length; b++)
         {

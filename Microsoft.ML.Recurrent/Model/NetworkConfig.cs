@@ -54,6 +54,8 @@ internal sealed record NetworkConfig
     /// vector per sequence), or 0 for none.
     /// </summary>
     public int WideSize { get; init; }
+    /// <summary>Dropout on the wide features' stored entries (training only, not saved).</summary>
+    public float WideDropout { get; init; }
     /// <summary>Token id that gets no embedding gradient, or −1.</summary>
     public int PaddingId { get; init; } = -1;
 

@@ -172,7 +172,7 @@ internal sealed class RecurrentNetwork
         {
             if (config.Head != NetworkHeadKind.Pooled)
                 throw new ArgumentException("A wide part needs a pooled head.", nameof(config));
-            _wide = new SparseLinear(Parameters, "wide.", config.WideSize, config.OutputSize);
+            _wide = new SparseLinear(Parameters, "wide.", config.WideSize, config.OutputSize, config.WideDropout);
         }
         Parameters.Allocate(sharedValues, withGradients: sharedValues is null);
     }
@@ -220,7 +220,7 @@ internal sealed class RecurrentNetwork
         if (_wide is not null)
         {
             CheckWide(batch.BatchSize, data);
-            _wide.Forward(data.WideStarts, data.WideIndices, data.WideValues, outputs);
+            _wide.Forward(data.WideStarts, data.WideIndices, data.WideValues, outputs, dropout);
         }
     }
 
