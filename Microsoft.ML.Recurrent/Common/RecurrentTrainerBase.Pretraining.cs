@@ -214,26 +214,8 @@ public abstract partial class RecurrentTrainerBase<TTransformer>
         LanguageModelTrainer.Initialize(network, seed);
         int columns = Math.Max(1, Math.Min(TrainerOptions.BatchSize, stream.Length / (bptt + 1)));
         info($"Pretraining a {direction} language model ({network.Parameters.Length:N0} parameters) on {stream.Length:N0} tokens for {TrainerOptions.LanguageModelEpochs} epoch(s), {columns} columns × {bptt} steps.");
-        var trainer = new LanguageModelTrainer(network, new TrainingSettings
-        {
-            Epochs = TrainerOptions.LanguageModelEpochs,
-            BatchSize = columns,
-            LearningRate = TrainerOptions.LearningRate,
-            Optimizer = TrainerOptions.Optimizer,
-            Momentum = TrainerOptions.Momentum,
-            WeightDecay = TrainerOptions.WeightDecay,
-            GradientClipNorm = TrainerOptions.GradientClipNorm,
-            Schedule = TrainerOptions.LearningRateSchedule,
-            WarmupFraction = TrainerOptions.WarmupFraction,
-            Threads = threads,
-            Seed = seed,
-        }, bptt);
-        var token = TrainerOptions.CancellationToken;
-        trainer.Train(stream, null, () =>
-        {
-            Host.CheckAlive();
-            token.ThrowIfCancellationRequested();
-        }, report => info($"Language model ({direction}) epoch {report.Epoch}/{report.Epochs}: loss {report.Loss:F4} (perplexity {Math.Exp(report.Loss):F1}), " +
+        var trainer = new LanguageModelTrainer(network, Recipe(TrainerOptions.LanguageModelEpochs, columns, threads, seed), bptt);
+        trainer.Train(stream, null, CheckCancelled, report => info($"Language model ({direction}) epoch {report.Epoch}/{report.Epochs}: loss {report.Loss:F4} (perplexity {Math.Exp(report.Loss):F1}), " +
             $"{report.TokensPerSecond:N0} tokens/s, {report.Elapsed.TotalSeconds:F1} s."));
         return network;
     }

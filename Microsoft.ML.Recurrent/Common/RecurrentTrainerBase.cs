@@ -200,34 +200,18 @@ public abstract partial class RecurrentTrainerBase<TTransformer> : IEstimator<TT
         channel.Info($"Training a {(config.Bidirectional ? "bidirectional " : "")}{config.NumLayers}-layer {config.Cell} " +
             $"(hidden {config.HiddenSize}, {network.Parameters.Length:N0} parameters{(pretrained is null ? "" : ", from language models")}) on {data.Count:N0} rows, {data.TotalSteps:N0} steps, " +
             $"{threads} thread(s), seed {seed}.");
-        var trainer = new SequenceTrainer(network, Objective, new TrainingSettings
+        var trainer = new SequenceTrainer(network, Objective, Recipe(TrainerOptions.NumberOfEpochs, TrainerOptions.BatchSize, threads, seed) with
         {
-            Epochs = TrainerOptions.NumberOfEpochs,
-            BatchSize = TrainerOptions.BatchSize,
-            LearningRate = TrainerOptions.LearningRate,
-            Optimizer = TrainerOptions.Optimizer,
-            Momentum = TrainerOptions.Momentum,
-            WeightDecay = TrainerOptions.WeightDecay,
-            GradientClipNorm = TrainerOptions.GradientClipNorm,
-            Schedule = TrainerOptions.LearningRateSchedule,
-            WarmupFraction = TrainerOptions.WarmupFraction,
             ClassWeights = classWeights,
             EarlyStoppingPatience = TrainerOptions.EarlyStoppingPatience,
             EarlyStoppingMetric = TrainerOptions.EarlyStoppingMetric,
-            Threads = threads,
-            Seed = seed,
             Frozen = frozen,
             LayerGroupStarts = network.LayerGroupStarts(),
             DiscriminativeFactor = TrainerOptions.DiscriminativeLearningRateFactor,
             GradualUnfreezing = TrainerOptions.GradualUnfreezing,
             WideFactor = TrainerOptions.WideLearningRateFactor,
         });
-        var token = TrainerOptions.CancellationToken;
-        trainer.Train(data, validation, () =>
-        {
-            Host.CheckAlive();
-            token.ThrowIfCancellationRequested();
-        }, report =>
+        trainer.Train(data, validation, CheckCancelled, report =>
         {
             channel.Info(Describe(report));
             TrainerOptions.EpochCallback?.Invoke(report);
@@ -243,6 +227,29 @@ public abstract partial class RecurrentTrainerBase<TTransformer> : IEstimator<TT
         return MakeTransformer(new RecurrentModel(sequenceInput, Objective, trained, labelValues, TrainerOptions.BatchSize,
             TrainerOptions.NumberOfThreads ?? 0, VocabularyHash.Of(schema[TrainerOptions.FeatureColumnName])));
     }
+
+    /// <summary>Throws when ML.NET's environment or the options' token was cancelled; called once per batch.</summary>
+    private void CheckCancelled()
+    {
+        Host.CheckAlive();
+        TrainerOptions.CancellationToken.ThrowIfCancellationRequested();
+    }
+
+    /// <summary>The options' optimization recipe (rate, optimizer, decay, clipping, schedule) for a run of this shape.</summary>
+    private TrainingSettings Recipe(int epochs, int batchSize, int threads, long seed) => new()
+    {
+        Epochs = epochs,
+        BatchSize = batchSize,
+        LearningRate = TrainerOptions.LearningRate,
+        Optimizer = TrainerOptions.Optimizer,
+        Momentum = TrainerOptions.Momentum,
+        WeightDecay = TrainerOptions.WeightDecay,
+        GradientClipNorm = TrainerOptions.GradientClipNorm,
+        Schedule = TrainerOptions.LearningRateSchedule,
+        WarmupFraction = TrainerOptions.WarmupFraction,
+        Threads = threads,
+        Seed = seed,
+    };
 
     private WordVectors? _wordVectors;
 
