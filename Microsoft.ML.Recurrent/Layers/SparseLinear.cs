@@ -13,6 +13,7 @@ internal sealed class SparseLinear
     private readonly Parameter _weight;
     private readonly Dropout _dropout;      // on the stored entries (training only)
     private float[] _dropped = [];          // the last forward's entry values after dropout
+    private bool _droppedLast;              // whether the last forward dropped entries
 
     /// <summary>Input width F.</summary>
     public int InputSize { get; }
@@ -44,16 +45,13 @@ internal sealed class SparseLinear
     public void Forward(ReadOnlySpan<int> starts, ReadOnlySpan<int> indices, ReadOnlySpan<float> values, Span<float> y, SeededRandom? dropout = null)
     {
         int o = OutputSize, f = InputSize;
-        if (dropout is not null && _dropout.Probability > 0)
+        _droppedLast = dropout is not null && _dropout.Probability > 0;
+        if (_droppedLast)
         {
             // Inverted dropout on the entries (implicit zeros stay zero); the backward pass reads the same values.
             var dropped = Workspace.Ensure(ref _dropped, values.Length);
             _dropout.Forward(values, dropped, dropout);
             values = dropped;
-        }
-        else if (_dropout.Probability > 0)
-        {
-            values.CopyTo(Workspace.Ensure(ref _dropped, values.Length));
         }
         ReadOnlySpan<float> w = _parameters.Value(_weight);
         for (int b = 0; b + 1 < starts.Length; b++)
@@ -73,7 +71,7 @@ internal sealed class SparseLinear
     public void Backward(ReadOnlySpan<int> starts, ReadOnlySpan<int> indices, ReadOnlySpan<float> values, ReadOnlySpan<float> dy)
     {
         int o = OutputSize, f = InputSize;
-        if (_dropout.Probability > 0) values = _dropped.AsSpan(0, values.Length);
+        if (_droppedLast) values = _dropped.AsSpan(0, values.Length);
         var dw = _parameters.Gradient(_weight);
         for (int b = 0; b + 1 < starts.Length; b++)
         {
