@@ -127,7 +127,7 @@ public abstract class RecurrentTrainerOptions
     /// The pretraining language model predicts this many of the most frequent tokens (the others, and the rows beyond it,
     /// count as one unknown token): its output layer costs <see cref="HiddenSize"/> multiply-adds per kept token and
     /// position. Rows it does not keep start from its unknown token's embedding. Default 5,000 (on AG News, 5,000 gave
-    /// 85.80 % in 252 s and 2,000 gave 85.25 % in 125 s; 10,000 did not finish within 5 minutes: docs/accuracy.md).
+    /// 85.80 % in 252 s and 2,000 gave 85.25 % in 125 s; a first run with 10,000 was stopped after 5 minutes of pretraining: docs/accuracy.md).
     /// </summary>
     public int LanguageModelVocabularySize = 5_000;
 
