@@ -106,9 +106,9 @@ public abstract class RecurrentTrainerOptions
     /// larger weights than a network does; a fast wide part wins where n-grams are strong (AG News) and, by fitting the
     /// training rows first, starves the recurrent part where they are weak (SST-2). The default is the factor with the
     /// best worst case across the study's data sets (docs/accuracy.md); raise it when a linear model does well on your
-    /// data. Default 3.
+    /// data. Default 5.
     /// </summary>
-    public float WideLearningRateFactor = 3f;
+    public float WideLearningRateFactor = 5f;
 
     /// <summary>Dropout on the wide features (each stored entry, during training), which keeps the wide part from fitting the training rows alone. Default 0.</summary>
     public float WideDropout;
