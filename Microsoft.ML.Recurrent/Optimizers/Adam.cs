@@ -81,8 +81,11 @@ internal sealed class Adam : Optimizer
 
     private void Update<TV>(Span<float> parameters, ReadOnlySpan<float> gradients) where TV : struct, ISimd<TV>
     {
-        foreach (var (from, to, scale) in Groups(parameters.Length))
+        for (int g = 0; g < GroupCount; g++)
+        {
+            var (from, to, scale) = Group(g, parameters.Length);
             Update<TV>(parameters, gradients, from, to, scale);
+        }
     }
 
     /// <summary>Parameters [from, to) at learning rate × <paramref name="scale"/>.</summary>
@@ -142,16 +145,19 @@ internal sealed class Adam : Optimizer
         StepCount++;
         var (baseStepSize, sqrtCorrection2) = Corrections();
         float b1 = Beta1, b2 = Beta2, eps = Epsilon, wd = WeightDecay;
-        foreach (var (from, to, scale) in Groups(parameters.Length))
-        for (int i = from; i < to; i++)
+        for (int group = 0; group < GroupCount; group++)
         {
+            var (from, to, scale) = Group(group, parameters.Length);
             float stepSize = scale != 1f ? baseStepSize * scale : baseStepSize, lr = scale != 1f ? LearningRate * scale : LearningRate;
-            float p = parameters[i], g = gradients[i];
-            if (Decoupled) p *= 1 - lr * wd;
-            else g += wd * p;
-            float m = _m[i] = b1 * _m[i] + (1 - b1) * g;
-            float v = _v[i] = b2 * _v[i] + (1 - b2) * g * g;
-            parameters[i] = p - stepSize * m / (MathF.Sqrt(v) / sqrtCorrection2 + eps);
+            for (int i = from; i < to; i++)
+            {
+                float p = parameters[i], g = gradients[i];
+                if (Decoupled) p *= 1 - lr * wd;
+                else g += wd * p;
+                float m = _m[i] = b1 * _m[i] + (1 - b1) * g;
+                float v = _v[i] = b2 * _v[i] + (1 - b2) * g * g;
+                parameters[i] = p - stepSize * m / (MathF.Sqrt(v) / sqrtCorrection2 + eps);
+            }
         }
     }
 }

@@ -34,19 +34,18 @@ internal abstract class Optimizer
         _groupScales = (float[])scales.Clone();
     }
 
-    /// <summary>The groups over <paramref name="length"/> parameters as (from, to, scale): the one set, or [0, length) at 1.</summary>
-    protected IEnumerable<(int From, int To, float Scale)> Groups(int length)
+    /// <summary>Number of groups: those set, or one (every parameter at scale 1).</summary>
+    protected int GroupCount => Math.Max(1, _groupStarts.Length);
+
+    /// <summary>
+    /// Group <paramref name="g"/> over <paramref name="length"/> parameters as (from, to, scale); the range may be
+    /// empty. Indexed rather than enumerated, so that a step allocates nothing.
+    /// </summary>
+    protected (int From, int To, float Scale) Group(int g, int length)
     {
-        if (_groupStarts.Length == 0)
-        {
-            yield return (0, length, 1f);
-            yield break;
-        }
-        for (int g = 0; g < _groupStarts.Length; g++)
-        {
-            int from = Math.Min(_groupStarts[g], length), to = g + 1 < _groupStarts.Length ? Math.Min(_groupStarts[g + 1], length) : length;
-            if (to > from) yield return (from, to, _groupScales[g]);
-        }
+        if (_groupStarts.Length == 0) return (0, length, 1f);
+        int from = Math.Min(_groupStarts[g], length), to = g + 1 < _groupStarts.Length ? Math.Min(_groupStarts[g + 1], length) : length;
+        return (from, Math.Max(from, to), _groupScales[g]);
     }
 
     /// <summary>The optimizer a training recipe names, for <paramref name="length"/> parameters.</summary>

@@ -36,14 +36,17 @@ internal sealed class Sgd : Optimizer
         bool first = StepCount == 0;
         StepCount++;
         float mu = Momentum, wd = WeightDecay;
-        foreach (var (from, to, scale) in Groups(parameters.Length))
-        for (int i = from; i < to; i++)
+        for (int group = 0; group < GroupCount; group++)
         {
+            var (from, to, scale) = Group(group, parameters.Length);
             float lr = LearningRate * scale;
-            float g = gradients[i] + wd * parameters[i];
-            if (mu != 0)
-                g = _buffer[i] = first ? g : mu * _buffer[i] + g;
-            parameters[i] -= lr * g;
+            for (int i = from; i < to; i++)
+            {
+                float g = gradients[i] + wd * parameters[i];
+                if (mu != 0)
+                    g = _buffer[i] = first ? g : mu * _buffer[i] + g;
+                parameters[i] -= lr * g;
+            }
         }
     }
 }
