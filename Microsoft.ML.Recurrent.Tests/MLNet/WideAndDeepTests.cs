@@ -116,6 +116,44 @@ public sealed class WideAndDeepTests
     }
 
     /// <summary>The wide part's own learning rate: its weights move further with a larger factor; the deep part's options stay.</summary>
+    /// <summary>
+    /// In the ensemble and boosted modes the recurrent part learns from its own loss only, so (without gradient
+    /// clipping, which would couple the parts through the global norm) its weights are exactly those of the same
+    /// network trained without a wide part — the wide part cannot starve it. The ensemble halves the head's and the
+    /// wide weights into one output; the boosted model keeps the plain sum. Joint training gives a different deep part.
+    /// </summary>
+    [TestMethod]
+    [DataRow(WideTrainingMode.Ensemble)]
+    [DataRow(WideTrainingMode.Boosted)]
+    public void InTheEnsembleAndBoostedModesTheRecurrentPartLearnsAsIfAlone(WideTrainingMode mode)
+    {
+        Dictionary<string, float[]> Train(string? wide, WideTrainingMode m)
+        {
+            var ml = new MLContext(seed: 1);
+            var train = ml.Data.LoadFromEnumerable(TestData.Topic(200, 1));
+            var model = ml.Transforms.Conversion.MapValueToKey("Label").Append(ml.Transforms.Text.FeaturizeText("Wide", "Text")).Append(TestData.TokenKeys(ml))
+                .Append(ml.MulticlassClassification.Trainers.Recurrent(new RecurrentMulticlassTrainer.Options
+                {
+                    EmbeddingSize = 8, HiddenSize = 8, NumberOfEpochs = 2, BatchSize = 16, LearningRate = 1e-2f, GradientClipNorm = 0,
+                    WideFeatureColumnName = wide, WideTraining = m, Seed = 1, NumberOfThreads = 1,
+                })).Fit(train);
+            var network = ((IEnumerable<ITransformer>)model).OfType<RecurrentMulticlassTransformer>().Single().Model.Network;
+            return network.Parameters.Parameters.ToDictionary(p => p.Name, p => network.Parameters.Value(p).ToArray());
+        }
+        var alone = Train(null, WideTrainingMode.Joint);
+        var parts = Train("Wide", mode);
+        var joint = Train("Wide", WideTrainingMode.Joint);
+        float headScale = mode == WideTrainingMode.Ensemble ? 2f : 1f;
+        foreach (var (name, values) in alone)
+        {
+            var expected = values;
+            var actual = name == "head.weight" ? parts[name].Select(v => v * headScale).ToArray() : parts[name];
+            CollectionAssert.AreEqual(expected, actual, $"{name} differs from the network trained without a wide part");
+        }
+        Assert.IsTrue(parts["wide.weight"].Count(v => v != 0) > 100, "the wide part was trained");
+        Assert.IsFalse(alone["head.weight"].SequenceEqual(joint["head.weight"]), "joint training changes the recurrent part (the test can fail)");
+    }
+
     [TestMethod]
     public void TheWideLearningRateFactorScalesOnlyTheWidePart()
     {

@@ -210,6 +210,7 @@ public abstract partial class RecurrentTrainerBase<TTransformer> : IEstimator<TT
             DiscriminativeFactor = TrainerOptions.DiscriminativeLearningRateFactor,
             GradualUnfreezing = TrainerOptions.GradualUnfreezing,
             WideFactor = TrainerOptions.WideLearningRateFactor,
+            WideMode = TrainerOptions.WideTraining,
         });
         trainer.Train(data, validation, CheckCancelled, report =>
         {

@@ -210,7 +210,25 @@ internal sealed class RecurrentNetwork
     /// Forward: writes the head's outputs in the caller's order — [B, O] for a pooled head, [Σ lengths, O] for a per-step
     /// head. <paramref name="dropout"/> non-null enables training-time dropout.
     /// </summary>
-    public void Forward(RaggedBatch batch, in SequenceData data, Span<float> outputs, SeededRandom? dropout = null)
+    public void Forward(RaggedBatch batch, in SequenceData data, Span<float> outputs, SeededRandom? dropout = null) =>
+        Forward(batch, data, outputs, outputs, dropout);
+
+    /// <summary>
+    /// Forward with the two parts of a wide &amp; deep head apart: <paramref name="deepOutputs"/> [B, O] gets the
+    /// pooled head alone (with its bias), <paramref name="wideOutputs"/> [B, O] the wide part alone (no bias). Their
+    /// sum is what <see cref="Forward(RaggedBatch, in SequenceData, Span{float}, SeededRandom?)"/> writes. The
+    /// trainer's ensemble and boosted modes (<see cref="WideTrainingMode"/>) give each part its own loss.
+    /// </summary>
+    public void ForwardParts(RaggedBatch batch, in SequenceData data, Span<float> deepOutputs, Span<float> wideOutputs, SeededRandom? dropout = null)
+    {
+        if (_wide is null) throw new InvalidOperationException("This network has no wide part.");
+        if (wideOutputs.Length < batch.BatchSize * Config.OutputSize)
+            throw new ArgumentException($"The wide outputs need {batch.BatchSize * Config.OutputSize} values.", nameof(wideOutputs));
+        wideOutputs[..(batch.BatchSize * Config.OutputSize)].Clear();
+        Forward(batch, data, deepOutputs, wideOutputs, dropout);
+    }
+
+    private void Forward(RaggedBatch batch, in SequenceData data, Span<float> outputs, Span<float> wideOutputs, SeededRandom? dropout)
     {
         _largestBatchSteps = Math.Max(_largestBatchSteps, batch.TotalSteps);
         var x = Workspace.Ensure(ref _x, batch.TotalSteps * _input.OutputSize);
@@ -220,7 +238,7 @@ internal sealed class RecurrentNetwork
         if (_wide is not null)
         {
             CheckWide(batch.BatchSize, data);
-            _wide.Forward(data.WideStarts, data.WideIndices, data.WideValues, outputs, dropout);
+            _wide.Forward(data.WideStarts, data.WideIndices, data.WideValues, wideOutputs, dropout);
         }
     }
 
@@ -263,7 +281,19 @@ internal sealed class RecurrentNetwork
     /// Backward of the last forward given dOutputs (the outputs' layout, original order): adds into
     /// <see cref="ParameterSet.Gradients"/>. <paramref name="data"/> is the last forward's.
     /// </summary>
-    public void Backward(RaggedBatch batch, in SequenceData data, ReadOnlySpan<float> dOutputs)
+    public void Backward(RaggedBatch batch, in SequenceData data, ReadOnlySpan<float> dOutputs) => Backward(batch, data, dOutputs, dOutputs);
+
+    /// <summary>
+    /// Backward of the last <see cref="ForwardParts"/>: <paramref name="dDeep"/> is the gradient of the pooled head's
+    /// outputs, <paramref name="dWide"/> that of the wide part's (each [B, O], original order).
+    /// </summary>
+    public void BackwardParts(RaggedBatch batch, in SequenceData data, ReadOnlySpan<float> dDeep, ReadOnlySpan<float> dWide)
+    {
+        if (_wide is null) throw new InvalidOperationException("This network has no wide part.");
+        Backward(batch, data, dDeep, dWide);
+    }
+
+    private void Backward(RaggedBatch batch, in SequenceData data, ReadOnlySpan<float> dOutputs, ReadOnlySpan<float> dWide)
     {
         int n = batch.TotalSteps;
         var dY = Workspace.Ensure(ref _dY, n * _stack.OutputSize);
@@ -275,7 +305,7 @@ internal sealed class RecurrentNetwork
             dX.Clear();
         }
         _head.Backward(batch, dOutputs, dY, dX);
-        _wide?.Backward(data.WideStarts, data.WideIndices, data.WideValues, dOutputs);
+        _wide?.Backward(data.WideStarts, data.WideIndices, data.WideValues, dWide);
         _stack.Backward(batch, _x.AsSpan(0, n * _input.OutputSize), dY, default, default, dX);
         if (_input.HasParameters)
             _input.Backward(batch, data, dX);

@@ -21,6 +21,7 @@ internal sealed class SequenceTrainer
     private int[] _labels = [];
     private float[] _frozenValues = [];
     private float[] _outputs = [], _dOutputs = [], _probabilities = [], _stepWeights = [];
+    private float[] _wideOutputs = [], _dWideOutputs = [], _combined = [], _dCombined = [];
 
     public SequenceTrainer(RecurrentNetwork network, Objective objective, TrainingSettings settings)
     {
@@ -64,6 +65,9 @@ internal sealed class SequenceTrainer
         _frozenValues = _network.Parameters.Values.AsSpan(_settings.Frozen.Offset, _settings.Frozen.Length).ToArray();
         var groups = _settings.LayerGroupStarts;
         SetLearningRateGroups(groups);
+        // Wide & deep with a loss per part (ensemble, boosted); joint training needs nothing apart.
+        bool parts = _network.HasWide && _settings.WideMode != WideTrainingMode.Joint;
+        bool ensemble = _network.HasWide && _settings.WideMode == WideTrainingMode.Ensemble;
         for (int epoch = 1; epoch <= _settings.Epochs; epoch++)
         {
             // Gradual unfreezing: the groups below the top `epoch` ones keep the values they start the epoch with.
@@ -84,11 +88,22 @@ internal sealed class SequenceTrainer
                 var dOutput = Workspace.Ensure(ref _dOutputs, size);
                 _network.Parameters.ZeroGradients();
                 var input = g.Data;
-                _network.Forward(g.Batch, input, output, _random);
-                float loss = Loss(g, output, Workspace.Ensure(ref _probabilities, size), dOutput, ref correct);
+                float loss;
+                if (parts)
+                {
+                    loss = ForwardParts(g, output, dOutput, size, ref correct);
+                }
+                else
+                {
+                    _network.Forward(g.Batch, input, output, _random);
+                    loss = Loss(g, output, Workspace.Ensure(ref _probabilities, size), dOutput, ref correct);
+                }
                 if (!float.IsFinite(loss))
                     throw new InvalidOperationException($"Training diverged: the loss is {loss} in epoch {epoch}, batch {b + 1}. The model is not kept; try a lower learning rate or gradient clipping.");
-                _network.Backward(g.Batch, input, dOutput);
+                if (parts)
+                    _network.BackwardParts(g.Batch, input, dOutput, _dWideOutputs.AsSpan(0, size));
+                else
+                    _network.Backward(g.Batch, input, dOutput);
                 var (frozenOffset, frozenLength) = _settings.Frozen;
                 if (frozenLength > 0)
                     _network.Parameters.Gradients.AsSpan(frozenOffset, frozenLength).Clear(); // no update, and no share of the clipping norm
@@ -115,7 +130,9 @@ internal sealed class SequenceTrainer
             var validationClock = System.Diagnostics.Stopwatch.StartNew();
             if (validation is not null)
             {
+                if (ensemble) ScaleEnsembleParts(0.5f);     // evaluate the model as it will be kept
                 (validationLoss, validationAccuracy) = Evaluate(validation);
+                if (ensemble) ScaleEnsembleParts(2f);       // exact: powers of two
                 double metric = useAccuracy ? validationAccuracy : -validationLoss;
                 if (double.IsNaN(bestMetric) || metric > bestMetric)
                 {
@@ -150,7 +167,66 @@ internal sealed class SequenceTrainer
         }
         if (bestWeights is not null)
             bestWeights.CopyTo(_network.Parameters.Values, 0);
+        if (ensemble)
+            ScaleEnsembleParts(0.5f);
         return reports;
+    }
+
+    /// <summary>
+    /// One forward of a wide &amp; deep network in <see cref="WideTrainingMode.Ensemble"/> or
+    /// <see cref="WideTrainingMode.Boosted"/> mode: each part's loss and gradient (the deep part's into
+    /// <paramref name="dDeep"/>, the wide part's into <c>_dWideOutputs</c>); returns the loss of the output the model will
+    /// have, and counts its correct predictions. NaN or infinity when either part's loss is.
+    /// </summary>
+    private float ForwardParts(in GatheredBatch g, Span<float> deep, Span<float> dDeep, int size, ref long correct)
+    {
+        var wide = Workspace.Ensure(ref _wideOutputs, size);
+        var dWide = Workspace.Ensure(ref _dWideOutputs, size);
+        var probabilities = Workspace.Ensure(ref _probabilities, size);
+        var combined = Workspace.Ensure(ref _combined, size);
+        var dCombined = Workspace.Ensure(ref _dCombined, size);
+        deep = deep[..size];
+        dDeep = dDeep[..size];
+        _network.ForwardParts(g.Batch, g.Data, deep, wide, _random);
+        // The wide part's own prediction is its output plus a fixed offset (no gradient flows into it): the deep part's
+        // whole output (boosted: the wide part fits the residual, and the sum is the model's output) or the head's bias
+        // (ensemble: the model's output is the mean of the two predictions, after the final halving).
+        if (_settings.WideMode == WideTrainingMode.Boosted)
+        {
+            System.Numerics.Tensors.TensorPrimitives.Add(wide, deep, wide);
+            wide.CopyTo(combined);
+        }
+        else
+        {
+            int o = _network.Config.OutputSize;
+            ReadOnlySpan<float> bias = _network.Parameters.Value(_network.Parameters["head.bias"]);
+            for (int r = 0; r < g.Batch.BatchSize; r++)
+            {
+                var row = wide.Slice(r * o, o);
+                System.Numerics.Tensors.TensorPrimitives.Add(row, bias, row);
+            }
+            System.Numerics.Tensors.TensorPrimitives.Add(deep, wide, combined);
+            System.Numerics.Tensors.TensorPrimitives.Multiply(combined, 0.5f, combined);
+        }
+        long ignored = 0;
+        float deepLoss = Loss(g, deep, probabilities, dDeep, ref ignored);
+        float wideLoss = Loss(g, wide, probabilities, dWide, ref ignored);
+        float loss = Loss(g, combined, probabilities, dCombined, ref correct);
+        return !float.IsFinite(deepLoss) ? deepLoss : !float.IsFinite(wideLoss) ? wideLoss : loss;
+    }
+
+    /// <summary>
+    /// Multiplies the head's linear weight and the wide weight by <paramref name="factor"/>: with ½, the network's one
+    /// output becomes ½(deep + wide + bias) — the ensemble's mean of the two parts' predictions, each with the bias.
+    /// </summary>
+    private void ScaleEnsembleParts(float factor)
+    {
+        var p = _network.Parameters;
+        foreach (var name in (ReadOnlySpan<string>)["head.weight", "wide.weight"])
+        {
+            var values = p.Value(p[name]);
+            System.Numerics.Tensors.TensorPrimitives.Multiply(values, factor, values);
+        }
     }
 
     /// <summary>

@@ -34,6 +34,8 @@ internal sealed record TrainingSettings
     public float DiscriminativeFactor { get; init; } = 1f;
     /// <summary>The wide part's learning rate is the learning rate times this (wide &amp; deep; 1 = the same).</summary>
     public float WideFactor { get; init; } = 1f;
+    /// <summary>How the wide and the deep part learn (one loss on the sum, or one each).</summary>
+    public WideTrainingMode WideMode { get; init; }
     /// <summary>ULMFiT's gradual unfreezing: epoch e trains the top e groups only (the rest stay as they are); from epoch G on, all.</summary>
     public bool GradualUnfreezing { get; init; }
 }

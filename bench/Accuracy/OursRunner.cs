@@ -185,6 +185,7 @@ internal static class OursRunner
                 case "gu": o.GradualUnfreezing = true; break;                  // gradual unfreezing
                 case "widelr": o.WideLearningRateFactor = F(); break;          // the wide part's learning-rate factor
                 case "widedrop": o.WideDropout = F(); break;                   // dropout on the wide entries
+                case "widemode": o.WideTraining = Enum.Parse<WideTrainingMode>(value, true); break; // joint, ensemble, boosted
                 case "freeze": o.FreezeEmbeddings = true; break;
                 case "threads": o.NumberOfThreads = I(); break;
                 default: throw new ArgumentException($"unknown config key '{key}'");
@@ -198,7 +199,7 @@ internal static class OursRunner
         $"schedule {o.LearningRateSchedule} warmup {o.WarmupFraction} val {o.ValidationFraction} patience {o.EarlyStoppingPatience} " +
         $"batch {o.BatchSize} maxlen {o.MaximumSequenceLength} wd {o.WeightDecay} {o.Optimizer} threads {(o.NumberOfThreads?.ToString() ?? "default")}" +
         $"{(o.LanguageModelEpochs > 0 ? $" lm-epochs {o.LanguageModelEpochs} lm-vocab {o.LanguageModelVocabularySize}" : "")}{(o.FreezeEmbeddings ? " frozen-embedding" : "")}" +
-        $"{(o.DiscriminativeLearningRateFactor != 1 ? $" dlr {o.DiscriminativeLearningRateFactor}" : "")}{(o.GradualUnfreezing ? " gradual-unfreezing" : "")}{((o.Pooling & PoolingKind.Attention) != 0 ? " attention" : "")}{(o.WideFeatureColumnName is null ? "" : $" wide=FeaturizeText widelr {o.WideLearningRateFactor} widedrop {o.WideDropout}")}");
+        $"{(o.DiscriminativeLearningRateFactor != 1 ? $" dlr {o.DiscriminativeLearningRateFactor}" : "")}{(o.GradualUnfreezing ? " gradual-unfreezing" : "")}{((o.Pooling & PoolingKind.Attention) != 0 ? " attention" : "")}{(o.WideFeatureColumnName is null ? "" : $" wide=FeaturizeText widelr {o.WideLearningRateFactor} widedrop {o.WideDropout} widemode {o.WideTraining}")}");
 }
 
 internal static class BaselineRunner
