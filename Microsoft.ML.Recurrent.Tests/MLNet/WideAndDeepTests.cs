@@ -154,6 +154,35 @@ public sealed class WideAndDeepTests
         Assert.IsFalse(alone["head.weight"].SequenceEqual(joint["head.weight"]), "joint training changes the recurrent part (the test can fail)");
     }
 
+    /// <summary>
+    /// Validation during ensemble training scores the model as it will be kept (the two parts' mean): the best epoch's
+    /// reported validation loss and accuracy are what ML.NET's evaluator measures on the fitted model. A trainer that
+    /// validated the plain sum, or forgot to halve the parts at the end, fails this.
+    /// </summary>
+    [TestMethod]
+    [DataRow(WideTrainingMode.Ensemble)]
+    [DataRow(WideTrainingMode.Boosted)]
+    [DataRow(WideTrainingMode.Joint)]
+    public void ValidationScoresTheModelThatIsKept(WideTrainingMode mode)
+    {
+        var ml = new MLContext(seed: 1);
+        var featurizer = ml.Transforms.Conversion.MapValueToKey("Label").Append(ml.Transforms.Text.FeaturizeText("Wide", "Text"))
+            .Append(TestData.TokenKeys(ml)).Fit(ml.Data.LoadFromEnumerable(TestData.Topic(300, 1)));
+        var train = featurizer.Transform(ml.Data.LoadFromEnumerable(TestData.Topic(300, 1)));
+        var valid = featurizer.Transform(ml.Data.LoadFromEnumerable(TestData.Topic(150, 2)));
+        var reports = new List<RecurrentEpochInfo>();
+        var model = ml.MulticlassClassification.Trainers.Recurrent(new RecurrentMulticlassTrainer.Options
+        {
+            EmbeddingSize = 8, HiddenSize = 8, NumberOfEpochs = 4, BatchSize = 16, LearningRate = 1e-2f, WideLearningRateFactor = 3,
+            WideFeatureColumnName = "Wide", WideTraining = mode, EarlyStoppingMetric = EarlyStoppingMetric.Loss, EpochCallback = reports.Add,
+        }).Fit(train, valid);
+        var best = reports.Last(r => r.IsBest);
+        var metrics = ml.MulticlassClassification.Evaluate(model.Transform(valid));
+        TestContext.WriteLine(string.Join("\n", reports.Select(r => $"{r.Epoch}: train loss {r.Loss:F4}, val loss {r.ValidationLoss:F5} acc {r.ValidationAccuracy:F4}")) + $"\nkept: log-loss {metrics.LogLoss:F5}");
+        Assert.AreEqual(best.ValidationLoss, metrics.LogLoss, 1e-4, "the validated model is the kept one");
+        Assert.AreEqual(best.ValidationAccuracy, metrics.MicroAccuracy, 1e-9);
+    }
+
     [TestMethod]
     public void TheWideLearningRateFactorScalesOnlyTheWidePart()
     {

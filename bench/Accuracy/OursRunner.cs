@@ -188,6 +188,7 @@ internal static class OursRunner
                 case "widemode": o.WideTraining = Enum.Parse<WideTrainingMode>(value, true); break; // joint, ensemble, boosted
                 case "freeze": o.FreezeEmbeddings = true; break;
                 case "threads": o.NumberOfThreads = I(); break;
+                case "seed": o.Seed = I(); break;                              // the trainer's seed (the MLContext's stays 1)
                 default: throw new ArgumentException($"unknown config key '{key}'");
             }
         }
@@ -197,7 +198,7 @@ internal static class OursRunner
         $"{o.Cell} emb {o.EmbeddingSize} hidden {o.HiddenSize} layers {o.NumberOfLayers} bi {o.Bidirectional} pooling {o.Pooling} " +
         $"dropout {o.Dropout} embDropout {o.EmbeddingDropout} headDropout {o.HeadDropout} epochs {o.NumberOfEpochs} lr {o.LearningRate} " +
         $"schedule {o.LearningRateSchedule} warmup {o.WarmupFraction} val {o.ValidationFraction} patience {o.EarlyStoppingPatience} " +
-        $"batch {o.BatchSize} maxlen {o.MaximumSequenceLength} wd {o.WeightDecay} {o.Optimizer} threads {(o.NumberOfThreads?.ToString() ?? "default")}" +
+        $"batch {o.BatchSize} maxlen {o.MaximumSequenceLength} wd {o.WeightDecay} {o.Optimizer} threads {(o.NumberOfThreads?.ToString() ?? "default")}{(o.Seed is { } seed ? $" seed {seed}" : "")}" +
         $"{(o.LanguageModelEpochs > 0 ? $" lm-epochs {o.LanguageModelEpochs} lm-vocab {o.LanguageModelVocabularySize}" : "")}{(o.FreezeEmbeddings ? " frozen-embedding" : "")}" +
         $"{(o.DiscriminativeLearningRateFactor != 1 ? $" dlr {o.DiscriminativeLearningRateFactor}" : "")}{(o.GradualUnfreezing ? " gradual-unfreezing" : "")}{((o.Pooling & PoolingKind.Attention) != 0 ? " attention" : "")}{(o.WideFeatureColumnName is null ? "" : $" wide=FeaturizeText widelr {o.WideLearningRateFactor} widedrop {o.WideDropout} widemode {o.WideTraining}")}");
 }

@@ -9,6 +9,7 @@
 //   … --speed [--speed-warmup 3] [--speed-warmup-seconds 3] [--speed-steps 20]
 //                                                    both implementations, median step time and the ratio ours/torch
 //   … --report [--out FILE]                          the table of the runs in FILE
+//   … --bandwidth                                    one-core read bandwidth over the weights of the 2×512 model and 1 GiB
 // Every implementation runs in a child process of its own (its VmHWM is then its own peak memory, and libtorch's
 // OpenMP threads never spin next to ours); each run appends one JSON line to --out.
 using System.Diagnostics;
@@ -54,6 +55,7 @@ for (int i = 0; i < args.Length; i++)
         case "--seed": recipe = recipe with { Seed = I() }; break;
         case "--eval-every": recipe = recipe with { EvalEvery = I() }; break;
         case "--speed": speed = true; break;
+        case "--bandwidth": Bandwidth.Run(Bandwidth.WeightBytes(), 1L << 30); return 0;
         case "--speed-warmup": speedWarmup = I(); break;
         case "--speed-steps": speedSteps = I(); break;
         case "--speed-warmup-seconds": speedWarmupSeconds = double.Parse(Next(), CultureInfo.InvariantCulture); break;
