@@ -33,6 +33,7 @@ internal sealed class Options
     public bool CheckOnly { get; set; }
     public bool Breakdown { get; set; }
     public int Retries { get; set; } = 2;
+    public bool BothPaths { get; set; }
 
     public static Options Parse(string[] args)
     {
@@ -60,6 +61,7 @@ internal sealed class Options
                 case "--breakdown": o.Breakdown = true; break;
                 case "--retries": o.Retries = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--out": o.Out = Next(); break;
+                case "--both-paths": o.BothPaths = true; break;
                 case "--wait-idle": o.WaitIdleSeconds = double.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--mem-child": o.MemChild = Next(); break;
                 case "-h":
@@ -98,7 +100,9 @@ internal static class Program
           --no-mem        skip the peak-memory child processes of d-train
           --wait-idle S   first wait up to S seconds for other processes to leave the CPUs idle
           --retries N     measure a case again (up to N times, default 2) when other processes used > 0.1 core during it
-          --out PATH      JSON output (default: bench/results/latest.json for a full run, bench/results/partial.json otherwise)
+          --out PATH      JSON output (default: bench/results/latest-<path>.json for a full run, partial-<path>.json otherwise;
+                          <path> = avx512, avx2 or vector128: the vector path the run took, so no path's results hide another's)
+          --both-paths    on an AVX-512 machine, then run everything again with DOTNET_EnableAVX512F=0 (the AVX2 path)
         """;
 
     private static int Main(string[] args)
@@ -149,8 +153,9 @@ internal static class Program
         var started = Stopwatch.StartNew();
         var monitor = new CpuMonitor();
         TorchRuntime.EnsureLoaded();
+        var machine = MachineInfo.Measure();
         Console.WriteLine($"date      {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC");
-        Console.WriteLine($"cpu       {CpuModel()} ({Environment.ProcessorCount} logical cores)");
+        Console.WriteLine($"machine   {machine.Describe()}");
         Console.WriteLine($"runtime   {RuntimeInformation.FrameworkDescription}, {RuntimeInformation.OSDescription}");
         Console.WriteLine($"peers     libtorch {TorchRuntime.Version} (TorchSharp-cpu 0.107.0), ONNX Runtime {OnnxLstm.Version}");
         Console.WriteLine($"loadavg   {CpuMonitor.LoadAverage()} (at start)");
@@ -220,13 +225,44 @@ internal static class Program
             $"other processes kept {foreignTotal:F2} cores busy on average during the run (of {Environment.ProcessorCount})."));
         if (records.Any(r => (double)r.Extra["foreign_cpu_cores"] > MaxForeignCores))
             Console.WriteLine("WARNING: the machine was not idle during some cases (foreign_cpu_cores in the JSON); their timings are distorted.");
-        string path = o.Out ?? Path.Combine(RepoRoot(), "bench", "results", o.Full ? "latest.json" : "partial.json");
+        string path = o.Out ?? Path.Combine(RepoRoot(), "bench", "results", $"{(o.Full ? "latest" : "partial")}-{machine.PathSuffix}.json");
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        File.WriteAllText(path, ToJson(records));
-        File.WriteAllText(Path.ChangeExtension(path, ".md"), ToMarkdown(records));
+        File.WriteAllText(path, ToJson(machine, records));
+        File.WriteAllText(Path.ChangeExtension(path, ".md"), ToMarkdown(machine, records));
         Console.WriteLine();
         Console.WriteLine($"wrote {path} ({records.Count} records) in {started.Elapsed.TotalMinutes:F1} min total");
+        if (o.BothPaths)
+            return RunAvx2Path(o);
         return 0;
+    }
+
+    /// <summary>
+    /// <c>--both-paths</c>: the same run again in a child process with AVX-512 switched off, so the AVX2 path is measured
+    /// on the same machine in the same session (and written to its own file). Nothing to do without AVX-512.
+    /// </summary>
+    private static int RunAvx2Path(Options o)
+    {
+        if (!System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated)
+        {
+            Console.WriteLine("--both-paths: this CPU has no AVX-512 (the run above was the AVX2 or Vector128 path); nothing more to run.");
+            return 0;
+        }
+        var args = Environment.GetCommandLineArgs().Skip(1).Where(a => a != "--both-paths").ToList();
+        if (o.Out is not null)
+        {
+            int at = args.IndexOf("--out");
+            args[at + 1] = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(o.Out))!, Path.GetFileNameWithoutExtension(o.Out) + "-avx2.json");
+        }
+        var psi = new ProcessStartInfo(Environment.ProcessPath!) { UseShellExecute = false };
+        string entry = typeof(Program).Assembly.Location;
+        if (Path.GetFileNameWithoutExtension(Environment.ProcessPath!) == "dotnet") psi.ArgumentList.Add(entry);
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.Environment["DOTNET_EnableAVX512F"] = "0";
+        Console.WriteLine();
+        Console.WriteLine("--both-paths: the same run with DOTNET_EnableAVX512F=0 (AVX2 path) in a child process");
+        using var child = Process.Start(psi)!;
+        child.WaitForExit();
+        return child.ExitCode;
     }
 
     private static string Describe((long PeakKb, long BaseKb)? m) =>
@@ -278,9 +314,11 @@ internal static class Program
 
     private static string Bytes(long b) => b < 10_000 ? $"{b} B" : b < 10_000_000 ? $"{b / 1024} KB" : $"{b / (1024 * 1024)} MB";
 
-    private static string ToMarkdown(List<Record> records)
+    private static string ToMarkdown(MachineInfo machine, List<Record> records)
     {
         var sb = new StringBuilder();
+        sb.AppendLine($"Machine: {machine.Describe()}; {machine.Runtime}.");
+        sb.AppendLine();
         sb.AppendLine("| case | threads | ours ms (median) | peer | peer ms (median) | ratio peer/ours | ours min ms | peer min ms | ours alloc/call |");
         sb.AppendLine("|---|---:|---:|---|---:|---:|---:|---:|---:|");
         foreach (var r in records)
@@ -289,11 +327,15 @@ internal static class Program
         return sb.ToString();
     }
 
-    private static string ToJson(List<Record> records)
+    private static string ToJson(MachineInfo machine, List<Record> records)
     {
         using var ms = new MemoryStream();
         using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
         {
+            w.WriteStartObject();
+            w.WritePropertyName("machine");
+            machine.Write(w);
+            w.WritePropertyName("records");
             w.WriteStartArray();
             foreach (var r in records)
             {
@@ -324,6 +366,7 @@ internal static class Program
                 w.WriteEndObject();
             }
             w.WriteEndArray();
+            w.WriteEndObject();
         }
         return Encoding.UTF8.GetString(ms.ToArray()) + "\n";
     }
