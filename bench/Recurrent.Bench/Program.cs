@@ -34,6 +34,7 @@ internal sealed class Options
     public bool Breakdown { get; set; }
     public int Retries { get; set; } = 2;
     public bool BothPaths { get; set; }
+    public bool MLNet { get; set; }
 
     public static Options Parse(string[] args)
     {
@@ -62,6 +63,7 @@ internal sealed class Options
                 case "--retries": o.Retries = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--out": o.Out = Next(); break;
                 case "--both-paths": o.BothPaths = true; break;
+                case "--mlnet": o.MLNet = true; break;
                 case "--wait-idle": o.WaitIdleSeconds = double.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--mem-child": o.MemChild = Next(); break;
                 case "-h":
@@ -102,6 +104,8 @@ internal static class Program
           --retries N     measure a case again (up to N times, default 2) when other processes used > 0.1 core during it
           --out PATH      JSON output (default: bench/results/latest-<path>.json for a full run, partial-<path>.json otherwise;
                           <path> = avx512, avx2 or vector128: the vector path the run took, so no path's results hide another's)
+          --mlnet         end-to-end ML.NET scoring on AG News instead: rows/s of Transform + cursor and of a PredictionEngine
+                          loop, ours and FeaturizeText + SDCA (writes bench/results/mlnet-<path>.md)
           --both-paths    on an AVX-512 machine, then run everything again with DOTNET_EnableAVX512F=0 (the AVX2 path)
         """;
 
@@ -126,6 +130,8 @@ internal static class Program
 
         if (o.MemChild is not null)
             return MemoryChild.Run(o);
+        if (o.MLNet)
+            return MLNetThroughput.Run(RepoRoot(), o.Quick ? 3 : 5);
         if (o.Breakdown)
         {
             foreach (var c in Options.AllCases.Where(c => o.Cases.Contains(c) && c != "gemm-1024"))
