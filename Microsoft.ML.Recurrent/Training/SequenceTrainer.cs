@@ -131,8 +131,14 @@ internal sealed class SequenceTrainer
             if (validation is not null)
             {
                 if (ensemble) ScaleEnsembleParts(0.5f);     // evaluate the model as it will be kept
-                (validationLoss, validationAccuracy) = Evaluate(validation);
-                if (ensemble) ScaleEnsembleParts(2f);       // exact: powers of two
+                try
+                {
+                    (validationLoss, validationAccuracy) = Evaluate(validation);
+                }
+                finally
+                {
+                    if (ensemble) ScaleEnsembleParts(2f);   // exact: powers of two
+                }
                 double metric = useAccuracy ? validationAccuracy : -validationLoss;
                 if (double.IsNaN(bestMetric) || metric > bestMetric)
                 {
