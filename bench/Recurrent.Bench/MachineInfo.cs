@@ -45,8 +45,8 @@ internal sealed record MachineInfo(string CpuModel, string CpuFamily, string Cpu
     /// <summary>
     /// One core's single-precision FMA peak at <paramref name="path"/>'s width, in GFLOP/s: ten independent
     /// accumulator chains (enough to cover the FMA latency on current x64 and Arm cores), the median of seven trials.
-    /// <c>MultiplyAddEstimate</c> is a fused multiply-add where the CPU has one and a multiply then an add where it
-    /// does not (x64 with FMA switched off), which is what our kernels run there too; both count as two flops.
+    /// It runs the kernels' own <see cref="ISimd{TSelf}.MultiplyAdd"/> at that width: a fused multiply-add where the CPU
+    /// has one, a multiply then an add where it does not (x64 with FMA switched off); both count as two flops.
     /// </summary>
     public static double FmaPeak(string path)
     {
@@ -55,62 +55,26 @@ internal sealed record MachineInfo(string CpuModel, string CpuFamily, string Cpu
         for (int t = 0; t < 7; t++)
         {
             var clock = Stopwatch.StartNew();
-            int lanes = path switch { "Vector512" => Chains512(iterations), "Vector256" => Chains256(iterations), _ => Chains128(iterations) };
+            int lanes = path switch { "Vector512" => Chains<Simd512>(iterations), "Vector256" => Chains<Simd256>(iterations), _ => Chains<Simd128>(iterations) };
             trials.Add(2.0 * 10 * lanes * iterations / clock.Elapsed.TotalSeconds / 1e9);
         }
         trials.Sort();
         return Math.Round(trials[3], 1);
     }
 
-    private static int Chains512(long n)
+    private static int Chains<T>(long n) where T : struct, ISimd<T>
     {
-        var m = Vector512.Create(0.999999f);
-        var a = Vector512.Create(1e-7f);
-        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default, c8 = default, c9 = default;
+        var m = T.Create(0.999999f);
+        var a = T.Create(1e-7f);
+        T c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default, c8 = default, c9 = default;
         for (long i = 0; i < n; i++)
         {
-            c0 = Vector512.MultiplyAddEstimate(c0, m, a); c1 = Vector512.MultiplyAddEstimate(c1, m, a);
-            c2 = Vector512.MultiplyAddEstimate(c2, m, a); c3 = Vector512.MultiplyAddEstimate(c3, m, a);
-            c4 = Vector512.MultiplyAddEstimate(c4, m, a); c5 = Vector512.MultiplyAddEstimate(c5, m, a);
-            c6 = Vector512.MultiplyAddEstimate(c6, m, a); c7 = Vector512.MultiplyAddEstimate(c7, m, a);
-            c8 = Vector512.MultiplyAddEstimate(c8, m, a); c9 = Vector512.MultiplyAddEstimate(c9, m, a);
+            c0 = T.MultiplyAdd(c0, m, a); c1 = T.MultiplyAdd(c1, m, a); c2 = T.MultiplyAdd(c2, m, a); c3 = T.MultiplyAdd(c3, m, a);
+            c4 = T.MultiplyAdd(c4, m, a); c5 = T.MultiplyAdd(c5, m, a); c6 = T.MultiplyAdd(c6, m, a); c7 = T.MultiplyAdd(c7, m, a);
+            c8 = T.MultiplyAdd(c8, m, a); c9 = T.MultiplyAdd(c9, m, a);
         }
-        Keep(Vector512.Sum(c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 + c8 + c9));
-        return Vector512<float>.Count;
-    }
-
-    private static int Chains256(long n)
-    {
-        var m = Vector256.Create(0.999999f);
-        var a = Vector256.Create(1e-7f);
-        Vector256<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default, c8 = default, c9 = default;
-        for (long i = 0; i < n; i++)
-        {
-            c0 = Vector256.MultiplyAddEstimate(c0, m, a); c1 = Vector256.MultiplyAddEstimate(c1, m, a);
-            c2 = Vector256.MultiplyAddEstimate(c2, m, a); c3 = Vector256.MultiplyAddEstimate(c3, m, a);
-            c4 = Vector256.MultiplyAddEstimate(c4, m, a); c5 = Vector256.MultiplyAddEstimate(c5, m, a);
-            c6 = Vector256.MultiplyAddEstimate(c6, m, a); c7 = Vector256.MultiplyAddEstimate(c7, m, a);
-            c8 = Vector256.MultiplyAddEstimate(c8, m, a); c9 = Vector256.MultiplyAddEstimate(c9, m, a);
-        }
-        Keep(Vector256.Sum(c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 + c8 + c9));
-        return Vector256<float>.Count;
-    }
-
-    private static int Chains128(long n)
-    {
-        var m = Vector128.Create(0.999999f);
-        var a = Vector128.Create(1e-7f);
-        Vector128<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default, c8 = default, c9 = default;
-        for (long i = 0; i < n; i++)
-        {
-            c0 = Vector128.MultiplyAddEstimate(c0, m, a); c1 = Vector128.MultiplyAddEstimate(c1, m, a);
-            c2 = Vector128.MultiplyAddEstimate(c2, m, a); c3 = Vector128.MultiplyAddEstimate(c3, m, a);
-            c4 = Vector128.MultiplyAddEstimate(c4, m, a); c5 = Vector128.MultiplyAddEstimate(c5, m, a);
-            c6 = Vector128.MultiplyAddEstimate(c6, m, a); c7 = Vector128.MultiplyAddEstimate(c7, m, a);
-            c8 = Vector128.MultiplyAddEstimate(c8, m, a); c9 = Vector128.MultiplyAddEstimate(c9, m, a);
-        }
-        Keep(Vector128.Sum(c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 + c8 + c9));
-        return Vector128<float>.Count;
+        Keep(T.Sum(c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 + c8 + c9));
+        return T.Count;
     }
 
     private static float s_sink;
