@@ -189,35 +189,33 @@ internal sealed class SequenceTrainer
         var wide = Workspace.Ensure(ref _wideOutputs, size);
         var dWide = Workspace.Ensure(ref _dWideOutputs, size);
         var probabilities = Workspace.Ensure(ref _probabilities, size);
-        var combined = Workspace.Ensure(ref _combined, size);
-        var dCombined = Workspace.Ensure(ref _dCombined, size);
         deep = deep[..size];
         dDeep = dDeep[..size];
         _network.ForwardParts(g.Batch, g.Data, deep, wide, _random);
-        // The wide part's own prediction is its output plus a fixed offset (no gradient flows into it): the deep part's
-        // whole output (boosted: the wide part fits the residual, and the sum is the model's output) or the head's bias
-        // (ensemble: the model's output is the mean of the two predictions, after the final halving).
-        if (_settings.WideMode == WideTrainingMode.Boosted)
-        {
-            System.Numerics.Tensors.TensorPrimitives.Add(wide, deep, wide);
-            wide.CopyTo(combined);
-        }
-        else
-        {
-            int o = _network.Config.OutputSize;
-            ReadOnlySpan<float> bias = _network.Parameters.Value(_network.Parameters["head.bias"]);
-            for (int r = 0; r < g.Batch.BatchSize; r++)
-            {
-                var row = wide.Slice(r * o, o);
-                System.Numerics.Tensors.TensorPrimitives.Add(row, bias, row);
-            }
-            System.Numerics.Tensors.TensorPrimitives.Add(deep, wide, combined);
-            System.Numerics.Tensors.TensorPrimitives.Multiply(combined, 0.5f, combined);
-        }
         long ignored = 0;
         float deepLoss = Loss(g, deep, probabilities, dDeep, ref ignored);
+        if (_settings.WideMode == WideTrainingMode.Boosted)
+        {
+            // The wide part fits the residual: its prediction is the sum with the deep output held fixed (no gradient
+            // flows into it), which is also the model's output.
+            System.Numerics.Tensors.TensorPrimitives.Add(wide, deep, wide);
+            float sumLoss = Loss(g, wide, probabilities, dWide, ref correct);
+            return float.IsFinite(deepLoss) ? sumLoss : deepLoss;
+        }
+        // Ensemble: the wide part predicts alone, reading the head's bias (fixed); the model's output is the mean of the
+        // two predictions (the final halving folds it into the weights).
+        int o = _network.Config.OutputSize;
+        ReadOnlySpan<float> bias = _network.Parameters.Value(_network.Parameters["head.bias"]);
+        for (int r = 0; r < g.Batch.BatchSize; r++)
+        {
+            var row = wide.Slice(r * o, o);
+            System.Numerics.Tensors.TensorPrimitives.Add(row, bias, row);
+        }
         float wideLoss = Loss(g, wide, probabilities, dWide, ref ignored);
-        float loss = Loss(g, combined, probabilities, dCombined, ref correct);
+        var combined = Workspace.Ensure(ref _combined, size);
+        System.Numerics.Tensors.TensorPrimitives.Add(deep, wide, combined);
+        System.Numerics.Tensors.TensorPrimitives.Multiply(combined, 0.5f, combined);
+        float loss = Loss(g, combined, probabilities, Workspace.Ensure(ref _dCombined, size), ref correct);
         return !float.IsFinite(deepLoss) ? deepLoss : !float.IsFinite(wideLoss) ? wideLoss : loss;
     }
 
