@@ -56,6 +56,12 @@ internal sealed record NetworkConfig
     public int WideSize { get; init; }
     /// <summary>Dropout on the wide features' stored entries (training only, not saved).</summary>
     public float WideDropout { get; init; }
+    /// <summary>Steps n of every sequence a forecast head reads (the look-back window's segments); 0 for other heads.</summary>
+    public int ForecastSteps { get; init; }
+    /// <summary>Leading features w of each step that a forecast head's linear skip reads (the target's segment values), 0 for no window skip.</summary>
+    public int SkipColumns { get; init; }
+    /// <summary>Static values S per sequence that a forecast head's skip reads (the known future covariates), 0 for none.</summary>
+    public int StaticSize { get; init; }
     /// <summary>Token id that gets no embedding gradient, or −1.</summary>
     public int PaddingId { get; init; } = -1;
 
@@ -70,4 +76,6 @@ internal enum NetworkHeadKind
     Pooled = 0,
     /// <summary>One output row per step (<see cref="PerStepHead"/>).</summary>
     PerStep = 1,
+    /// <summary>A direct multi-horizon forecast per sequence of fixed length (<see cref="ForecastHead"/>).</summary>
+    Forecast = 2,
 }

@@ -79,6 +79,8 @@ internal sealed class RecurrentNetwork
             long input = l == 0 ? stackInput : d * h;
             total += d * gates * h * (input + h + 2);
         }
+        if (config.Head == NetworkHeadKind.Forecast)
+            return total + ForecastHead.CountParameters(config.HiddenSize, (int)d, config.OutputSize, config.ForecastSteps, config.SkipColumns, config.StaticSize);
         long headInput = config.Head == NetworkHeadKind.PerStep ? d * h
             : System.Numerics.BitOperations.PopCount((uint)(config.Pooling & ~PoolingKind.InputMean)) * d * h
               + ((config.Pooling & PoolingKind.InputMean) != 0 ? stackInput : 0);
@@ -144,6 +146,7 @@ internal sealed class RecurrentNetwork
         if (config.InputSize <= 0) throw new ArgumentOutOfRangeException(nameof(config), config.InputSize, "The input (embedding) size must be positive.");
         if (config.VocabularySize < 0) throw new ArgumentOutOfRangeException(nameof(config), config.VocabularySize, "The vocabulary size must not be negative.");
         if (config.UseCrf && config.Head != NetworkHeadKind.PerStep) throw new ArgumentException("A CRF needs a per-step head.", nameof(config));
+        if (config.Head == NetworkHeadKind.Forecast && config.TokenInput) throw new ArgumentException("A forecast head needs dense input.", nameof(config));
         if (config.UsesCharacters && !config.TokenInput) throw new ArgumentException("Character features need token input.", nameof(config));
         if (config.TieWeights)
         {
@@ -166,6 +169,8 @@ internal sealed class RecurrentNetwork
             NetworkHeadKind.Pooled => new PooledHead(Parameters, config.Pooling, config.HiddenSize, _stack.NumDirections, _input.OutputSize, config.OutputSize, config.HeadDropout),
             NetworkHeadKind.PerStep => new PerStepHead(Parameters, _stack.OutputSize, config.OutputSize, config.HeadDropout, config.UseCrf, config.CrfConstraints,
                 config.TieWeights ? ((TokenInput)_input).EmbeddingWeight : null),
+            NetworkHeadKind.Forecast => new ForecastHead(Parameters, config.HiddenSize, _stack.NumDirections, _input.OutputSize, config.OutputSize, config.HeadDropout,
+                config.ForecastSteps, config.SkipColumns, config.StaticSize),
             _ => throw new ArgumentOutOfRangeException(nameof(config), config.Head, "Unknown head."),
         };
         if (config.WideSize > 0)
@@ -234,7 +239,7 @@ internal sealed class RecurrentNetwork
         var x = Workspace.Ensure(ref _x, batch.TotalSteps * _input.OutputSize);
         _input.Forward(batch, data, x, dropout);
         var y = _stack.Forward(batch, x, dropout);
-        _head.Forward(batch, x, y, outputs, dropout);
+        _head.Forward(batch, data, x, y, outputs, dropout);
         if (_wide is not null)
         {
             CheckWide(batch.BatchSize, data);

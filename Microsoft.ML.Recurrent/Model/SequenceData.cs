@@ -31,6 +31,12 @@ internal readonly ref struct SequenceData
     /// <summary>Value of each wide entry.</summary>
     public ReadOnlySpan<float> WideValues { get; init; }
 
+    /// <summary>
+    /// Dense values of each sequence as a whole [B, S] (a forecast head's known future covariates), in the caller's
+    /// order, else empty.
+    /// </summary>
+    public ReadOnlySpan<float> Static { get; init; }
+
     /// <summary>Token input.</summary>
     public static SequenceData OfTokens(ReadOnlySpan<int> tokens) => new() { Tokens = tokens };
 

@@ -18,8 +18,11 @@ internal interface INetworkHead
     /// <summary>Seeded initialization of its parameters, in registration order.</summary>
     void Initialize(SeededRandom random);
 
-    /// <summary>Writes the outputs (original order); <paramref name="dropout"/> non-null enables training-time dropout.</summary>
-    void Forward(RaggedBatch batch, ReadOnlySpan<float> x, ReadOnlySpan<float> y, Span<float> outputs, SeededRandom? dropout);
+    /// <summary>
+    /// Writes the outputs (original order); <paramref name="dropout"/> non-null enables training-time dropout.
+    /// <paramref name="data"/> is the batch's input (a forecast head reads its per-sequence values).
+    /// </summary>
+    void Forward(RaggedBatch batch, in SequenceData data, ReadOnlySpan<float> x, ReadOnlySpan<float> y, Span<float> outputs, SeededRandom? dropout);
 
     /// <summary>
     /// For dOutputs (layout of the outputs) of the last forward: adds into <paramref name="dY"/> [N, D·H] and, when not

@@ -104,7 +104,7 @@ internal sealed class PerStepHead : INetworkHead
         Crf?.Initialize(random);
     }
 
-    public void Forward(RaggedBatch batch, ReadOnlySpan<float> x, ReadOnlySpan<float> y, Span<float> outputs, SeededRandom? dropout)
+    public void Forward(RaggedBatch batch, in SequenceData data, ReadOnlySpan<float> x, ReadOnlySpan<float> y, Span<float> outputs, SeededRandom? dropout)
     {
         int n = batch.TotalSteps, w = _linear.InputSize, o = OutputSize;
         var dropped = Workspace.Ensure(ref _dropped, n * w);

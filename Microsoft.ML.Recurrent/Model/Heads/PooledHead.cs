@@ -60,7 +60,7 @@ internal sealed class PooledHead : INetworkHead
     /// <summary>The outputs [O] for a sequence with no steps: the linear layer on pooled features of zero — its bias.</summary>
     public void ForwardEmpty(Span<float> outputs) => _linear.ForwardZero(outputs);
 
-    public void Forward(RaggedBatch batch, ReadOnlySpan<float> x, ReadOnlySpan<float> y, Span<float> outputs, SeededRandom? dropout)
+    public void Forward(RaggedBatch batch, in SequenceData data, ReadOnlySpan<float> x, ReadOnlySpan<float> y, Span<float> outputs, SeededRandom? dropout)
     {
         int b = batch.BatchSize;
         var pooled = PoolSorted(batch, x, y);
