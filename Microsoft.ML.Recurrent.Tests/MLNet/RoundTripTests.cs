@@ -296,4 +296,20 @@ public sealed class RoundTripTests
             .Fit(train);
         AssertSameScoresInAnotherProcess(ml, model, train.Schema, test, zip => Assert.IsTrue(new FileInfo(zip).Length > 0));
     }
+
+    [TestMethod]
+    public void ForecasterWithCovariatesIntervalAndEngineStateRoundTrips()
+    {
+        // Transform's forecasts, bounds and the checkpointed engine's next forecast, bit for bit in a new process.
+        var ml = new MLContext(seed: 6);
+        var steps = Forecasting.ForecastingEstimatorTests.Series(260);
+        var model = ml.Forecasting.Recurrent(Forecasting.ForecastingEstimatorTests.SmallOptions(covariates: true, interval: 0.8f))
+            .Fit(ml.Data.LoadFromEnumerable(steps[..200]));
+        var engine = model.CreateForecastEngine(ml.Data.LoadFromEnumerable(steps[..240]));
+        using var checkpoint = new MemoryStream();
+        engine.Checkpoint(ml, checkpoint);
+        checkpoint.Position = 0;
+        var withState = ml.Model.Load(checkpoint, out var schema);
+        AssertSameScoresInAnotherProcess(ml, withState, schema, ml.Data.LoadFromEnumerable(steps));
+    }
 }

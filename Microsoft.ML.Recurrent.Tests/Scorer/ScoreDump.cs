@@ -8,7 +8,7 @@ namespace Microsoft.ML.Recurrent.Tests.Scorer;
 /// <summary>Writes the output columns of a scored view as text, floats as their exact bit patterns, one line per row.</summary>
 public static class ScoreDump
 {
-    public static readonly string[] Columns = ["Score", "Probability", "PredictedLabel", "RecurrentFeatures", "LogLikelihood", "Perplexity"];
+    public static readonly string[] Columns = ["Score", "Probability", "PredictedLabel", "RecurrentFeatures", "LogLikelihood", "Perplexity", "Forecast", "LowerBound", "UpperBound"];
 
     public static string Dump(IDataView scored)
     {
@@ -35,6 +35,16 @@ public static class ScoreDump
     /// </summary>
     public static string DumpGeneration(ITransformer model)
     {
+        if (model is RecurrentForecastingTransformer forecaster)
+        {
+            // A checkpointed engine continues from its saved rows: its forecast for the hours after them.
+            var engine = forecaster.CreateForecastEngine();
+            if (engine.ObservationCount < forecaster.LookBack) return "";
+            var future = new float[forecaster.Horizon * forecaster.FutureCovariateColumnNames.Count];
+            for (int i = 0; i < future.Length; i++) future[i] = i % 24;
+            var f = engine.Predict(future.Length == 0 ? null : future);
+            return "Engine=" + string.Join(',', f.Values.Concat(f.LowerBounds ?? []).Concat(f.UpperBounds ?? []).Select(x => BitConverter.SingleToInt32Bits(x).ToString("X8"))) + "\n";
+        }
         var lm = model as RecurrentLanguageModelTransformer
             ?? (model as IEnumerable<ITransformer>)?.LastOrDefault() as RecurrentLanguageModelTransformer;
         if (lm is null) return "";

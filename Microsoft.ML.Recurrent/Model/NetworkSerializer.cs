@@ -14,6 +14,8 @@ namespace Microsoft.ML.Recurrent.Model;
 ///   u8     weight tying: the head's weight is the embedding (version 3)
 ///   i32    wide feature count F of a wide &amp; deep head, 0 for none (version 4, which also allows the attention
 ///          pooling flag 16 and its tensors attention.*)
+///   i32    forecast steps n, skip columns w, static size S of a forecast head (version 5, which also allows head
+///          kind 2, forecast; all 0 for other heads)
 ///   i32    tensor count K; K × (string name, i32 rank, rank × i32 dims)
 ///   i64    value count V = Σ tensor sizes; V × f32 values
 ///   u32    CRC-32 of the values' bytes
@@ -26,8 +28,8 @@ namespace Microsoft.ML.Recurrent.Model;
 internal static class NetworkSerializer
 {
     private const ulong Magic = 0x0054454E4E524C4DUL; // "MLRNNET\0" little-endian
-    /// <summary>Current format version: 2 added the head kind (version 1 networks have a pooled head), 3 weight tying, 4 attention pooling and the wide part.</summary>
-    public const int FormatVersion = 4;
+    /// <summary>Current format version: 2 added the head kind (version 1 networks have a pooled head), 3 weight tying, 4 attention pooling and the wide part, 5 the forecast head.</summary>
+    public const int FormatVersion = 5;
     private const int MaxDimension = 1 << 26;
 
     /// <summary>Writes the network's shape and parameter values.</summary>
@@ -35,7 +37,9 @@ internal static class NetworkSerializer
     {
         var c = network.Config;
         writer.Write(Magic);
-        writer.Write(FormatVersion);
+        // The oldest version that holds this network, so readers from before a feature still read networks without it.
+        int version = c.Head == NetworkHeadKind.Forecast ? 5 : 4;
+        writer.Write(version);
         writer.Write((int)c.Cell);
         writer.Write(c.VocabularySize);
         writer.Write(c.InputSize);
@@ -62,6 +66,12 @@ internal static class NetworkSerializer
         writer.Write(c.MaximumWordLength);
         writer.Write(c.TieWeights);
         writer.Write(c.WideSize);
+        if (version >= 5)
+        {
+            writer.Write(c.ForecastSteps);
+            writer.Write(c.SkipColumns);
+            writer.Write(c.StaticSize);
+        }
         var ps = network.Parameters;
         writer.Write(ps.Parameters.Count);
         foreach (var p in ps.Parameters)
@@ -106,7 +116,7 @@ internal static class NetworkSerializer
             Pooling = (PoolingKind)reader.ReadInt32("pooling flags", 1, (int)(PoolingKind.FinalState | PoolingKind.Mean | PoolingKind.Max | PoolingKind.InputMean | PoolingKind.Attention)),
             OutputSize = reader.ReadInt32("output size", 1, MaxDimension),
             PaddingId = reader.ReadInt32("padding id", -1, MaxDimension),
-            Head = version >= 2 ? (NetworkHeadKind)reader.ReadInt32("head kind", 0, 1) : NetworkHeadKind.Pooled,
+            Head = version >= 2 ? (NetworkHeadKind)reader.ReadInt32("head kind", 0, version >= 5 ? 2 : 1) : NetworkHeadKind.Pooled,
         };
         if (version >= 2 && reader.ReadBoolean("CRF flag"))
         {
@@ -141,6 +151,15 @@ internal static class NetworkSerializer
             config = config with { TieWeights = reader.ReadBoolean("weight tying flag") };
         if (version >= 4)
             config = config with { WideSize = reader.ReadInt32("wide feature count", 0, MaxDimension) };
+        if (version >= 5)
+            config = config with
+            {
+                ForecastSteps = reader.ReadInt32("forecast steps", 0, MaxDimension),
+                SkipColumns = reader.ReadInt32("forecast skip columns", 0, MaxDimension),
+                StaticSize = reader.ReadInt32("forecast static size", 0, MaxDimension),
+            };
+        if ((config.Head == NetworkHeadKind.Forecast) != (config.ForecastSteps > 0) || config.Head != NetworkHeadKind.Forecast && (config.SkipColumns | config.StaticSize) != 0)
+            throw reader.Error("forecast steps", $"are {config.ForecastSteps} (skip {config.SkipColumns}, static {config.StaticSize}) for head kind {(int)config.Head}; only a forecast head (2) has them, and it needs a positive number of steps.");
         if (config.WideSize > 0 && config.Head != NetworkHeadKind.Pooled)
             throw reader.Error("wide feature count", $"is {config.WideSize} for a per-step head; a wide part needs a pooled head.");
         if (!(config.Dropout >= 0 && config.Dropout < 1))
