@@ -20,7 +20,7 @@ namespace Microsoft.ML.Recurrent;
 /// normalized per window (<see cref="Options.WindowNormalization"/>), cut into segments of
 /// <see cref="Options.SegmentLength"/> rows — one recurrent step per segment, with the past covariates' values beside
 /// it — and the top layer's final state gives all horizon rows at once through a linear head, plus a linear map of the
-/// window and of the future covariates over the horizon (<see cref="Options.LinearSkip"/>).</para>
+/// future covariates over the horizon (and, with <see cref="Options.LinearSkip"/>, of the window).</para>
 /// <para>Missing values are refused, naming the row and column: impute them first (ML.NET's
 /// <c>ReplaceMissingValues</c>).</para>
 /// </remarks>
@@ -57,10 +57,10 @@ public sealed class RecurrentForecastingEstimator : IEstimator<RecurrentForecast
         public WindowNormalization WindowNormalization = WindowNormalization.LastValue;
 
         /// <summary>
-        /// A linear map of the look-back window (and of the future covariates) added to the recurrent forecast, starting
-        /// at zero. Default true.
+        /// A linear map of the look-back window added to the recurrent forecast, starting at zero (the future covariates
+        /// always enter through such a linear map). Default false.
         /// </summary>
-        public bool LinearSkip = true;
+        public bool LinearSkip;
 
         /// <summary>
         /// Coverage of a prediction interval forecast beside the point forecast, e.g. 0.8 for the 10 % and 90 % quantiles
@@ -271,10 +271,8 @@ public sealed class RecurrentForecastingEstimator : IEstimator<RecurrentForecast
         {
             Cell = o.Cell, InputSize = layout.FeaturesPerStep, HiddenSize = o.HiddenSize, NumLayers = o.NumberOfLayers, Dropout = o.Dropout,
             Head = NetworkHeadKind.Forecast, OutputSize = layout.OutputSize, HeadDropout = o.HeadDropout, ForecastSteps = layout.Steps,
-            SkipColumns = o.LinearSkip ? layout.SegmentLength : 0, StaticSize = o.LinearSkip ? layout.StaticSize : 0,
+            SkipColumns = o.LinearSkip ? layout.SegmentLength : 0, StaticSize = layout.StaticSize,
         });
-        if (!o.LinearSkip && layout.FutureCovariates > 0)
-            throw new ArgumentException("Future covariates enter the forecast through the linear skip: set LinearSkip, or move them to the past covariates.", nameof(Options.LinearSkip));
         long seed = o.Seed ?? _host.Rand.Next();
         int threads = o.NumberOfThreads ?? Environment.ProcessorCount;
         network.Initialize(seed);

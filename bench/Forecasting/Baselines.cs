@@ -38,7 +38,7 @@ internal static class Baselines
     /// one solve for all H rows (the same solution as one least-squares regression per horizon row, since they share the
     /// design matrix). With <paramref name="relative"/> the window and targets are taken relative to the last value (NLinear).
     /// </summary>
-    public static LinearForecaster FitLinear(float[] v, int c, ForecastWindows train, double ridge, bool relative)
+    public static LinearForecaster[] FitLinear(float[] v, int c, ForecastWindows train, double[] ridges, bool relative)
     {
         int l = train.LookBack, h = train.Horizon, p = l + 1;
         var xtx = new double[p * p];
@@ -69,13 +69,19 @@ internal static class Baselines
         for (int i = 0; i < p; i++)
             for (int j = 0; j < i; j++) xtx[i * p + j] = xtx[j * p + i];
         double n = (double)train.Count * c;
-        for (int i = 0; i < l; i++) xtx[i * p + i] += ridge * n;
-        var weights = Cholesky.Solve(xtx, p, xty, h);   // [p, h]
-        return new LinearForecaster(weights, l, h, relative);
+        // One accumulation, one solve per ridge (only the diagonal changes; the bias is not penalized).
+        return ridges.Select(ridge =>
+        {
+            var a = (double[])xtx.Clone();
+            for (int i = 0; i < l; i++) a[i * p + i] += ridge * n;
+            return new LinearForecaster(Cholesky.Solve(a, p, xty, h), l, h, relative, ridge);   // weights [p, h]
+        }).ToArray();
     }
 
-    internal sealed class LinearForecaster(double[] weights, int l, int h, bool relative)
+    internal sealed class LinearForecaster(double[] weights, int l, int h, bool relative, double ridge)
     {
+        public string Name => $"linear {(relative ? "relative" : "raw")} ridge {ridge:G}";
+
         public (double, double) Score(float[] v, int c, ForecastWindows w)
         {
             var x = new double[l + 1];

@@ -29,12 +29,12 @@ internal sealed record Recipe
 
 internal static class OursForecast
 {
-    public static RunResult Run(Ett ett, Recipe recipe, Action<string> log)
+    /// <summary>The layout and network shape of a recipe over <paramref name="columns"/> variables (all targets).</summary>
+    public static (ForecastLayout Layout, NetworkConfig Config) Shapes(Recipe recipe, int columns)
     {
-        int c = ett.Columns.Length;
         var layout = new ForecastLayout
         {
-            LookBack = recipe.LookBack, Horizon = recipe.Horizon, SegmentLength = recipe.Segment, Targets = c,
+            LookBack = recipe.LookBack, Horizon = recipe.Horizon, SegmentLength = recipe.Segment, Targets = columns,
             Normalization = recipe.Normalization, Quantiles = recipe.Quantiles,
         };
         var config = new NetworkConfig
@@ -44,14 +44,22 @@ internal static class OursForecast
             Head = NetworkHeadKind.Forecast, OutputSize = layout.OutputSize, HeadDropout = recipe.HeadDropout,
             ForecastSteps = layout.Steps, SkipColumns = recipe.Skip ? layout.SegmentLength : 0,
         };
+        return (layout, config);
+    }
+
+    public static TrainingSettings Settings(Recipe recipe) => new()
+    {
+        Epochs = recipe.Epochs, BatchSize = recipe.BatchSize, LearningRate = recipe.LearningRate, Schedule = recipe.Schedule,
+        EarlyStoppingPatience = recipe.Patience, Threads = recipe.Threads, Seed = recipe.Seed, WeightDecay = recipe.WeightDecay,
+        GradientClipNorm = 0,
+    };
+
+    public static RunResult Run(Ett ett, Recipe recipe, Action<string> log)
+    {
+        var (layout, config) = Shapes(recipe, ett.Columns.Length);
         var network = new RecurrentNetwork(config);
         network.Initialize(recipe.Seed);
-        var settings = new TrainingSettings
-        {
-            Epochs = recipe.Epochs, BatchSize = recipe.BatchSize, LearningRate = recipe.LearningRate, Schedule = recipe.Schedule,
-            EarlyStoppingPatience = recipe.Patience, Threads = recipe.Threads, Seed = recipe.Seed, WeightDecay = recipe.WeightDecay,
-            GradientClipNorm = 0,
-        };
+        var settings = Settings(recipe);
         var trainer = new ForecastTrainer(network, layout, settings);
         var train = new ForecastWindows(recipe.LookBack, recipe.Horizon, 0, Ett.TrainEnd);
         var validation = new ForecastWindows(recipe.LookBack, recipe.Horizon, Ett.TrainEnd, Ett.ValidationEnd);

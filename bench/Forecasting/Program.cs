@@ -48,6 +48,17 @@ string tag = Get("tag", "run");
 var resultsDir = Path.Combine(Accuracy.Machine.RepositoryRoot(), "bench", "Forecasting", "results");
 Directory.CreateDirectory(resultsDir);
 var resultsFile = Path.Combine(resultsDir, "runs.jsonl");
+if (options.ContainsKey("latency"))
+{
+    foreach (int h in horizons)
+    {
+        var (median, p90) = Latency.Measure(baseRecipe with { Horizon = h }, c);
+        Console.WriteLine($"latency: look-back {lookBack}, horizon {h}, segment {baseRecipe.Segment}, hidden {baseRecipe.Hidden}, {c} targets: median {median:F3} ms, p90 {p90:F3} ms per forecast call (1 thread)");
+        File.AppendAllText(resultsFile, JsonSerializer.Serialize(new { tag, horizon = h, lookBack, system = "latency", median, p90, recipe = baseRecipe,
+            cpu = System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated ? "avx512" : "avx2", date = DateTime.UtcNow.ToString("u") }) + "\n");
+    }
+    return;
+}
 Console.WriteLine($"ETTh1: {ett.Rows} rows × {c} variables, look-back {lookBack}; {Environment.ProcessorCount} cores; load {Accuracy.Machine.LoadAverage()}");
 foreach (int h in horizons)
 {
@@ -76,17 +87,24 @@ foreach (int h in horizons)
         double bestValidation = double.MaxValue;
         (double Mse, double Mae, string Name) best = default;
         foreach (bool relative in new[] { false, true })
-            foreach (double ridge in new[] { 1e-4, 1e-3, 1e-2, 1e-1 })
+        {
+            clock.Restart();
+            foreach (var model in Baselines.FitLinear(ett.Values, c, train, [1e-4, 1e-3, 1e-2, 1e-1, 1], relative))
             {
-                clock.Restart();
-                var model = Baselines.FitLinear(ett.Values, c, train, ridge, relative);
                 var (vm, _) = model.Score(ett.Values, c, validation);
                 var (tm, ta) = model.Score(ett.Values, c, test);
-                string name = $"linear {(relative ? "relative" : "raw")} ridge {ridge:G}";
-                Console.WriteLine($"    {name}: validation MSE {vm:F4}, test MSE {tm:F4} MAE {ta:F4} ({clock.Elapsed.TotalSeconds:F1} s)");
-                if (vm < bestValidation) (bestValidation, best) = (vm, (tm, ta, name));
+                Console.WriteLine($"    {model.Name}: validation MSE {vm:F4}, test MSE {tm:F4} MAE {ta:F4}");
+                if (vm < bestValidation) (bestValidation, best) = (vm, (tm, ta, model.Name));
             }
+            Console.WriteLine($"    ({clock.Elapsed.TotalSeconds:F1} s for the {(relative ? "relative" : "raw")} fits)");
+        }
         Report("(c) least-squares linear", best.Mse, best.Mae, 0, new { chosen = best.Name, validationMse = bestValidation });
+    }
+    if (options.ContainsKey("torch"))
+    {
+        var recipe = baseRecipe with { Horizon = h };
+        var r = TorchForecast.Run(ett, recipe, Console.WriteLine);
+        Report("(d) libtorch", r.TestMse, r.TestMae, r.TrainSeconds, new { recipe, r.ValidationMse, r.BestEpoch, r.Epochs, r.Parameters });
     }
     if (!options.ContainsKey("no-ours"))
     {

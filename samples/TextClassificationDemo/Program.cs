@@ -7,7 +7,7 @@
 //   options: --epochs N  --datasets DIR  --out DIR  --threads N
 //
 // It trains, prints per-epoch progress, evaluates on held-out rows, saves the model zip, loads it back, predicts a few
-// sentences and writes the training curve as an SVG file.
+// sentences and draws the training curve as an SVG file (ScottPlot).
 using System.Diagnostics;
 using Microsoft.ML;
 using Microsoft.ML.Data;
@@ -79,7 +79,7 @@ foreach (var text in examples)
 }
 
 string svg = Path.Combine(arguments.Output, $"{arguments.Dataset}-training-curve.svg");
-File.WriteAllText(svg, TrainingCurve.Svg(epochs, $"BiLSTM on {arguments.Dataset}: test accuracy {metrics.MicroAccuracy:P1}"));
+TrainingCurve.Save(svg, epochs, $"BiLSTM on {arguments.Dataset}: test accuracy {metrics.MicroAccuracy:P1}");
 Console.WriteLine($"Wrote the training curve to {svg}. Total time {clock.Elapsed.TotalSeconds:F0} s.");
 
 namespace TextClassificationDemo
