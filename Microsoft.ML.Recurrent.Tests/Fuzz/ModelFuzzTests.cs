@@ -65,6 +65,16 @@ public sealed class ModelFuzzTests
             }))
             .Fit(sentences);
         Add("tagger (current)", Save(ml, tagger, sentences.Schema), ml.Data.TakeRows(sentences, 16));
+        // Today's forecaster: covariates, an interval and a checkpointed engine state (network format 5).
+        var steps = ml.Data.LoadFromEnumerable(Forecasting.ForecastingEstimatorTests.Series(120));
+        var forecastOptions = Forecasting.ForecastingEstimatorTests.SmallOptions(covariates: true, interval: 0.8f);
+        forecastOptions.NumberOfEpochs = 1;
+        var engine = ml.Forecasting.Recurrent(forecastOptions).Fit(steps).CreateForecastEngine(steps);
+        using (var checkpoint = new MemoryStream())
+        {
+            engine.Checkpoint(ml, checkpoint);
+            Add("forecaster (current)", checkpoint.ToArray(), ml.Data.TakeRows(steps, 80));
+        }
         // The committed version-1 zips (no integrity envelope).
         foreach (string fixture in new[] { "multiclass", "tokenizetoids" })
         {

@@ -55,7 +55,10 @@ public sealed record MutantResult(int Index, MutantKind Kind, string Entry, stri
 /// </summary>
 public sealed class ModelMutants
 {
-    private static readonly string[] OurSignatures = ["RNNMCLAS", "RNNBINCL", "RNNREGRS", "RNNTAGGR", "RNNFEATR", "RNNLANGM", "TOK2IDS "];
+    private static readonly string[] OurSignatures = ["RNNMCLAS", "RNNBINCL", "RNNREGRS", "RNNTAGGR", "RNNFEATR", "RNNLANGM", "RNNFRCST", "TOK2IDS "];
+
+    /// <summary>The components that had the integrity envelope from their first version (the others from 0x00010002).</summary>
+    private static readonly string[] EnvelopedFromTheStart = ["RNNLANGM", "RNNFRCST"];
     private static readonly long[] Extremes = [0, -1, 1, 2, int.MaxValue, int.MinValue, int.MaxValue - 1, 1 << 16, 1 << 20, 1 << 26, 1 << 30, 255, 1 << 24];
     private const int HeaderSize = 256; // ML.NET's ModelHeader
 
@@ -91,7 +94,8 @@ public sealed class ModelMutants
             _entries.Add((entry.FullName, bytes));
         }
         if (_ours.Count == 0) throw new ArgumentException("The zip holds no entry of Microsoft.ML.Recurrent.", nameof(zip));
-        Enveloped = _ours.All(i => BinaryPrimitives.ReadUInt32LittleEndian(_entries[i].Bytes.AsSpan(0x48)) >= 0x00010002);
+        Enveloped = _ours.All(i => BinaryPrimitives.ReadUInt32LittleEndian(_entries[i].Bytes.AsSpan(0x48)) >= 0x00010002
+            || EnvelopedFromTheStart.Contains(System.Text.Encoding.ASCII.GetString(_entries[i].Bytes, 0x40, 8).TrimEnd('\0')));
     }
 
     /// <summary>Whether the entry's model signature (ML.NET's header, 8 ASCII bytes at 0x40; spaces are stored as 0) is one of ours.</summary>
