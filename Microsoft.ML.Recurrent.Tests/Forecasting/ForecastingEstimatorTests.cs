@@ -76,6 +76,12 @@ public sealed class ForecastingEstimatorTests
         var (ours, naive, rows) = Errors(scored, steps, 12, from: 560);
         Assert.IsTrue(rows > 100);
         Assert.IsTrue(ours < 0.25 * naive, $"MSE {ours:F4} vs last value {naive:F4}");
+        // Evaluate scores the same forecasts: given the look-back rows before row 560, its first forecast is row 560's.
+        var metrics = model.Evaluate(ml.Data.LoadFromEnumerable(steps[(560 - 47)..]));
+        Assert.AreEqual(rows, metrics.Forecasts);
+        Assert.AreEqual(ours, metrics.TargetMeanSquaredError["Load"], 1e-9 * ours);
+        Assert.AreEqual(metrics.TargetMeanSquaredError["Load"] / (model.Model.Scales[0] * (double)model.Model.Scales[0]), metrics.MeanSquaredError, 1e-6 * metrics.MeanSquaredError);
+        Assert.IsTrue(double.IsNaN(metrics.IntervalCoverage));
     }
 
     [TestMethod]
@@ -120,6 +126,9 @@ public sealed class ForecastingEstimatorTests
         double coverage = (double)inside / total;
         Console.WriteLine($"coverage of the 80 % interval: {coverage:P1} over {total} forecasts");
         Assert.IsTrue(coverage > 0.5 && coverage < 0.99, $"coverage {coverage:P1}");
+        var metrics = model.Evaluate(ml.Data.LoadFromEnumerable(steps));
+        Assert.AreEqual(288 - 47, metrics.Forecasts);
+        Assert.AreEqual(coverage, metrics.IntervalCoverage, 1e-12);
         Assert.AreEqual(12, engine.Predict(Enumerable.Repeat(1f, 12).ToArray())["Load"].Length);
     }
 

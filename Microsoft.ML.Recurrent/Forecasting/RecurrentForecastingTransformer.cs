@@ -98,6 +98,73 @@ public sealed class RecurrentForecastingTransformer : ITransformer
         return engine;
     }
 
+    /// <summary>
+    /// Scores the forecasts this model makes over <paramref name="series"/> (one row per time step, in time order, with
+    /// the model's columns) against what followed: every row with a forecast whose <see cref="Horizon"/> rows all lie in
+    /// the series counts; rows whose forecast is NaN (no full window, a missing value) or whose actual values are
+    /// missing are left out. Give it the look-back rows before the part to evaluate, so its first row has a forecast.
+    /// </summary>
+    public ForecastingMetrics Evaluate(IDataView series)
+    {
+        ArgumentNullException.ThrowIfNull(series);
+        var l = _model.Layout;
+        int ct = l.Targets, h = l.Horizon;
+        // The targets' actual values, in order (NaN kept: they are skipped below).
+        var actual = new List<float>();
+        using (var cursor = series.GetRowCursor(_model.TargetNames.Select(n => series.Schema[n])))
+        {
+            SeriesReader.CheckColumns(series.Schema, _model.TargetNames, [.. _model.TargetNames.Select(_ => "target")], "series");
+            var getters = SeriesReader.Getters(cursor, _model.TargetNames);
+            while (cursor.MoveNext())
+                foreach (var get in getters) actual.Add(get());
+        }
+        long rows = actual.Count / ct;
+        var scored = Transform(series);
+        var columns = new List<DataViewSchema.Column> { scored.Schema[ForecastColumnName] };
+        if (HasInterval) columns.AddRange([scored.Schema[LowerBoundColumnName], scored.Schema[UpperBoundColumnName]]);
+        var squares = new double[ct];
+        var absolutes = new double[ct];
+        double scaledSquares = 0, scaledAbsolutes = 0;
+        long forecasts = 0, inside = 0;
+        using (var cursor = scored.GetRowCursor(columns))
+        {
+            var forecast = cursor.GetGetter<VBuffer<float>>(columns[0]);
+            var lower = HasInterval ? cursor.GetGetter<VBuffer<float>>(columns[1]) : null;
+            var upper = HasInterval ? cursor.GetGetter<VBuffer<float>>(columns[2]) : null;
+            VBuffer<float> f = default, lo = default, hi = default;
+            for (long t = 0; cursor.MoveNext() && t + h < rows; t++)
+            {
+                forecast(ref f);
+                var values = f.GetValues();
+                bool usable = !float.IsNaN(values[0]);
+                for (int k = 0; usable && k < ct; k++)
+                    for (int r = 1; r <= h; r++)
+                        if (!float.IsFinite(actual[(int)((t + r) * ct + k)])) usable = false;
+                if (!usable) continue;
+                lower?.Invoke(ref lo);
+                upper?.Invoke(ref hi);
+                for (int k = 0; k < ct; k++)
+                    for (int r = 0; r < h; r++)
+                    {
+                        double y = actual[(int)((t + 1 + r) * ct + k)], e = values[k * h + r] - y;
+                        squares[k] += e * e;
+                        absolutes[k] += Math.Abs(e);
+                        double z = e / _model.Scales[k];
+                        scaledSquares += z * z;
+                        scaledAbsolutes += Math.Abs(z);
+                        if (HasInterval && lo.GetValues()[k * h + r] <= y && y <= hi.GetValues()[k * h + r]) inside++;
+                    }
+                forecasts++;
+            }
+        }
+        double perTarget = Math.Max(1, forecasts * h), all = perTarget * ct;
+        var names = _model.TargetNames;
+        return new ForecastingMetrics(forecasts, h, names, forecasts == 0 ? double.NaN : scaledSquares / all, forecasts == 0 ? double.NaN : scaledAbsolutes / all,
+            names.Select((n, k) => (n, k)).ToDictionary(x => x.n, x => forecasts == 0 ? double.NaN : squares[x.k] / perTarget),
+            names.Select((n, k) => (n, k)).ToDictionary(x => x.n, x => forecasts == 0 ? double.NaN : absolutes[x.k] / perTarget),
+            HasInterval && forecasts > 0 ? inside / all : double.NaN);
+    }
+
     /// <summary>This model with <paramref name="history"/> as its saved engine state.</summary>
     internal RecurrentForecastingTransformer WithHistory(float[] history) =>
         new(_host, _model, ForecastColumnName, LowerBoundColumnName, UpperBoundColumnName, NumberOfThreads, history);
