@@ -199,4 +199,60 @@ public sealed class ForecastCoreTests
         }
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => PinballLoss.Forward(1f, values, values, d));
     }
+
+    [TestMethod]
+    public void LeastSquaresRecoversAnExactLinearMap()
+    {
+        var random = new Random(4);
+        var fit = new LeastSquares(4, 2);
+        for (int batch = 0; batch < 3; batch++)
+        {
+            var x = new float[50 * 4];
+            var y = new float[50 * 2];
+            for (int i = 0; i < 50; i++)
+            {
+                for (int k = 0; k < 3; k++) x[i * 4 + k] = (float)(random.NextDouble() * 2 - 1);
+                x[i * 4 + 3] = 1;   // the constant column
+                y[i * 2] = 2 * x[i * 4] - x[i * 4 + 1] + 0.5f * x[i * 4 + 2] + 3;
+                y[i * 2 + 1] = -x[i * 4 + 2] - 1;
+            }
+            fit.Add(50, x, y);
+        }
+        var w = fit.Solve(0);   // [4, 2]
+        double[] expected = [2, 0, -1, 0, 0.5, -1, 3, -1];
+        for (int i = 0; i < 8; i++) Assert.AreEqual(expected[i], w[i], 1e-4, $"w[{i}]");
+        // A ridge shrinks the weights, not the constant.
+        var shrunk = fit.Solve(10);
+        Assert.IsTrue(Math.Abs(shrunk[0]) < 1);
+        Assert.ThrowsExactly<InvalidOperationException>(() => new LeastSquares(2, 1).Solve(0));
+    }
+
+    [TestMethod]
+    public void LeastSquaresStartIsTheLinearModelAndIsKeptWhenNothingBeatsIt()
+    {
+        // A noiseless daily sine: the next day is an exact linear function of the last one, so the start alone forecasts
+        // it; a learning rate too small to move the weights leaves it the best epoch (0).
+        int rows = 400;
+        var series = new float[rows];
+        for (int t = 0; t < rows; t++) series[t] = MathF.Sin(2 * MathF.PI * t / 24) + 0.01f * t;   // rank-deficient windows: the ridge is raised
+        var layout = new ForecastLayout { LookBack = 48, Horizon = 24, SegmentLength = 12, Normalization = WindowNormalization.LastValue };
+        var network = new RecurrentNetwork(new NetworkConfig
+        {
+            Cell = RecurrentCellKind.Gru, InputSize = layout.FeaturesPerStep, HiddenSize = 8, Head = NetworkHeadKind.Forecast,
+            OutputSize = layout.OutputSize, ForecastSteps = layout.Steps, SkipColumns = layout.SegmentLength,
+        });
+        network.Initialize(1);
+        var trainer = new ForecastTrainer(network, layout, new TrainingSettings { Epochs = 2, BatchSize = 32, LearningRate = 1e-12f, Seed = 1 })
+        {
+            LinearStartRidge = 1e-7,
+        };
+        var training = new ForecastWindows(48, 24, 0, 300);
+        var validation = new ForecastWindows(48, 24, 300, rows);
+        trainer.Train(series, training, validation);
+        var (mse, _) = trainer.Evaluate(series, validation);
+        Assert.IsTrue(mse < 1e-6, $"validation MSE {mse}");
+        Assert.AreEqual(0, trainer.BestEpoch);
+        var ps = network.Parameters;
+        CollectionAssert.AreEqual(new float[ps["head.weight"].Length], ps.Value(ps["head.weight"]).ToArray(), "the head starts at zero");
+    }
 }

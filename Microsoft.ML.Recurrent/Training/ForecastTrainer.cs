@@ -46,8 +46,17 @@ internal sealed class ForecastTrainer
         network.Threads = settings.Threads;
     }
 
-    /// <summary>Epoch whose weights were kept (the best validation epoch, or the last).</summary>
+    /// <summary>Epoch whose weights were kept (the best validation epoch, or the last; 0 = the least-squares start).</summary>
     public int BestEpoch { get; private set; }
+
+    /// <summary>
+    /// Ridge of the least-squares start (relative to the number of samples), or a negative value for none. With a
+    /// window skip, training starts from the linear model: the skip is fitted by ridge least squares to the training
+    /// samples (closed form), the head's weight is zero and its bias the fit's constant, so the network's first output is
+    /// that linear forecast and the recurrent part learns what it leaves. With validation, the start is scored as
+    /// epoch 0 and kept if no epoch beats it.
+    /// </summary>
+    public double LinearStartRidge { get; init; } = -1;
 
     /// <summary>
     /// Trains on the windows <paramref name="training"/> of <paramref name="series"/> [T, C]; with
@@ -72,6 +81,16 @@ internal sealed class ForecastTrainer
         float[]? bestWeights = null;
         int sinceBest = 0;
         var started = System.Diagnostics.Stopwatch.StartNew();
+        if (LinearStartRidge >= 0 && _network.Config.SkipColumns > 0)
+        {
+            StartFromLeastSquares(series, training, samples, checkCancelled);
+            if (validation is { } v0)
+            {
+                best = Evaluate(series, v0).MeanSquaredError;
+                bestWeights = (float[])_network.Parameters.Values.Clone();
+                BestEpoch = 0;
+            }
+        }
         for (int epoch = 1; epoch <= _settings.Epochs; epoch++)
         {
             var clock = System.Diagnostics.Stopwatch.StartNew();
@@ -137,6 +156,75 @@ internal sealed class ForecastTrainer
         if (bestWeights is not null)
             bestWeights.CopyTo(_network.Parameters.Values, 0);
         return reports;
+    }
+
+    /// <summary>
+    /// The least-squares start (see <see cref="LinearStartRidge"/>): accumulates XᵀX and XᵀY over every training sample —
+    /// X the skip's input (the window-normalized window and the future covariates) plus a constant, Y the
+    /// window-normalized targets — solves, and writes the skip's weights (the same for the point forecast and every
+    /// quantile), the head's bias, and a zero head weight.
+    /// </summary>
+    internal void StartFromLeastSquares(float[] series, ForecastWindows training, Action? checkCancelled = null)
+    {
+        if (LinearStartRidge < 0) throw new InvalidOperationException("Set LinearStartRidge (≥ 0) for a least-squares start.");
+        StartFromLeastSquares(series, training, Enumerable.Range(0, training.Count * _layout.Targets).ToArray(), checkCancelled);
+    }
+
+
+    private void StartFromLeastSquares(float[] series, ForecastWindows training, int[] samples, Action? checkCancelled)
+    {
+        var head = (ForecastHead)_network.Head;
+        int ct = _layout.Targets, h = _layout.Horizon, s = head.SkipSize, p = s + 1, f = _layout.FeaturesPerStep, n = _layout.Steps;
+        var fit = new LeastSquares(p, h);
+        int batchSize = Math.Max(_settings.BatchSize, 256);
+        var x = new float[batchSize * p];
+        var y = new float[batchSize * h];
+        var starts = new int[batchSize];
+        var channels = new int[batchSize];
+        for (int first = 0; first < samples.Length; first += batchSize)
+        {
+            checkCancelled?.Invoke();
+            int b = Math.Min(batchSize, samples.Length - first);
+            for (int i = 0; i < b; i++)
+            {
+                starts[i] = training.TargetStart((first + i) / ct);
+                channels[i] = (first + i) % ct;
+            }
+            _batch.Fill(series, starts.AsSpan(0, b), channels.AsSpan(0, b), withTargets: true);
+            var data = _batch.Data;
+            for (int i = 0; i < b; i++)
+            {
+                var row = x.AsSpan(i * p, p);
+                head.SkipRow(data.Features.Slice(i * n * f), f, data.Static.IsEmpty ? default : data.Static.Slice(i * _layout.StaticSize, _layout.StaticSize), row[..s]);
+                row[s] = 1;
+                var (shift, scale) = _batch.Statistics(i);
+                for (int r = 0; r < h; r++) y[i * h + r] = (_batch.Targets[i * h + r] - shift) / scale;
+            }
+            fit.Add(b, x.AsSpan(0, b * p), y.AsSpan(0, b * h));
+        }
+        // A window of few degrees of freedom (a noiseless or constant series) makes XᵀX singular: raise the ridge until it solves.
+        double[]? w = null;
+        for (double ridge = LinearStartRidge; w is null; ridge = Math.Max(ridge * 10, 1e-6))
+        {
+            try
+            {
+                w = fit.Solve(ridge);   // [p, H]
+            }
+            catch (InvalidOperationException) when (ridge < 1e3)
+            {
+            }
+        }
+        var ps = _network.Parameters;
+        var skip = ps.Value(ps["skip.weight"]);  // [O, s], O = (1 + Q)·H
+        var bias = ps.Value(ps["head.bias"]);
+        for (int k = 0; k < _layout.OutputsPerRow; k++)
+            for (int r = 0; r < h; r++)
+            {
+                int o = k * h + r;
+                for (int i = 0; i < s; i++) skip[o * s + i] = (float)w[i * h + r];
+                bias[o] = (float)w[s * h + r];
+            }
+        ps.Value(ps["head.weight"]).Clear();
     }
 
     /// <summary>

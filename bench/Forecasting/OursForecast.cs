@@ -25,6 +25,8 @@ internal sealed record Recipe
     public int Threads { get; init; } = 2;
     public long Seed { get; init; } = 1;
     public float[] Quantiles { get; init; } = [];
+    /// <summary>Ridge of the least-squares start of the skip (negative = none).</summary>
+    public double LinearStart { get; init; } = -1;
 }
 
 internal static class OursForecast
@@ -60,11 +62,12 @@ internal static class OursForecast
         var network = new RecurrentNetwork(config);
         network.Initialize(recipe.Seed);
         var settings = Settings(recipe);
-        var trainer = new ForecastTrainer(network, layout, settings);
+        var trainer = new ForecastTrainer(network, layout, settings) { LinearStartRidge = recipe.LinearStart };
         var train = new ForecastWindows(recipe.LookBack, recipe.Horizon, 0, Ett.TrainEnd);
         var validation = new ForecastWindows(recipe.LookBack, recipe.Horizon, Ett.TrainEnd, Ett.ValidationEnd);
         var test = new ForecastWindows(recipe.LookBack, recipe.Horizon, Ett.ValidationEnd, Ett.TestEnd);
         var clock = System.Diagnostics.Stopwatch.StartNew();
+        if (recipe.LinearStart >= 0) log("  (least-squares start: epoch 0 is the linear model)");
         var epochs = trainer.Train(ett.Values, train, validation, onEpoch: e =>
             log($"  epoch {e.Epoch}/{e.Epochs}: train loss {e.Loss:F4}, validation MSE {e.ValidationLoss:F4}{(e.IsBest ? " *" : "")}, {e.Elapsed.TotalSeconds:F1} s ({e.ValidationElapsed.TotalSeconds:F1} s validation)"));
         double trainSeconds = clock.Elapsed.TotalSeconds;

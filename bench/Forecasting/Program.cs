@@ -43,6 +43,7 @@ var baseRecipe = new Recipe
     WeightDecay = float.Parse(Get("wd", "0"), CultureInfo.InvariantCulture),
     Threads = int.Parse(Get("threads", "2"), CultureInfo.InvariantCulture),
     Seed = long.Parse(Get("seed", "1"), CultureInfo.InvariantCulture),
+    LinearStart = double.Parse(Get("linear-start", "-1"), CultureInfo.InvariantCulture),
 };
 string tag = Get("tag", "run");
 var resultsDir = Path.Combine(Accuracy.Machine.RepositoryRoot(), "bench", "Forecasting", "results");

@@ -28,6 +28,9 @@ internal static class TorchForecast
         var (layout, config) = OursForecast.Shapes(recipe, c);
         var ours = new RecurrentNetwork(config);
         ours.Initialize(recipe.Seed);                   // the initial weights both start from
+        var train = new ForecastWindows(recipe.LookBack, recipe.Horizon, 0, Ett.TrainEnd);
+        if (recipe.LinearStart >= 0 && recipe.Skip)     // the same least-squares start (computed by our trainer)
+            new ForecastTrainer(ours, layout, OursForecast.Settings(recipe)) { LinearStartRidge = recipe.LinearStart }.StartFromLeastSquares(ett.Values, train);
         var cell = config.Cell;
         nn.Module<Tensor, Tensor?, (Tensor, Tensor)>? gru = cell == RecurrentCellKind.Gru
             ? nn.GRU(layout.FeaturesPerStep, recipe.Hidden, numLayers: recipe.Layers, batchFirst: true) : null;
@@ -44,12 +47,11 @@ internal static class TorchForecast
             foreach (var (name, p) in rnn.named_parameters()) Copy(p, "rnn." + name);
             Copy(head.weight!, "head.weight");
             Copy(head.bias!, "head.bias");
-            if (skip is not null) nn.init.zeros_(skip.weight!);
+            if (skip is not null) Copy(skip.weight!, "skip.weight");
         }
         var parameters = rnn.parameters().Concat(head.parameters()).Concat(skip?.parameters() ?? []).ToList();
         var optimizer = optim.Adam(parameters, lr: recipe.LearningRate, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: recipe.WeightDecay);
         var settings = OursForecast.Settings(recipe);
-        var train = new ForecastWindows(recipe.LookBack, recipe.Horizon, 0, Ett.TrainEnd);
         var validation = new ForecastWindows(recipe.LookBack, recipe.Horizon, Ett.TrainEnd, Ett.ValidationEnd);
         var test = new ForecastWindows(recipe.LookBack, recipe.Horizon, Ett.ValidationEnd, Ett.TestEnd);
         int n = layout.Steps, f = layout.FeaturesPerStep, w = layout.SegmentLength, o = layout.OutputSize, h = layout.Horizon;
@@ -103,6 +105,17 @@ internal static class TorchForecast
         Dictionary<string, Tensor>? bestState = null;
         int bestEpoch = 0, sinceBest = 0, epochsRun = 0;
         var clock = Stopwatch.StartNew();
+        Dictionary<string, Tensor> Snapshot() =>
+            rnn.named_parameters().Select(p => ("rnn." + p.name, p.parameter.detach().clone()))
+                .Concat(head.named_parameters().Select(p => ("head." + p.name, p.parameter.detach().clone())))
+                .Concat(skip?.named_parameters().Select(p => ("skip." + p.name, p.parameter.detach().clone())) ?? [])
+                .ToDictionary(p => p.Item1, p => p.Item2);
+        if (recipe.LinearStart >= 0 && recipe.Skip)
+        {
+            (best, _) = Evaluate(validation);     // epoch 0: the least-squares start, as ours
+            bestState = Snapshot();
+            log($"  libtorch epoch 0 (least-squares start): validation MSE {best:F4} *");
+        }
         rnn.train();
         for (int epoch = 1; epoch <= recipe.Epochs; epoch++)
         {
@@ -134,10 +147,7 @@ internal static class TorchForecast
                 bestEpoch = epoch;
                 sinceBest = 0;
                 foreach (var t in bestState?.Values ?? Enumerable.Empty<Tensor>()) t.Dispose();
-                bestState = rnn.named_parameters().Select(p => ("rnn." + p.name, p.parameter.detach().clone()))
-                    .Concat(head.named_parameters().Select(p => ("head." + p.name, p.parameter.detach().clone())))
-                    .Concat(skip?.named_parameters().Select(p => ("skip." + p.name, p.parameter.detach().clone())) ?? [])
-                    .ToDictionary(p => p.Item1, p => p.Item2);
+                bestState = Snapshot();
             }
             else
             {

@@ -98,24 +98,32 @@ internal sealed class ForecastHead : INetworkHead
     }
 
     /// <summary>
-    /// Skip input [B, n·w + S], sorted order: row j (the caller's sequence i = Order[j]) = the first w features of each
-    /// of its n steps (features [Σ lengths, F], caller's order), then its static values.
+    /// Skip input [B, n·w + S], sorted order: row j (the caller's sequence i = Order[j]) = its skip row
+    /// (<see cref="SkipRow"/>).
     /// </summary>
     private void GatherSkipInput(RaggedBatch batch, in SequenceData data, Span<float> input)
     {
-        int s = SkipSize, w = _skipColumns, f = _inputSize;
-        ReadOnlySpan<float> features = data.Features;
-        if (w > 0 && features.Length != batch.TotalSteps * f)
-            throw new ArgumentException($"The forecast head's skip reads {f} features per step ({batch.TotalSteps * f}); got {features.Length}.", nameof(data));
+        int s = SkipSize, f = _inputSize;
+        if (_skipColumns > 0 && data.Features.Length != batch.TotalSteps * f)
+            throw new ArgumentException($"The forecast head's skip reads {f} features per step ({batch.TotalSteps * f}); got {data.Features.Length}.", nameof(data));
         for (int j = 0; j < batch.BatchSize; j++)
         {
             int i = batch.Order[j];
-            var row = input.Slice(j * s, s);
-            for (int t = 0; t < _steps && w > 0; t++)
-                features.Slice((batch.SequenceStarts[i] + t) * f, w).CopyTo(row.Slice(t * w, w));
-            if (_staticSize > 0)
-                data.Static.Slice(i * _staticSize, _staticSize).CopyTo(row.Slice(_steps * w));
+            SkipRow(data.Features.Slice(batch.SequenceStarts[i] * f), f, data.Static.IsEmpty ? default : data.Static.Slice(i * _staticSize, _staticSize), input.Slice(j * s, s));
         }
+    }
+
+    /// <summary>
+    /// One sequence's skip input [n·w + S]: the first w of the F features of each of its n steps (<paramref name="features"/>
+    /// from its first step on), then its static values.
+    /// </summary>
+    public void SkipRow(ReadOnlySpan<float> features, int featuresPerStep, ReadOnlySpan<float> statics, Span<float> row)
+    {
+        int w = _skipColumns;
+        for (int t = 0; t < _steps && w > 0; t++)
+            features.Slice(t * featuresPerStep, w).CopyTo(row.Slice(t * w, w));
+        if (_staticSize > 0)
+            statics.CopyTo(row.Slice(_steps * w));
     }
 
     public void Backward(RaggedBatch batch, ReadOnlySpan<float> dOutputs, Span<float> dY, Span<float> dX)
