@@ -19,8 +19,9 @@ namespace Microsoft.ML.Recurrent;
 /// each target is a sample of its own (the targets share the weights, as in PatchTST, DLinear and SegRNN): its window is
 /// normalized per window (<see cref="Options.WindowNormalization"/>), cut into segments of
 /// <see cref="Options.SegmentLength"/> rows — one recurrent step per segment, with the past covariates' values beside
-/// it — and the top layer's final state gives all horizon rows at once through a linear head, plus a linear map of the
-/// future covariates over the horizon (and, with <see cref="Options.LinearSkip"/>, of the window).</para>
+/// it — and the top layer's final state gives all horizon rows at once through a linear head, added to a linear map of
+/// the window (<see cref="Options.LinearSkip"/>, fitted first by least squares) and of the future covariates over the
+/// horizon.</para>
 /// <para>Missing values are refused, naming the row and column: impute them first (ML.NET's
 /// <c>ReplaceMissingValues</c>).</para>
 /// </remarks>
@@ -57,10 +58,15 @@ public sealed class RecurrentForecastingEstimator : IEstimator<RecurrentForecast
         public WindowNormalization WindowNormalization = WindowNormalization.LastValue;
 
         /// <summary>
-        /// A linear map of the look-back window added to the recurrent forecast, starting at zero (the future covariates
-        /// always enter through such a linear map). Default false.
+        /// A linear map of the look-back window (DLinear's family) added to the recurrent forecast: fitted first by ridge
+        /// least squares over every training window (closed form), then kept fixed while the recurrent part and its head,
+        /// which start at zero, learn what the linear forecast leaves. With validation, the linear model alone is scored
+        /// as epoch 0 and kept unless an epoch beats it. The future covariates always enter through a linear map. Default true.
         /// </summary>
-        public bool LinearSkip;
+        public bool LinearSkip = true;
+
+        /// <summary>Ridge of the linear skip's least-squares fit, relative to the number of training samples. Default 0.01.</summary>
+        public float LinearSkipRidge = 0.01f;
 
         /// <summary>
         /// Coverage of a prediction interval forecast beside the point forecast, e.g. 0.8 for the 10 % and 90 % quantiles
@@ -86,8 +92,8 @@ public sealed class RecurrentForecastingEstimator : IEstimator<RecurrentForecast
         /// <summary>Samples (window, target) per step. Default 256.</summary>
         public int BatchSize = 256;
 
-        /// <summary>Passes over the training windows. Default 10.</summary>
-        public int NumberOfEpochs = 10;
+        /// <summary>Passes over the training windows (the learning rate decays to zero over them). Default 5.</summary>
+        public int NumberOfEpochs = 5;
 
         /// <summary>Peak learning rate (Adam). Default 0.001.</summary>
         public float LearningRate = 1e-3f;
@@ -167,6 +173,7 @@ public sealed class RecurrentForecastingEstimator : IEstimator<RecurrentForecast
             Fraction(HeadDropout, nameof(HeadDropout));
             Fraction(ValidationFraction, nameof(ValidationFraction));
             if (!(LearningRate > 0 && float.IsFinite(LearningRate))) throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate, "LearningRate must be positive.");
+            if (!(LinearSkipRidge >= 0 && float.IsFinite(LinearSkipRidge))) throw new ArgumentOutOfRangeException(nameof(LinearSkipRidge), LinearSkipRidge, "LinearSkipRidge must be a non-negative number.");
             if (!(WeightDecay >= 0)) throw new ArgumentOutOfRangeException(nameof(WeightDecay), WeightDecay, "WeightDecay must not be negative.");
             if (EarlyStoppingPatience < 0) throw new ArgumentOutOfRangeException(nameof(EarlyStoppingPatience), EarlyStoppingPatience, "EarlyStoppingPatience must not be negative.");
             if (NumberOfThreads is <= 0 or > RecurrentModel.MaxThreads) throw new ArgumentOutOfRangeException(nameof(NumberOfThreads), NumberOfThreads, $"NumberOfThreads must be between 1 and {RecurrentModel.MaxThreads}.");
@@ -284,7 +291,11 @@ public sealed class RecurrentForecastingEstimator : IEstimator<RecurrentForecast
             Epochs = o.NumberOfEpochs, BatchSize = o.BatchSize, LearningRate = o.LearningRate, Schedule = o.LearningRateSchedule,
             WeightDecay = o.WeightDecay, GradientClipNorm = 0, EarlyStoppingPatience = validation is null ? 0 : o.EarlyStoppingPatience,
             Threads = threads, Seed = seed,
-        });
+        })
+        {
+            LinearStartRidge = o.LinearSkip ? o.LinearSkipRidge : -1,
+            FreezeLinearStart = true,
+        };
         var token = o.CancellationToken;
         trainer.Train(series, training, validation, () =>
         {
@@ -298,7 +309,9 @@ public sealed class RecurrentForecastingEstimator : IEstimator<RecurrentForecast
             o.EpochCallback?.Invoke(report);
         });
         if (validation is not null)
-            channel.Info($"Keeping the weights of epoch {trainer.BestEpoch}, the best on the validation windows.");
+            channel.Info(trainer.BestEpoch == 0
+                ? "Keeping the linear skip alone (epoch 0): no epoch of the recurrent part beat it on the validation windows."
+                : $"Keeping the weights of epoch {trainer.BestEpoch}, the best on the validation windows.");
         var model = new ForecastModel(o.TargetColumnNames.ToArray(), o.PastCovariateColumnNames.ToArray(), o.FutureCovariateColumnNames.ToArray(),
             means, scales, layout, network.CreateInferenceSibling());
         return new RecurrentForecastingTransformer(_host, model, o.ForecastColumnName, o.LowerBoundColumnName, o.UpperBoundColumnName,

@@ -59,6 +59,12 @@ internal sealed class ForecastTrainer
     public double LinearStartRidge { get; init; } = -1;
 
     /// <summary>
+    /// With <see cref="LinearStartRidge"/>: keep the skip at its least-squares values (the recurrent part and the head
+    /// learn the residual of the linear forecast) instead of training it further.
+    /// </summary>
+    public bool FreezeLinearStart { get; init; }
+
+    /// <summary>
     /// Trains on the windows <paramref name="training"/> of <paramref name="series"/> [T, C]; with
     /// <paramref name="validation"/>, scores those windows after every epoch. <paramref name="checkCancelled"/> runs once
     /// per batch and may throw. <see cref="RecurrentEpochInfo.ValidationLoss"/> is the validation mean squared error.
@@ -81,8 +87,10 @@ internal sealed class ForecastTrainer
         float[]? bestWeights = null;
         int sinceBest = 0;
         var started = System.Diagnostics.Stopwatch.StartNew();
+        Parameter? frozenSkip = null;
         if (LinearStartRidge >= 0 && _network.Config.SkipColumns > 0)
         {
+            if (FreezeLinearStart) frozenSkip = _network.Parameters["skip.weight"];
             StartFromLeastSquares(series, training, samples, checkCancelled);
             if (validation is { } v0)
             {
@@ -111,6 +119,8 @@ internal sealed class ForecastTrainer
                 _batch.Fill(series, starts, channels, withTargets: true);
                 _network.Parameters.ZeroGradients();
                 float loss = BatchLoss(_network, _batch, _loss, ref _outputs, ref _dOutputs, _random, backward: true);
+                if (frozenSkip is { } skipRange)
+                    _network.Parameters.Gradients.AsSpan(skipRange.Offset, skipRange.Length).Clear();   // no update (Adam's moments stay 0)
                 if (!float.IsFinite(loss))
                     throw new InvalidOperationException($"Training diverged: the loss is {loss} in epoch {epoch}, batch {first / _settings.BatchSize + 1}. The model is not kept; try a lower learning rate.");
                 float norm = _settings.GradientClipNorm > 0

@@ -27,6 +27,8 @@ internal sealed record Recipe
     public float[] Quantiles { get; init; } = [];
     /// <summary>Ridge of the least-squares start of the skip (negative = none).</summary>
     public double LinearStart { get; init; } = -1;
+    /// <summary>Keep the least-squares skip fixed.</summary>
+    public bool FreezeStart { get; init; }
 }
 
 internal static class OursForecast
@@ -62,7 +64,7 @@ internal static class OursForecast
         var network = new RecurrentNetwork(config);
         network.Initialize(recipe.Seed);
         var settings = Settings(recipe);
-        var trainer = new ForecastTrainer(network, layout, settings) { LinearStartRidge = recipe.LinearStart };
+        var trainer = new ForecastTrainer(network, layout, settings) { LinearStartRidge = recipe.LinearStart, FreezeLinearStart = recipe.FreezeStart };
         var train = new ForecastWindows(recipe.LookBack, recipe.Horizon, 0, Ett.TrainEnd);
         var validation = new ForecastWindows(recipe.LookBack, recipe.Horizon, Ett.TrainEnd, Ett.ValidationEnd);
         var test = new ForecastWindows(recipe.LookBack, recipe.Horizon, Ett.ValidationEnd, Ett.TestEnd);

@@ -44,6 +44,7 @@ var baseRecipe = new Recipe
     Threads = int.Parse(Get("threads", "2"), CultureInfo.InvariantCulture),
     Seed = long.Parse(Get("seed", "1"), CultureInfo.InvariantCulture),
     LinearStart = double.Parse(Get("linear-start", "-1"), CultureInfo.InvariantCulture),
+    FreezeStart = options.ContainsKey("freeze-start"),
 };
 string tag = Get("tag", "run");
 var resultsDir = Path.Combine(Accuracy.Machine.RepositoryRoot(), "bench", "Forecasting", "results");

@@ -49,7 +49,8 @@ internal static class TorchForecast
             Copy(head.bias!, "head.bias");
             if (skip is not null) Copy(skip.weight!, "skip.weight");
         }
-        var parameters = rnn.parameters().Concat(head.parameters()).Concat(skip?.parameters() ?? []).ToList();
+        // A frozen least-squares skip is left out of the optimizer (as ours clears its gradient).
+        var parameters = rnn.parameters().Concat(head.parameters()).Concat(recipe.FreezeStart ? [] : skip?.parameters() ?? []).ToList();
         var optimizer = optim.Adam(parameters, lr: recipe.LearningRate, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: recipe.WeightDecay);
         var settings = OursForecast.Settings(recipe);
         var validation = new ForecastWindows(recipe.LookBack, recipe.Horizon, Ett.TrainEnd, Ett.ValidationEnd);
