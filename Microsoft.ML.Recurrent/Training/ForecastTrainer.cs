@@ -123,13 +123,7 @@ internal sealed class ForecastTrainer
                     _network.Parameters.Gradients.AsSpan(skipRange.Offset, skipRange.Length).Clear();   // no update (Adam's moments stay 0)
                 if (!float.IsFinite(loss))
                     throw new InvalidOperationException($"Training diverged: the loss is {loss} in epoch {epoch}, batch {first / _settings.BatchSize + 1}. The model is not kept; try a lower learning rate.");
-                float norm = _settings.GradientClipNorm > 0
-                    ? GradientClipping.ClipByGlobalNorm(_network.Parameters.Gradients, _settings.GradientClipNorm)
-                    : (float)Math.Sqrt(GradientClipping.SumOfSquares(_network.Parameters.Gradients));
-                if (!float.IsFinite(norm))
-                    throw new InvalidOperationException($"Training diverged: the gradient norm is {norm} in epoch {epoch}. The model is not kept; try a lower learning rate.");
-                _optimizer.LearningRate = LearningRateSchedules.Rate(_settings, step++, totalSteps);
-                _optimizer.Step(_network.Parameters.Values, _network.Parameters.Gradients);
+                OptimizerStep.ClipAndStep(_optimizer, _settings, _network.Parameters, step++, totalSteps, epoch, "batch", first / _settings.BatchSize + 1);
                 lossSum += (double)loss * b;
             }
 

@@ -133,13 +133,7 @@ internal sealed class LanguageModelTrainer
                 _network.SetInitialStates(h, c);
                 if (frozenLength > 0)
                     _network.Parameters.Gradients.AsSpan(frozenOffset, frozenLength).Clear();
-                float norm = _settings.GradientClipNorm > 0
-                    ? GradientClipping.ClipByGlobalNorm(_network.Parameters.Gradients, _settings.GradientClipNorm)
-                    : (float)Math.Sqrt(GradientClipping.SumOfSquares(_network.Parameters.Gradients));
-                if (!float.IsFinite(norm))
-                    throw new InvalidOperationException($"Training diverged: the gradient norm is {norm} in epoch {epoch}, step {k + 1}. The model is not kept; try a lower learning rate or gradient clipping.");
-                _optimizer.LearningRate = LearningRateSchedules.Rate(_settings, step++, totalSteps);
-                _optimizer.Step(_network.Parameters.Values, _network.Parameters.Gradients);
+                OptimizerStep.ClipAndStep(_optimizer, _settings, _network.Parameters, step++, totalSteps, epoch, "step", k + 1);
                 if (frozenLength > 0)
                     frozenValues.CopyTo(_network.Parameters.Values.AsSpan(frozenOffset, frozenLength));
                 lossSum += (double)loss * n;

@@ -109,13 +109,7 @@ internal sealed class SequenceTrainer
                     _network.Parameters.Gradients.AsSpan(frozenOffset, frozenLength).Clear(); // no update, and no share of the clipping norm
                 if (lockedValues is not null)
                     _network.Parameters.Gradients.AsSpan(0, unfrozenFrom).Clear();
-                float norm = _settings.GradientClipNorm > 0
-                    ? GradientClipping.ClipByGlobalNorm(_network.Parameters.Gradients, _settings.GradientClipNorm)
-                    : GradientNorm(_network.Parameters.Gradients);
-                if (!float.IsFinite(norm))
-                    throw new InvalidOperationException($"Training diverged: the gradient norm is {norm} in epoch {epoch}, batch {b + 1}. The model is not kept; try a lower learning rate or gradient clipping.");
-                _optimizer.LearningRate = LearningRateSchedules.Rate(_settings, step++, totalSteps);
-                _optimizer.Step(_network.Parameters.Values, _network.Parameters.Gradients);
+                OptimizerStep.ClipAndStep(_optimizer, _settings, _network.Parameters, step++, totalSteps, epoch, "batch", b + 1);
                 if (frozenLength > 0)
                     _frozenValues.CopyTo(_network.Parameters.Values.AsSpan(frozenOffset, frozenLength)); // undo weight decay there
                 lockedValues?.CopyTo(_network.Parameters.Values.AsSpan(0, unfrozenFrom));
@@ -353,8 +347,6 @@ internal sealed class SequenceTrainer
             if (System.Numerics.Tensors.TensorPrimitives.IndexOfMax(output.Slice(i * classes, classes)) == labels[i]) correct++;
         return correct;
     }
-
-    private static float GradientNorm(ReadOnlySpan<float> gradients) => (float)Math.Sqrt(GradientClipping.SumOfSquares(gradients));
 
     /// <summary>One batch collected from a dataset: the layout, the inputs and the targets, the sequences in the batch's order.</summary>
     internal readonly struct GatheredBatch
