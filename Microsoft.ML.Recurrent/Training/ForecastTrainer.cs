@@ -91,7 +91,7 @@ internal sealed class ForecastTrainer
         if (LinearStartRidge >= 0 && _network.Config.SkipColumns > 0)
         {
             if (FreezeLinearStart) frozenSkip = _network.Parameters["skip.weight"];
-            StartFromLeastSquares(series, training, samples, checkCancelled);
+            StartFromLeastSquares(series, training, samples.Length, checkCancelled);
             if (validation is { } v0)
             {
                 best = Evaluate(series, v0).MeanSquaredError;
@@ -171,11 +171,11 @@ internal sealed class ForecastTrainer
     internal void StartFromLeastSquares(float[] series, ForecastWindows training, Action? checkCancelled = null)
     {
         if (LinearStartRidge < 0) throw new InvalidOperationException("Set LinearStartRidge (≥ 0) for a least-squares start.");
-        StartFromLeastSquares(series, training, Enumerable.Range(0, training.Count * _layout.Targets).ToArray(), checkCancelled);
+        StartFromLeastSquares(series, training, training.Count * _layout.Targets, checkCancelled);
     }
 
 
-    private void StartFromLeastSquares(float[] series, ForecastWindows training, int[] samples, Action? checkCancelled)
+    private void StartFromLeastSquares(float[] series, ForecastWindows training, int sampleCount, Action? checkCancelled)
     {
         var head = (ForecastHead)_network.Head;
         int ct = _layout.Targets, h = _layout.Horizon, s = head.SkipSize, p = s + 1, f = _layout.FeaturesPerStep, n = _layout.Steps;
@@ -185,10 +185,11 @@ internal sealed class ForecastTrainer
         var y = new float[batchSize * h];
         var starts = new int[batchSize];
         var channels = new int[batchSize];
-        for (int first = 0; first < samples.Length; first += batchSize)
+        // Every sample once, in index order (sample s = window s / Ct, target s % Ct); the order does not matter.
+        for (int first = 0; first < sampleCount; first += batchSize)
         {
             checkCancelled?.Invoke();
-            int b = Math.Min(batchSize, samples.Length - first);
+            int b = Math.Min(batchSize, sampleCount - first);
             for (int i = 0; i < b; i++)
             {
                 starts[i] = training.TargetStart((first + i) / ct);
