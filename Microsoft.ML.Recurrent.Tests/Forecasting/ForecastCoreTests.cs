@@ -254,5 +254,18 @@ public sealed class ForecastCoreTests
         Assert.AreEqual(0, trainer.BestEpoch);
         var ps = network.Parameters;
         CollectionAssert.AreEqual(new float[ps["head.weight"].Length], ps.Value(ps["head.weight"]).ToArray(), "the head starts at zero");
+
+        // Frozen, the skip keeps its least-squares values through training, weight decay included; the rest learns.
+        var frozen = new RecurrentNetwork(network.Config);
+        frozen.Initialize(1);
+        var frozenTrainer = new ForecastTrainer(frozen, layout, new TrainingSettings { Epochs = 2, BatchSize = 32, LearningRate = 1e-2f, WeightDecay = 0.1f, Seed = 1 })
+        {
+            LinearStartRidge = 1e-4, FreezeLinearStart = true,
+        };
+        frozenTrainer.StartFromLeastSquares(series, training);
+        var start = frozen.Parameters.Value(frozen.Parameters["skip.weight"]).ToArray();
+        frozenTrainer.Train(series, training);
+        CollectionAssert.AreEqual(start, frozen.Parameters.Value(frozen.Parameters["skip.weight"]).ToArray(), "the frozen skip moved");
+        Assert.IsTrue(frozen.Parameters.Value(frozen.Parameters["head.weight"]).ToArray().Any(v => v != 0), "the head learned nothing");
     }
 }

@@ -212,6 +212,9 @@ public sealed class ForecastingEstimatorTests
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Forecasting.Recurrent(new RecurrentForecastingEstimator.Options { TargetColumnNames = ["Load"], LookBack = 50, SegmentLength = 24 }));
         Assert.ThrowsExactly<ArgumentException>(() => ml.Forecasting.Recurrent(new RecurrentForecastingEstimator.Options { TargetColumnNames = ["Load"], PastCovariateColumnNames = ["Load"] }));
         Assert.ThrowsExactly<ArgumentException>(() => ml.Forecasting.Recurrent(new RecurrentForecastingEstimator.Options()));
+        Assert.ThrowsExactly<ArgumentNullException>(() => ml.Forecasting.Recurrent(new RecurrentForecastingEstimator.Options { TargetColumnNames = ["Load"], PastCovariateColumnNames = null! }));
+        var tooLong = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Forecasting.Recurrent(new RecurrentForecastingEstimator.Options { TargetColumnNames = ["Load"], LookBack = 8760 }));
+        StringAssert.Contains(tooLong.Message, "Turn LinearSkip off");
 
         var model = ml.Forecasting.Recurrent(SmallOptions(covariates: true)).Fit(ml.Data.LoadFromEnumerable(Series(200)));
         var engine = model.CreateForecastEngine();
@@ -234,5 +237,6 @@ public sealed class ForecastingEstimatorTests
         // A missing column at scoring time is named.
         var noHour = ml.Data.LoadFromEnumerable(Series(100).Select(s => new { s.Load, s.Temperature }));
         StringAssert.Contains(Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => model.Transform(noHour)).Message, "future-covariate column 'Hour'");
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => model.Evaluate(noHour)).Message, "future-covariate column 'Hour'");
     }
 }

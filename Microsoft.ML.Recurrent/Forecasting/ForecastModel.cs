@@ -16,6 +16,9 @@ internal sealed class ForecastModel
     /// <summary>Largest number of columns a model may record.</summary>
     public const int MaxColumns = 1 << 12;
 
+    /// <summary>Largest (look-back + horizon) × columns a model may record: the size of a forecast's row buffer.</summary>
+    public const long MaxWindowValues = 1 << 26;
+
     public string[] TargetNames { get; }
     public string[] PastNames { get; }
     public string[] FutureNames { get; }
@@ -99,6 +102,8 @@ internal sealed class ForecastModel
                 throw reader.Error("column scaling", $"of '{BoundedReader.Printable(names[i])}' is ({means[i]}, {scales[i]}); a finite mean and a positive finite scale are needed.");
         int lookBack = reader.ReadInt32("look-back", 1, MaxWindow);
         int horizon = reader.ReadInt32("horizon", 1, MaxWindow);
+        if ((long)(lookBack + horizon) * c > MaxWindowValues)
+            throw reader.Error("look-back and horizon", $"are {lookBack} and {horizon} over {c} columns: ({lookBack} + {horizon}) × {c} values exceed {MaxWindowValues:N0}.");
         int segment = reader.ReadInt32("segment length", 1, lookBack);
         int normalization = reader.ReadInt32("window normalization", 0, 2);
         int q = reader.ReadInt32("quantile count", 0, 64);

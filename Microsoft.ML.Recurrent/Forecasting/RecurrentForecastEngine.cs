@@ -120,8 +120,10 @@ public sealed class RecurrentForecastEngine
         try
         {
             var (row, column) = scorer.Forecast(rows, values, lower, upper);
-            if (row >= 0)
+            if (row >= l.LookBack)
                 throw new ArgumentException($"The future covariate '{_model.ColumnNames.ElementAt(column)}' is not finite at horizon row {row - l.LookBack}.", nameof(futureCovariates));
+            if (row >= 0)   // observations are checked when they arrive; a state that holds one anyway is reported as such
+                throw new InvalidOperationException($"The engine's state holds a value of '{_model.ColumnNames.ElementAt(column)}' that is not finite, {l.LookBack - row} rows back.");
         }
         finally
         {

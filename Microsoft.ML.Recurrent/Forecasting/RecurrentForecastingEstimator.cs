@@ -113,7 +113,7 @@ public sealed class RecurrentForecastingEstimator : IEstimator<RecurrentForecast
         /// <summary>Stop after this many epochs without a lower validation error (the best epoch is kept either way); 0 = never. Default 3.</summary>
         public int EarlyStoppingPatience = 3;
 
-        /// <summary>Threads for training (saved for scoring); null = all processors. Default null.</summary>
+        /// <summary>Threads for training; null = all processors (scoring uses one thread per cursor or engine call). Default null.</summary>
         public int? NumberOfThreads;
 
         /// <summary>Seed for initialization, sample order and dropout; null takes one from the <c>MLContext</c>'s seed. Default null.</summary>
@@ -144,9 +144,11 @@ public sealed class RecurrentForecastingEstimator : IEstimator<RecurrentForecast
             {
                 if (!(value >= 0 && value < 1)) throw new ArgumentOutOfRangeException(name, value, $"{name} must be in [0, 1).");
             }
+            if (PastCovariateColumnNames is null || FutureCovariateColumnNames is null)
+                throw new ArgumentNullException(PastCovariateColumnNames is null ? nameof(PastCovariateColumnNames) : nameof(FutureCovariateColumnNames), "Use an empty array for no covariates.");
             if (TargetColumnNames is null || TargetColumnNames.Length == 0)
                 throw new ArgumentException("TargetColumnNames must name at least one column to forecast.", nameof(TargetColumnNames));
-            var all = TargetColumnNames.Concat(PastCovariateColumnNames ?? []).Concat(FutureCovariateColumnNames ?? []).ToArray();
+            var all = TargetColumnNames.Concat(PastCovariateColumnNames).Concat(FutureCovariateColumnNames).ToArray();
             foreach (var name in all)
                 if (string.IsNullOrWhiteSpace(name)) throw new ArgumentException("Column names must not be empty.", nameof(TargetColumnNames));
             var repeated = all.GroupBy(n => n, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1);
@@ -160,6 +162,11 @@ public sealed class RecurrentForecastingEstimator : IEstimator<RecurrentForecast
                 throw new ArgumentOutOfRangeException(nameof(SegmentLength), SegmentLength, $"SegmentLength ({SegmentLength}) must divide LookBack ({LookBack}).");
             if ((long)LookBack + Horizon > ForecastModel.MaxWindow)
                 throw new ArgumentOutOfRangeException(nameof(Horizon), Horizon, $"LookBack + Horizon must be at most {ForecastModel.MaxWindow}.");
+            if (((long)LookBack + Horizon) * all.Length > ForecastModel.MaxWindowValues)
+                throw new ArgumentOutOfRangeException(nameof(LookBack), LookBack, $"(LookBack + Horizon) × columns must be at most {ForecastModel.MaxWindowValues:N0}.");
+            if (LinearSkip && (long)LookBack + (long)Horizon * FutureCovariateColumnNames.Length >= ForecastTrainer.MaxLeastSquaresInputs)
+                throw new ArgumentOutOfRangeException(nameof(LinearSkip), LinearSkip,
+                    $"LinearSkip fits a least-squares model of LookBack + Horizon × future covariates = {(long)LookBack + (long)Horizon * FutureCovariateColumnNames.Length:N0} inputs; at most {ForecastTrainer.MaxLeastSquaresInputs - 1:N0}. Turn LinearSkip off for such long windows.");
             Positive(HiddenSize, nameof(HiddenSize));
             Positive(NumberOfLayers, nameof(NumberOfLayers));
             Positive(BatchSize, nameof(BatchSize));

@@ -19,8 +19,9 @@ namespace Microsoft.ML.Recurrent;
 /// <para>Scoring never throws on a row's content. A row gets NaN forecasts when fewer than <see cref="LookBack"/> rows
 /// end at it, when a value its forecast reads is missing (NaN or infinite), or — with future covariates — when fewer
 /// than <see cref="Horizon"/> rows follow it (the covariates over the horizon are read from the rows that follow).</para>
-/// <para>Transform reads the input in order, with a second cursor running ahead by the horizon when there are future
-/// covariates; the view it returns is read by one cursor at a time (no shuffling, no parallel cursor set).</para>
+/// <para>Transform reads the input in order; when a forecast column is read, a second cursor over the model's columns
+/// keeps the look-back rows (and, with future covariates, runs ahead by the horizon). The view it returns is read by
+/// one cursor at a time (no shuffling, no parallel cursor set).</para>
 /// </remarks>
 public sealed class RecurrentForecastingTransformer : ITransformer
 {
@@ -111,9 +112,9 @@ public sealed class RecurrentForecastingTransformer : ITransformer
         int ct = l.Targets, h = l.Horizon;
         // The targets' actual values, in order (NaN kept: they are skipped below).
         var actual = new List<float>();
+        SeriesReader.CheckColumns(series.Schema, [.. _model.ColumnNames], Roles, "series");
         using (var cursor = series.GetRowCursor(_model.TargetNames.Select(n => series.Schema[n])))
         {
-            SeriesReader.CheckColumns(series.Schema, _model.TargetNames, [.. _model.TargetNames.Select(_ => "target")], "series");
             var getters = SeriesReader.Getters(cursor, _model.TargetNames);
             while (cursor.MoveNext())
                 foreach (var get in getters) actual.Add(get());
@@ -185,8 +186,15 @@ public sealed class RecurrentForecastingTransformer : ITransformer
         var model = ForecastModel.Read(reader);
         int c = model.Layout.Columns;
         int rows = reader.ReadInt32("engine history rows", 0, model.Layout.LookBack);
+        if ((long)rows * c * sizeof(float) > reader.Remaining)
+            throw reader.Error("engine history rows", $"are {rows} of {c} values, more than the {reader.Remaining:N0} bytes left.");
         var history = new float[rows * c];
         reader.ReadSingles("engine history", history);
+        int observed = model.Layout.Targets + model.Layout.PastCovariates;   // future covariates of past rows are never read
+        for (int r = 0; r < rows; r++)
+            for (int k = 0; k < observed; k++)
+                if (!float.IsFinite(history[r * c + k]))
+                    throw reader.Error("engine history", $"holds {history[r * c + k]} in row {r}, column {k}; observations are finite.");
         reader.ExpectEnd();
         return new RecurrentForecastingTransformer(env, model, forecast, lower, upper, threads, history);
     }
@@ -293,8 +301,9 @@ public sealed class RecurrentForecastingTransformer : ITransformer
             foreach (var column in needed)
                 if (column.Index >= _inputCount) _outputActive[column.Index - _inputCount] = true;
             _main = input.GetRowCursor(needed.Where(c => c.Index < _inputCount).Select(c => input.Schema[c.Index]));
-            if (_outputActive.Any(a => a))
+            try
             {
+                if (!_outputActive.Any(a => a)) return;
                 var model = parent._model;
                 var l = model.Layout;
                 _columns = l.Columns;
@@ -310,6 +319,12 @@ public sealed class RecurrentForecastingTransformer : ITransformer
                 _ahead = input.GetRowCursor(names.Select(n => input.Schema[n]));
                 _aheadGetters = SeriesReader.Getters(_ahead, names);
                 _scorer = new ForecastModel.Scorer(model) { Threads = 1 };
+            }
+            catch
+            {
+                _ahead?.Dispose();
+                _main.Dispose();
+                throw;
             }
         }
 

@@ -64,6 +64,9 @@ internal sealed class ForecastTrainer
     /// </summary>
     public bool FreezeLinearStart { get; init; }
 
+    /// <summary>Largest least-squares system of the start (inputs + the constant): XᵀX is 8·P² bytes and its Cholesky P³/6 steps.</summary>
+    public const int MaxLeastSquaresInputs = 4097;
+
     /// <summary>
     /// Trains on the windows <paramref name="training"/> of <paramref name="series"/> [T, C]; with
     /// <paramref name="validation"/>, scores those windows after every epoch. <paramref name="checkCancelled"/> runs once
@@ -88,10 +91,12 @@ internal sealed class ForecastTrainer
         int sinceBest = 0;
         var started = System.Diagnostics.Stopwatch.StartNew();
         Parameter? frozenSkip = null;
+        float[] frozenValues = [];
         if (LinearStartRidge >= 0 && _network.Config.SkipColumns > 0)
         {
             if (FreezeLinearStart) frozenSkip = _network.Parameters["skip.weight"];
             StartFromLeastSquares(series, training, samples.Length, checkCancelled);
+            if (frozenSkip is not null) frozenValues = _network.Parameters.Value(frozenSkip).ToArray();
             if (validation is { } v0)
             {
                 best = Evaluate(series, v0).MeanSquaredError;
@@ -120,10 +125,12 @@ internal sealed class ForecastTrainer
                 _network.Parameters.ZeroGradients();
                 float loss = BatchLoss(_network, _batch, _loss, ref _outputs, ref _dOutputs, _random, backward: true);
                 if (frozenSkip is { } skipRange)
-                    _network.Parameters.Gradients.AsSpan(skipRange.Offset, skipRange.Length).Clear();   // no update (Adam's moments stay 0)
+                    _network.Parameters.Gradients.AsSpan(skipRange.Offset, skipRange.Length).Clear();   // no update, no share of the clipping norm
                 if (!float.IsFinite(loss))
                     throw new InvalidOperationException($"Training diverged: the loss is {loss} in epoch {epoch}, batch {first / _settings.BatchSize + 1}. The model is not kept; try a lower learning rate.");
                 OptimizerStep.ClipAndStep(_optimizer, _settings, _network.Parameters, step++, totalSteps, epoch, "batch", first / _settings.BatchSize + 1);
+                if (frozenSkip is { } kept)
+                    frozenValues.CopyTo(_network.Parameters.Values.AsSpan(kept.Offset, kept.Length));   // undo weight decay there
                 lossSum += (double)loss * b;
             }
 
@@ -179,6 +186,8 @@ internal sealed class ForecastTrainer
     {
         var head = (ForecastHead)_network.Head;
         int ct = _layout.Targets, h = _layout.Horizon, s = head.SkipSize, p = s + 1, f = _layout.FeaturesPerStep, n = _layout.Steps;
+        if (p > MaxLeastSquaresInputs)
+            throw new ArgumentException($"A least-squares start over {p - 1:N0} skip inputs (look-back + horizon × future covariates) is too large; at most {MaxLeastSquaresInputs - 1:N0}.", nameof(training));
         var fit = new LeastSquares(p, h);
         int batchSize = Math.Max(_settings.BatchSize, 256);
         var x = new float[batchSize * p];
@@ -301,7 +310,8 @@ internal sealed class ForecastTrainer
                     absolutes += Math.Abs(e);
                 }
         }
-        double n = Math.Max(1, count * h);
+        if (count == 0) return (double.NaN, double.NaN);
+        double n = (double)count * h;
         return (squares / n, absolutes / n);
     }
 }
