@@ -73,7 +73,7 @@ foreach (int h in horizons)
     {
         Console.WriteLine($"  {system,-28} MSE {mse:F4}  MAE {mae:F4}  ({seconds:F1} s)");
         var record = new { tag, horizon = h, lookBack, system, mse, mae, seconds, extra, commit = Accuracy.Machine.GitCommit(Accuracy.Machine.RepositoryRoot()),
-            cpu = Environment.GetEnvironmentVariable("DOTNET_EnableAVX512F") == "0" ? "avx2-forced" : System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated ? "avx512" : "avx2",
+            cpu = System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated ? "avx512" : "avx2",
             load = Accuracy.Machine.LoadAverage(), peakMiB = Accuracy.Machine.PeakMemoryMiB(), date = DateTime.UtcNow.ToString("u") };
         File.AppendAllText(resultsFile, JsonSerializer.Serialize(record) + "\n");
     }

@@ -106,7 +106,7 @@ internal static class Program
                           <path> = avx512, avx2 or vector128: the vector path the run took, so no path's results hide another's)
           --mlnet         end-to-end ML.NET scoring on AG News instead: rows/s of Transform + cursor and of a PredictionEngine
                           loop, ours and FeaturizeText + SDCA (writes bench/results/mlnet-<path>.md)
-          --both-paths    on an AVX-512 machine, then run everything again with DOTNET_EnableAVX512F=0 (the AVX2 path)
+          --both-paths    on an AVX-512 machine, then run everything again with DOTNET_EnableAVX512=0 (the AVX2 path)
         """;
 
     private static int Main(string[] args)
@@ -263,9 +263,10 @@ internal static class Program
         string entry = typeof(Program).Assembly.Location;
         if (Path.GetFileNameWithoutExtension(Environment.ProcessPath!) == "dotnet") psi.ArgumentList.Add(entry);
         foreach (var a in args) psi.ArgumentList.Add(a);
-        psi.Environment["DOTNET_EnableAVX512F"] = "0";
+        psi.Environment["DOTNET_EnableAVX512"] = "0";    // .NET 10's name; it ignores the older DOTNET_EnableAVX512F
+        psi.Environment["DOTNET_EnableAVX512F"] = "0";   // the .NET 8/9 name
         Console.WriteLine();
-        Console.WriteLine("--both-paths: the same run with DOTNET_EnableAVX512F=0 (AVX2 path) in a child process");
+        Console.WriteLine("--both-paths: the same run with DOTNET_EnableAVX512=0 (AVX2 path) in a child process");
         using var child = Process.Start(psi)!;
         child.WaitForExit();
         return child.ExitCode;
