@@ -86,9 +86,7 @@ internal sealed class ForecastTrainer
         int batches = (samples.Length + _settings.BatchSize - 1) / _settings.BatchSize;
         long totalSteps = (long)batches * _settings.Epochs, step = 0;
         var reports = new List<RecurrentEpochInfo>();
-        double best = double.NaN;
-        float[]? bestWeights = null;
-        int sinceBest = 0;
+        var best = new EarlyStopping(_network.Parameters, _settings.EarlyStoppingPatience);
         var started = System.Diagnostics.Stopwatch.StartNew();
         Parameter? frozenSkip = null;
         float[] frozenValues = [];
@@ -98,11 +96,7 @@ internal sealed class ForecastTrainer
             StartFromLeastSquares(series, training, samples.Length, checkCancelled);
             if (frozenSkip is not null) frozenValues = _network.Parameters.Value(frozenSkip).ToArray();
             if (validation is { } v0)
-            {
-                best = Evaluate(series, v0).MeanSquaredError;
-                bestWeights = (float[])_network.Parameters.Values.Clone();
-                BestEpoch = 0;
-            }
+                best.Offer(0, Evaluate(series, v0).MeanSquaredError);
         }
         for (int epoch = 1; epoch <= _settings.Epochs; epoch++)
         {
@@ -140,20 +134,13 @@ internal sealed class ForecastTrainer
             if (validation is { } v)
             {
                 validationLoss = Evaluate(series, v).MeanSquaredError;
-                isBest = double.IsNaN(best) || validationLoss < best;
-                if (isBest)
-                {
-                    best = validationLoss;
-                    bestWeights ??= new float[_network.Parameters.Length];
-                    _network.Parameters.Values.CopyTo(bestWeights, 0);
-                    sinceBest = 0;
-                }
-                else
-                {
-                    sinceBest++;
-                }
+                isBest = best.Offer(epoch, validationLoss);
             }
-            if (isBest) BestEpoch = epoch;
+            else
+            {
+                best.Unvalidated(epoch);
+            }
+            BestEpoch = best.Epoch;
             var remaining = TimeSpan.FromTicks(started.Elapsed.Ticks / epoch * (_settings.Epochs - epoch));
             var report = new RecurrentEpochInfo(epoch, _settings.Epochs, lossSum / samples.Length, double.NaN,
                 validationLoss, double.NaN, isBest, _optimizer.LearningRate, samples.Length, (long)samples.Length * _layout.Steps,
@@ -161,11 +148,10 @@ internal sealed class ForecastTrainer
             { ValidationElapsed = validation is null ? TimeSpan.Zero : validationClock.Elapsed };
             reports.Add(report);
             onEpoch?.Invoke(report);
-            if (_settings.EarlyStoppingPatience > 0 && sinceBest >= _settings.EarlyStoppingPatience)
+            if (best.ShouldStop)
                 break;
         }
-        if (bestWeights is not null)
-            bestWeights.CopyTo(_network.Parameters.Values, 0);
+        best.Restore();
         return reports;
     }
 

@@ -95,9 +95,7 @@ internal sealed class LanguageModelTrainer
         int predictionsPerColumn = columnLength - 1;
         int stepsPerEpoch = (predictionsPerColumn + Bptt - 1) / Bptt + 1; // at most: one more with a random first chunk
         long totalSteps = (long)stepsPerEpoch * _settings.Epochs, step = 0;
-        double best = double.NaN;
-        float[]? bestWeights = null;
-        int sinceBest = 0;
+        var best = new EarlyStopping(_network.Parameters, _settings.EarlyStoppingPatience);
         var started = System.Diagnostics.Stopwatch.StartNew();
         int stateLength = _network.StateLength(b);
         bool lstm = _network.Config.Cell == RecurrentCellKind.Lstm;
@@ -143,41 +141,28 @@ internal sealed class LanguageModelTrainer
             _network.ClearInitialStates();
 
             double validationLoss = double.NaN;
-            bool isBest;
+            bool isBest = true;
             var validationClock = System.Diagnostics.Stopwatch.StartNew();
             if (validation is not null)
             {
                 validationLoss = Evaluate(validation);
-                isBest = double.IsNaN(best) || validationLoss < best;
-                if (isBest)
-                {
-                    best = validationLoss;
-                    bestWeights ??= new float[_network.Parameters.Length];
-                    _network.Parameters.Values.CopyTo(bestWeights, 0);
-                    BestEpoch = epoch;
-                    sinceBest = 0;
-                }
-                else
-                {
-                    sinceBest++;
-                }
+                isBest = best.Offer(epoch, validationLoss);
             }
             else
             {
-                BestEpoch = epoch;
-                isBest = true;
+                best.Unvalidated(epoch);
             }
+            BestEpoch = best.Epoch;
             var remaining = TimeSpan.FromTicks(started.Elapsed.Ticks / epoch * (_settings.Epochs - epoch));
             var report = new RecurrentEpochInfo(epoch, _settings.Epochs, lossSum / Math.Max(1, tokens), double.NaN,
                 validationLoss, double.NaN, isBest, _optimizer.LearningRate, b, tokens, clock.Elapsed, remaining)
             { ValidationElapsed = validation is null ? TimeSpan.Zero : validationClock.Elapsed };
             reports.Add(report);
             onEpoch?.Invoke(report);
-            if (_settings.EarlyStoppingPatience > 0 && sinceBest >= _settings.EarlyStoppingPatience)
+            if (best.ShouldStop)
                 break;
         }
-        if (bestWeights is not null)
-            bestWeights.CopyTo(_network.Parameters.Values, 0);
+        best.Restore();
         return reports;
     }
 
