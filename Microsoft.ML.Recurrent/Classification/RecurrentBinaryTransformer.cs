@@ -1,6 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Recurrent;
+using Microsoft.ML.Recurrent.Onnx;
 using Microsoft.ML.Runtime;
 
 [assembly: LoadableClass(typeof(RecurrentBinaryTransformer), null, typeof(SignatureLoadModel),
@@ -60,4 +61,13 @@ public sealed class RecurrentBinaryTransformer : RecurrentTransformerBase
         1 => (ValueGetter<float>)((ref float dst) => dst = 1f / (1f + MathF.Exp(-outputs.Current()[0]))),
         _ => (ValueGetter<bool>)((ref bool dst) => dst = outputs.Current()[0] > 0),
     };
+
+    // ONNX: Score = the logit [B, 1], Probability = Sigmoid(Score), PredictedLabel = Score > 0.
+    private protected override void SaveOutputsAsOnnx(OnnxGraph graph, NetworkOnnxWriter network, string[] outputs)
+    {
+        var logits = network.PooledOutputs();
+        graph.NodeInto("Identity", outputs[0], null, logits);
+        graph.NodeInto("Sigmoid", outputs[1], null, logits);
+        graph.NodeInto("Greater", outputs[2], null, logits, graph.Float("zero", 0f));
+    }
 }

@@ -1,6 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Recurrent;
+using Microsoft.ML.Recurrent.Onnx;
 using Microsoft.ML.Runtime;
 
 [assembly: LoadableClass(typeof(RecurrentMulticlassTransformer), null, typeof(SignatureLoadModel),
@@ -87,5 +88,15 @@ public sealed class RecurrentMulticlassTransformer : RecurrentTransformerBase
             dst = float.IsNaN(current[0]) ? 0 : (uint)System.Numerics.Tensors.TensorPrimitives.IndexOfMax(current) + 1;
         };
         return predicted;
+    }
+
+    // ONNX: Score = Softmax(logits) [B, C]; PredictedLabel = ArgMax(logits) + 1 as a uint32 key [B, 1].
+    private protected override void SaveOutputsAsOnnx(OnnxGraph graph, NetworkOnnxWriter network, string[] outputs)
+    {
+        var logits = network.PooledOutputs();
+        graph.NodeInto("Softmax", outputs[0], n => n.AddAttribute("axis", 1L), logits);
+        var best = graph.Node("ArgMax", "best_class", n => { n.AddAttribute("axis", 1L); n.AddAttribute("keepdims", 1L); }, logits);
+        var key = graph.Node("Add", "best_key", best, graph.Long("one_key", 1));
+        graph.NodeInto("Cast", outputs[1], n => n.AddAttribute("to", typeof(uint)), key);
     }
 }

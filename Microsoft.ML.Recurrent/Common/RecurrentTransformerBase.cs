@@ -1,5 +1,7 @@
 using Microsoft.ML.Data;
+using Microsoft.ML.Model.OnnxConverter;
 using Microsoft.ML.Recurrent.Model;
+using Microsoft.ML.Recurrent.Onnx;
 using Microsoft.ML.Runtime;
 
 namespace Microsoft.ML.Recurrent;
@@ -17,6 +19,9 @@ namespace Microsoft.ML.Recurrent;
 /// bias. A row the network cannot read (a NaN or infinite value, a key beyond the vocabulary, a dense length that is
 /// not a multiple of the features per step) gets NaN scores and a missing predicted label. Both are counted and
 /// reported as warnings through <c>MLContext.Log</c>.</para>
+/// <para>ONNX: <c>mlContext.Model.ConvertToOnnx</c> (Microsoft.ML.OnnxConverter) writes the network as standard ONNX
+/// operators (see docs/onnx.md); a model with character features, a wide part or a CRF says so in a
+/// <see cref="NotSupportedException"/>.</para>
 /// </summary>
 public abstract class RecurrentTransformerBase : RowToRowTransformerBase, ITransformer
 {
@@ -117,6 +122,34 @@ public abstract class RecurrentTransformerBase : RowToRowTransformerBase, ITrans
     {
     }
 
+    /// <summary>
+    /// Writes the network and the task's output columns into an ONNX graph being built by ML.NET's converter. The feature
+    /// column must be in the graph already (produced by exportable steps, or a graph input).
+    /// </summary>
+    private void SaveAsOnnx(OnnxContext ctx)
+    {
+        string column = Model.Input.ColumnName;
+        if (NetworkOnnxWriter.Unsupported(Model) is { } why)
+            throw new NotSupportedException($"{GetType().Name} cannot be exported to ONNX: {why}.");
+        if (!ctx.ContainsColumn(column))
+            throw new InvalidOperationException(
+                $"{GetType().Name} cannot be exported to ONNX as part of this pipeline: its feature column '{column}' is made by a step " +
+                "that has no ONNX export (for example TokenizeToIds), so that step and everything before it would be left out. " +
+                $"Export the recurrent part on its own, from the key vector: mlContext.Model.ConvertToOnnx(recurrentModel, featurizedData, stream), " +
+                $"where featurizedData is the output of the steps before it (its column '{column}' becomes the ONNX input), and run those steps " +
+                "before ONNX Runtime. See docs/onnx.md.");
+        var graph = new OnnxGraph(ctx, "Recurrent.");
+        var network = NetworkOnnxWriter.Write(graph, Model, ctx.GetVariableName(column));
+        var outputs = GetOutputColumns().Select(c => ctx.AddIntermediateVariable(c.Type, c.Name)).ToArray();
+        SaveOutputsAsOnnx(graph, network, outputs);
+    }
+
+    /// <summary>
+    /// Writes the task's output columns (in <see cref="GetOutputColumns"/> order) into the variables
+    /// <paramref name="outputs"/> from the network written by <paramref name="network"/>.
+    /// </summary>
+    private protected abstract void SaveOutputsAsOnnx(OnnxGraph graph, NetworkOnnxWriter network, string[] outputs);
+
     /// <summary>Counts a row that was scored without a real prediction (see the class remarks).</summary>
     private void CountIssue(RowStatus status)
     {
@@ -129,8 +162,18 @@ public abstract class RecurrentTransformerBase : RowToRowTransformerBase, ITrans
     /// <see cref="ReadAheadScorer"/>, which reads the source once and scores batches ahead for all cursors of the set.
     /// Shuffled cursors score row by row.
     /// </summary>
-    private sealed class ScoredView(RecurrentTransformerBase parent, IDataView source, IDataView rowByRow) : IDataView
+    private sealed class ScoredView(RecurrentTransformerBase parent, IDataView source, IDataView rowByRow) : ITransformCanSaveOnnx
     {
+        // ML.NET's ONNX converter walks back from the pipeline's output through IDataTransform.Source and asks each step to
+        // write itself: the batched view is the same mapping as the row-by-row one, so it answers for it.
+        public IDataView Source => source;
+
+        public bool CanSaveOnnx(OnnxContext ctx) => ((ICanSaveOnnx)rowByRow).CanSaveOnnx(ctx);
+
+        public void SaveAsOnnx(OnnxContext ctx) => ((ISaveAsOnnx)rowByRow).SaveAsOnnx(ctx);
+
+        void ICanSaveModel.Save(ModelSaveContext ctx) => ((ICanSaveModel)rowByRow).Save(ctx);
+
         public bool CanShuffle => rowByRow.CanShuffle;
 
         public DataViewSchema Schema => rowByRow.Schema;
@@ -152,8 +195,12 @@ public abstract class RecurrentTransformerBase : RowToRowTransformerBase, ITrans
             rand is null ? ReadingAhead().GetRowCursorSet(columnsNeeded, n) : rowByRow.GetRowCursorSet(columnsNeeded, n, rand);
     }
 
-    private sealed class Mapper : MapperBase
+    private sealed class Mapper : MapperBase, ISaveAsOnnx
     {
+        public bool CanSaveOnnx(OnnxContext ctx) => true; // what cannot be written is said by SaveAsOnnx, not skipped silently
+
+        public void SaveAsOnnx(OnnxContext ctx) => _parent.SaveAsOnnx(ctx);
+
         private readonly RecurrentTransformerBase _parent;
         private readonly ReadAheadScorer? _readAhead;
         private readonly int _featureIndex;

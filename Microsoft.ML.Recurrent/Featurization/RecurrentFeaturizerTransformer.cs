@@ -1,6 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Recurrent;
+using Microsoft.ML.Recurrent.Onnx;
 using Microsoft.ML.Runtime;
 
 [assembly: LoadableClass(typeof(RecurrentFeaturizerTransformer), null, typeof(SignatureLoadModel),
@@ -103,5 +104,24 @@ public sealed class RecurrentFeaturizerTransformer : RecurrentTransformerBase
             dst = editor.Commit();
         };
         return getter;
+    }
+
+    // ONNX: the pooled representation [B, P] (the pooled head's pooled vector, or the masked mean and max of the top
+    // layer for a per-step head) and every token's top-layer state, flattened [B, T·D·H].
+    private protected override void SaveOutputsAsOnnx(OnnxGraph graph, NetworkOnnxWriter network, string[] outputs)
+    {
+        int next = 0;
+        if (PooledColumnName is not null)
+        {
+            var pooled = Model.Network.Head is Model.PooledHead
+                ? network.Pooled()
+                : graph.Node("Concat", "representation", n => n.AddAttribute("axis", 1L), network.MaskedMean(network.Y, "represent_mean"), network.MaskedMax(network.Y, "represent_max"));
+            graph.NodeInto("Identity", outputs[next++], null, pooled);
+        }
+        if (StatesColumnName is not null)
+        {
+            var states = graph.Transpose(network.Y, "states_btw", 1, 0, 2);
+            graph.NodeInto("Reshape", outputs[next], null, states, graph.Longs("states_shape", 0, -1));
+        }
     }
 }

@@ -1,6 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Recurrent;
+using Microsoft.ML.Recurrent.Onnx;
 using Microsoft.ML.Runtime;
 
 [assembly: LoadableClass(typeof(RecurrentRegressionTransformer), null, typeof(SignatureLoadModel),
@@ -48,4 +49,8 @@ public sealed class RecurrentRegressionTransformer : RecurrentTransformerBase
 
     private protected override Delegate MakeOutputGetter(int index, RowOutputs outputs) =>
         (ValueGetter<float>)((ref float dst) => dst = outputs.Current()[0]);
+
+    // ONNX: Score = the network's output [B, 1].
+    private protected override void SaveOutputsAsOnnx(OnnxGraph graph, NetworkOnnxWriter network, string[] outputs) =>
+        graph.NodeInto("Identity", outputs[0], null, network.PooledOutputs());
 }

@@ -1,6 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Recurrent;
+using Microsoft.ML.Recurrent.Onnx;
 using Microsoft.ML.Runtime;
 
 [assembly: LoadableClass(typeof(RecurrentTaggerTransformer), null, typeof(SignatureLoadModel),
@@ -108,5 +109,20 @@ public sealed class RecurrentTaggerTransformer : RecurrentTransformerBase
             dst = editor.Commit();
         };
         return score;
+    }
+
+    // ONNX (no CRF): each token's tag = ArgMax of its scores + 1 as uint32 keys [B, T]; the scores column = the softmax
+    // of each token's scores, flattened [B, T·C] as the column is.
+    private protected override void SaveOutputsAsOnnx(OnnxGraph graph, NetworkOnnxWriter network, string[] outputs)
+    {
+        var logits = network.PerStepOutputs(); // [B, T, C]
+        var best = graph.Node("ArgMax", "best_tag", n => { n.AddAttribute("axis", 2L); n.AddAttribute("keepdims", 0L); }, logits);
+        var key = graph.Node("Add", "best_tag_key", best, graph.Long("one_key", 1));
+        graph.NodeInto("Cast", outputs[0], n => n.AddAttribute("to", typeof(uint)), key);
+        if (outputs.Length > 1)
+        {
+            var probabilities = graph.Node("Softmax", "tag_probabilities", n => n.AddAttribute("axis", 2L), logits);
+            graph.NodeInto("Reshape", outputs[1], null, probabilities, graph.Longs("tag_probabilities_shape", 0, -1));
+        }
     }
 }
