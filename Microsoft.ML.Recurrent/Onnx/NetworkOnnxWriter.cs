@@ -84,6 +84,7 @@ internal sealed class NetworkOnnxWriter
             if (input.MaximumLength > 0)
                 keys = _g.Node("Slice", "keys_truncated", keys, _g.Longs("slice_start", 0), _g.Longs("slice_end", input.MaximumLength), _g.Longs("slice_axis", 1));
             var ids = _g.Cast(keys, "token_ids", typeof(long));
+            _stepValues = ids;
             // Key k (0 = missing/unseen … KeyCount) reads embedding row TokenMap[k]: the map is folded into the table.
             var weights = _network.Parameters;
             var embedding = weights.Value(weights["embedding.weight"]);
@@ -104,16 +105,25 @@ internal sealed class NetworkOnnxWriter
             if (input.MaximumLength > 0)
                 values = _g.Node("Slice", "features_truncated", values, _g.Longs("slice_start", 0), _g.Longs("slice_end", (long)input.MaximumLength * f), _g.Longs("slice_axis", 1));
             var steps = _g.Reshape(values, "features_steps", 1, -1, f); // [1, T, F]
+            var first = _g.Node("Slice", "features_first", steps, _g.Longs("first_start", 0), _g.Longs("first_end", 1), _g.Longs("first_axis", 2));
+            _stepValues = _g.Reshape(first, "step_values", 0, -1); // [1, T]
             X = _g.Transpose(steps, "x", 1, 0, 2);
         }
     }
 
+    private string _stepValues = ""; // [B, T], one value per step (any type)
+
     private void WriteLengthsAndMask()
     {
-        var shape = _g.Node("Shape", "x_shape", X);
-        Steps = _g.Node("Slice", "steps", shape, _g.Longs("steps_start", 0), _g.Longs("steps_end", 1), _g.Longs("steps_axis", 0));
-        var batch = _g.Node("Slice", "batch", shape, _g.Longs("batch_start", 1), _g.Longs("batch_end", 2), _g.Longs("batch_axis", 0));
-        Lengths = _g.Node("Expand", "lengths", Steps, batch);
+        // The lengths are counted from the data, not read with Shape: ML.NET declares some variable-length columns with
+        // a fixed width of 1 (e.g. TokenizeIntoWords' output as [-1, 1]), and ONNX Runtime folds a Shape computed from
+        // declared shapes into a constant — T would become 1. ReduceL1 of ones (axes an attribute up to opset 17) counts.
+        var real = _g.Node("Greater", "step_real", _stepValues, _model.Input.IsTokens ? _g.Long("minus_one", -1) : _g.Float("minus_inf", float.NegativeInfinity));
+        var always = _g.Node("Or", "step_always", real, _g.Node("Not", "step_not_real", real)); // NaN features too
+        var ones = _g.Cast(always, "step_ones", typeof(float));
+        var count = _g.Node("ReduceL1", "lengths_f", n => { n.AddAttribute("axes", new long[] { 1 }); n.AddAttribute("keepdims", 0L); }, ones); // [B]
+        Lengths = _g.Cast(count, "lengths", typeof(long));
+        Steps = _g.Node("ReduceMax", "steps", n => { n.AddAttribute("axes", new long[] { 0 }); n.AddAttribute("keepdims", 1L); }, Lengths); // [1]
         // mask[t, b] = t < lengths[b]
         var stepsScalar = _g.Node("Reshape", "steps_scalar", Steps, _g.LongsShaped("scalar_shape", [], [0]));
         var range = _g.Node("Range", "step_index", _g.Long("zero", 0), stepsScalar, _g.Long("one", 1));
