@@ -18,11 +18,12 @@ public sealed class OnnxExportTests
 
     public TestContext TestContext { get; set; } = null!;
 
-    /// <summary>Rows of lengths 1 … 20 (the topic data is 3–12 words), words the vocabulary has and has not seen.</summary>
+    /// <summary>Rows of lengths 0 … 21 (the topic data is 3–12 words), words the vocabulary has and has not seen.</summary>
     private static List<TextRow> Rows()
     {
         var rows = TestData.Topic(40, 3);
         rows.Add(new TextRow { Label = "Sports", Text = "goal" });
+        rows.Add(new TextRow { Label = "Sports", Text = "" }); // no tokens: "no evidence", the head's bias
         rows.Add(new TextRow { Label = "Tech", Text = "zebra" }); // unseen: key 0
         rows.Add(new TextRow { Label = "Business", Text = "stock profit" });
         rows.Add(new TextRow { Label = "Tech", Text = string.Join(' ', Enumerable.Repeat("code cloud the", 7)) }); // 21 words
@@ -245,15 +246,19 @@ public sealed class OnnxExportTests
     public void TaggerAndFeaturizerExport()
     {
         var ml = new MLContext(seed: 11);
-        var data = ml.Data.LoadFromEnumerable(Tagging.TaggingData.Sentences(60, 2));
-        var keys = Tagging.TaggingData.Featurizer(ml).Fit(data).Transform(data);
+        var sentences = Tagging.TaggingData.Sentences(60, 2);
+        var data = ml.Data.LoadFromEnumerable(sentences);
+        var featurizerOfKeys = Tagging.TaggingData.Featurizer(ml).Fit(data);
+        var keys = featurizerOfKeys.Transform(data);
         var tagger = ml.MulticlassClassification.Trainers.RecurrentTagger(new RecurrentTaggerTrainer.Options
         {
             EmbeddingSize = 6, HiddenSize = 5, NumberOfEpochs = 1, UseCrf = false, NumberOfLayers = 2, OutputProbabilities = true,
         }).Fit(keys);
-        CheckAgainstOrt(ml, keys, tagger, [tagger.OutputColumnName, tagger.ScoreColumnName!]);
+        // Scored with an empty sentence among them: no tags, no states, a pooled vector of zeros.
+        var withEmpty = featurizerOfKeys.Transform(ml.Data.LoadFromEnumerable(sentences.Take(10).Append(new Tagging.TaggedSentence { Tokens = [], Tags = [] })));
+        CheckAgainstOrt(ml, withEmpty, tagger, [tagger.OutputColumnName, tagger.ScoreColumnName!]);
         var featurizer = ml.Transforms.RecurrentFeatures(tagger, pooledColumnName: "Pooled", statesColumnName: "States").Fit(keys);
-        CheckAgainstOrt(ml, keys, featurizer, ["Pooled", "States"]);
+        CheckAgainstOrt(ml, withEmpty, featurizer, ["Pooled", "States"]);
 
         var withCrf = ml.MulticlassClassification.Trainers.RecurrentTagger(new RecurrentTaggerTrainer.Options
         {
@@ -269,7 +274,7 @@ public sealed class OnnxExportTests
     public void DenseInputExports()
     {
         var ml = new MLContext(seed: 12);
-        var series = ml.Data.LoadFromEnumerable(TestData.Series(40, 4));
+        var series = ml.Data.LoadFromEnumerable(TestData.Series(40, 4).Append(new SeriesRow { Features = [], Label = 0 }));
         var model = ml.Regression.Trainers.Recurrent(new RecurrentRegressionTrainer.Options
         {
             FeaturesPerStep = 2, Cell = RecurrentCellKind.Gru, NumberOfLayers = 2, HiddenSize = 4, NumberOfEpochs = 1, MaximumSequenceLength = 6,

@@ -115,13 +115,14 @@ public sealed class RecurrentFeaturizerTransformer : RecurrentTransformerBase
         {
             var pooled = Model.Network.Head is Model.PooledHead
                 ? network.Pooled()
-                : graph.Node("Concat", "representation", n => n.AddAttribute("axis", 1L), network.MaskedMean(network.Y, "represent_mean"), network.MaskedMax(network.Y, "represent_max"));
+                : network.ZeroWithoutSteps(graph.Node("Concat", "representation_pieces", n => n.AddAttribute("axis", 1L),
+                    network.MaskedMean(network.Y, "represent_mean"), network.MaskedMax(network.Y, "represent_max")), "representation");
             graph.NodeInto("Identity", outputs[next++], null, pooled);
         }
         if (StatesColumnName is not null)
         {
-            var states = graph.Transpose(network.Y, "states_btw", 1, 0, 2);
-            graph.NodeInto("Reshape", outputs[next], null, states, graph.Longs("states_shape", 0, -1));
+            var states = graph.Transpose(network.RealY(), "states_btw", 1, 0, 2);
+            graph.NodeInto("Reshape", outputs[next], null, states, graph.Longs("states_shape", 1, -1));
         }
     }
 }

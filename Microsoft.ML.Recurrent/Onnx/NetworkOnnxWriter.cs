@@ -22,10 +22,14 @@ internal sealed class NetworkOnnxWriter
     private readonly RecurrentNetwork _network;
     private readonly NetworkConfig _config;
 
-    /// <summary>X [T, B, I], the stack's input.</summary>
+    /// <summary>X [T + 1, B, I], the stack's input and one step of zeros after it (see <see cref="Write"/>).</summary>
     public string X { get; private set; } = "";
-    /// <summary>Y [T, B, D·H], the top layer's output.</summary>
+    /// <summary>Y [T + 1, B, D·H], the top layer's output over <see cref="X"/>; the last step is padding.</summary>
     public string Y { get; private set; } = "";
+    /// <summary>Whether each row has at least one step, bool [B, 1].</summary>
+    public string HasSteps { get; private set; } = "";
+    /// <summary>T + 1 as int64 [1], the padded step count of <see cref="X"/> and <see cref="Y"/>.</summary>
+    public string PaddedSteps { get; private set; } = "";
     /// <summary>The top layer's final states [D, B, H].</summary>
     public string FinalStates { get; private set; } = "";
     /// <summary>Lengths int64 [B].</summary>
@@ -63,7 +67,12 @@ internal sealed class NetworkOnnxWriter
         return null;
     }
 
-    /// <summary>Writes the network from the feature column's variable and returns the writer, whose properties name its tensors.</summary>
+    /// <summary>
+    /// Writes the network from the feature column's variable and returns the writer, whose properties name its tensors.
+    /// One step of zeros is appended to every row, beyond its length, so that a row with no steps still runs (the
+    /// recurrent node reads max(length, 1) steps); the pooled vector of such a row is zero, as in our scorer ("no
+    /// evidence": the head's bias), and its per-step outputs are empty.
+    /// </summary>
     public static NetworkOnnxWriter Write(OnnxGraph graph, RecurrentModel model, string featureVariable)
     {
         var writer = new NetworkOnnxWriter(graph, model);
@@ -80,10 +89,9 @@ internal sealed class NetworkOnnxWriter
         // as [T] or [1, 1, T] (ML.NET's Tokenizer → LabelEncoder does), so it is reshaped to [1, T] first.
         if (input.IsTokens)
         {
-            string keys = _g.Reshape(feature, "keys_row", 1, -1);
+            string ids = DynamicWidth(_g.Cast(_g.Reshape(feature, "keys_row", 1, -1), "key_values", typeof(long)), "token_ids_all", _g.Long("minus_one", -1));
             if (input.MaximumLength > 0)
-                keys = _g.Node("Slice", "keys_truncated", keys, _g.Longs("slice_start", 0), _g.Longs("slice_end", input.MaximumLength), _g.Longs("slice_axis", 1));
-            var ids = _g.Cast(keys, "token_ids", typeof(long));
+                ids = _g.Node("Slice", "token_ids", ids, _g.Longs("slice_start", 0), _g.Longs("slice_end", input.MaximumLength), _g.Longs("slice_axis", 1));
             _stepValues = ids;
             // Key k (0 = missing/unseen … KeyCount) reads embedding row TokenMap[k]: the map is folded into the table.
             var weights = _network.Parameters;
@@ -96,36 +104,52 @@ internal sealed class NetworkOnnxWriter
                 embedding.Slice(row * e, e).CopyTo(table.AsSpan(k * e, e));
             }
             var gathered = _g.Node("Gather", "embedded", n => n.AddAttribute("axis", 0L), _g.Floats("embedding", table, rows, e), ids); // [B, T, E]
-            X = _g.Transpose(gathered, "x", 1, 0, 2);
+            X = _g.Transpose(gathered, "x_real", 1, 0, 2);
         }
         else
         {
-            string values = _g.Reshape(feature, "features_row", 1, -1);
+            string values = DynamicWidth(_g.Reshape(feature, "features_row", 1, -1), "feature_values", _g.Float("minus_inf", float.NegativeInfinity));
             int f = input.FeaturesPerStep;
             if (input.MaximumLength > 0)
                 values = _g.Node("Slice", "features_truncated", values, _g.Longs("slice_start", 0), _g.Longs("slice_end", (long)input.MaximumLength * f), _g.Longs("slice_axis", 1));
             var steps = _g.Reshape(values, "features_steps", 1, -1, f); // [1, T, F]
             var first = _g.Node("Slice", "features_first", steps, _g.Longs("first_start", 0), _g.Longs("first_end", 1), _g.Longs("first_axis", 2));
-            _stepValues = _g.Reshape(first, "step_values", 0, -1); // [1, T]
-            X = _g.Transpose(steps, "x", 1, 0, 2);
+            _stepValues = _g.Reshape(first, "step_values", 1, -1); // [1, T]
+            X = _g.Transpose(steps, "x_real", 1, 0, 2);
         }
+        X = _g.Node("Concat", "x", n => n.AddAttribute("axis", 0L), X, _g.Floats("x_pad", new float[_config.InputSize], 1, 1, _config.InputSize));
     }
 
     private string _stepValues = ""; // [B, T], one value per step (any type)
 
+    /// <summary>
+    /// <paramref name="row"/> [1, N] sliced to its own counted width: the same values, but a width no shape inference
+    /// can fix. ML.NET declares some variable-length columns with a fixed width of 1 (TokenizeIntoWords' output as
+    /// [-1, 1]); ONNX Runtime's shape inference believes it, folds a Shape of it into a constant and plans buffers of
+    /// that size (a row of 2 tokens is read as 1; an empty row fails). Counted from the data (ReduceL1 of ones, whose
+    /// axes stay an attribute up to opset 17), the width is known at run time only.
+    /// </summary>
+    private string DynamicWidth(string row, string name, string below)
+    {
+        var greater = _g.Node("Greater", name + "_gt", row, below);
+        var always = _g.Node("Or", name + "_any", greater, _g.Node("Not", name + "_not_gt", greater)); // NaN features too
+        var count = _g.Node("ReduceL1", name + "_count_f", n => { n.AddAttribute("axes", new long[] { 1 }); n.AddAttribute("keepdims", 0L); }, _g.Cast(always, name + "_ones", typeof(float)));
+        return _g.Node("Slice", name, row, _g.Longs(name + "_start", 0), _g.Cast(count, name + "_count", typeof(long)), _g.Longs(name + "_axis", 1));
+    }
+
     private void WriteLengthsAndMask()
     {
-        // The lengths are counted from the data, not read with Shape: ML.NET declares some variable-length columns with
-        // a fixed width of 1 (e.g. TokenizeIntoWords' output as [-1, 1]), and ONNX Runtime folds a Shape computed from
-        // declared shapes into a constant — T would become 1. ReduceL1 of ones (axes an attribute up to opset 17) counts.
-        var real = _g.Node("Greater", "step_real", _stepValues, _model.Input.IsTokens ? _g.Long("minus_one", -1) : _g.Float("minus_inf", float.NegativeInfinity));
+        // The lengths are counted from the data, not read with Shape (see DynamicWidth).
+        var real = _g.Node("Greater", "step_real", _stepValues, _model.Input.IsTokens ? _g.Long("below_keys", -1) : _g.Float("below_features", float.NegativeInfinity));
         var always = _g.Node("Or", "step_always", real, _g.Node("Not", "step_not_real", real)); // NaN features too
         var ones = _g.Cast(always, "step_ones", typeof(float));
         var count = _g.Node("ReduceL1", "lengths_f", n => { n.AddAttribute("axes", new long[] { 1 }); n.AddAttribute("keepdims", 0L); }, ones); // [B]
         Lengths = _g.Cast(count, "lengths", typeof(long));
         Steps = _g.Node("ReduceMax", "steps", n => { n.AddAttribute("axes", new long[] { 0 }); n.AddAttribute("keepdims", 1L); }, Lengths); // [1]
-        // mask[t, b] = t < lengths[b]
-        var stepsScalar = _g.Node("Reshape", "steps_scalar", Steps, _g.LongsShaped("scalar_shape", [], [0]));
+        PaddedSteps = _g.Node("Add", "padded_steps", Steps, _g.Long("one_step", 1));
+        HasSteps = _g.Reshape(_g.Node("Greater", "has_steps_b", Lengths, _g.Long("no_steps", 0)), "has_steps", -1, 1);
+        // mask[t, b] = t < lengths[b], over the padded steps
+        var stepsScalar = _g.Node("Reshape", "steps_scalar", PaddedSteps, _g.LongsShaped("scalar_shape", [], [0]));
         var range = _g.Node("Range", "step_index", _g.Long("zero", 0), stepsScalar, _g.Long("one", 1));
         var column = _g.Reshape(range, "step_column", -1, 1);
         var row = _g.Reshape(Lengths, "length_row", 1, -1);
@@ -136,7 +160,7 @@ internal sealed class NetworkOnnxWriter
 
     private void WriteStack()
     {
-        var lengths32 = _g.Cast(Lengths, "sequence_lens", typeof(int));
+        var lengths32 = _g.Cast(_g.Node("Max", "rnn_lengths", Lengths, _g.Long("at_least_one", 1)), "sequence_lens", typeof(int));
         int h = _config.HiddenSize, d = _config.Bidirectional ? 2 : 1, layers = _config.NumLayers;
         var (op, gates) = _config.Cell switch
         {
@@ -196,9 +220,10 @@ internal sealed class NetworkOnnxWriter
     public string MaskedMean(string values, string name)
     {
         var masked = _g.Node("Mul", name + "_masked", values, Mask);
-        // Σ_t = T · mean_t (ReduceSum's axes became an input at opset 13; ReduceMean's stayed an attribute until 18).
+        // Σ_t = (T + 1) · mean_t (ReduceSum's axes became an input at opset 13; ReduceMean's stayed an attribute until 18).
         var mean = _g.Node("ReduceMean", name + "_mean_all", n => { n.AddAttribute("axes", new long[] { 0 }); n.AddAttribute("keepdims", 0L); }, masked);
-        var scale = _g.Node("Div", name + "_scale", _g.Cast(Steps, name + "_steps_f", typeof(float)), _g.Reshape(_g.Cast(Lengths, name + "_lengths_f", typeof(float)), name + "_lengths_col", -1, 1));
+        var lengths = _g.Cast(_g.Node("Max", name + "_lengths_1", Lengths, _g.Long(name + "_one", 1)), name + "_lengths_f", typeof(float));
+        var scale = _g.Node("Div", name + "_scale", _g.Cast(PaddedSteps, name + "_steps_f", typeof(float)), _g.Reshape(lengths, name + "_lengths_col", -1, 1));
         return _g.Node("Mul", name, mean, scale);
     }
 
@@ -231,8 +256,17 @@ internal sealed class NetworkOnnxWriter
             pieces.Add(MaskedMean(X, "pool_input_mean"));
         if ((kinds & PoolingKind.Attention) != 0)
             pieces.Add(Attention());
-        return pieces.Count == 1 ? pieces[0] : _g.Node("Concat", "pooled", n => n.AddAttribute("axis", 1L), [.. pieces]);
+        var pooled = pieces.Count == 1 ? pieces[0] : _g.Node("Concat", "pooled_pieces", n => n.AddAttribute("axis", 1L), [.. pieces]);
+        return ZeroWithoutSteps(pooled, "pooled");
     }
+
+    /// <summary>[B, P] with the rows that have no steps set to zero (their pieces are −∞ or NaN otherwise).</summary>
+    public string ZeroWithoutSteps(string pooled, string name) =>
+        _g.Node("Where", name, HasSteps, pooled, _g.Float(name + "_zero", 0f));
+
+    /// <summary>The top layer's outputs at the real steps, [T, B, D·H] (the padding step dropped).</summary>
+    public string RealY() =>
+        _g.Node("Slice", "y_real", Y, _g.Longs("y_real_start", 0), Steps, _g.Longs("y_real_axis", 0));
 
     private string Attention()
     {
@@ -254,7 +288,7 @@ internal sealed class NetworkOnnxWriter
         var alpha = _g.Reshape(_g.Transpose(alphaBt, "attention_alpha_tb", 1, 0), "attention_alpha", 0, 0, 1);
         var weighted = _g.Node("Mul", "attention_weighted", Y, alpha);
         var mean = _g.Node("ReduceMean", "attention_mean_all", n => { n.AddAttribute("axes", new long[] { 0 }); n.AddAttribute("keepdims", 0L); }, weighted);
-        return _g.Node("Mul", "pool_attention", mean, _g.Cast(Steps, "attention_steps_f", typeof(float)));
+        return _g.Node("Mul", "pool_attention", mean, _g.Cast(PaddedSteps, "attention_steps_f", typeof(float)));
     }
 
     /// <summary>The pooled head's outputs (logits) [B, O]: Gemm of the pooled vector.</summary>
@@ -279,7 +313,7 @@ internal sealed class NetworkOnnxWriter
         for (int i = 0; i < o; i++)
             for (int k = 0; k < w; k++)
                 transposed[k * o + i] = values[i * w + k];
-        var bty = _g.Transpose(Y, "y_btw", 1, 0, 2);
+        var bty = _g.Transpose(RealY(), "y_btw", 1, 0, 2);
         var product = _g.Node("MatMul", "step_product", bty, _g.Floats("head_weight_t", transposed, w, o));
         return _g.Node("Add", "step_logits", product, _g.Floats("head_bias", ps.Value(ps["head.bias"]), o));
     }

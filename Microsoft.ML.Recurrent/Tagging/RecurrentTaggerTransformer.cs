@@ -122,7 +122,7 @@ public sealed class RecurrentTaggerTransformer : RecurrentTransformerBase
         if (outputs.Length > 1)
         {
             var probabilities = graph.Node("Softmax", "tag_probabilities", n => n.AddAttribute("axis", 2L), logits);
-            graph.NodeInto("Reshape", outputs[1], null, probabilities, graph.Longs("tag_probabilities_shape", 0, -1));
+            graph.NodeInto("Reshape", outputs[1], null, probabilities, graph.Longs("tag_probabilities_shape", 1, -1));
         }
     }
 }
