@@ -286,6 +286,38 @@ public sealed class OnnxExportTests
     }
 
     /// <summary>
+    /// Language-model scoring: each row's log-likelihood and perplexity, for a forward model with tied weights and a
+    /// backward two-layer GRU, through the whole raw-text pipeline (ApplyOnnxModel) and ONNX Runtime; a character model
+    /// says it cannot be exported.
+    /// </summary>
+    [TestMethod]
+    public void LanguageModelScoringExports()
+    {
+        var ml = new MLContext(seed: 14);
+        var sentences = LanguageModeling.LanguageModelText.Sentences(120, 4);
+        var data = ml.Data.LoadFromEnumerable(sentences);
+        var keysOf = ml.Transforms.Text.TokenizeIntoWords("Words", "Text").Append(ml.Transforms.Conversion.MapValueToKey("Tokens", "Words")).Fit(data);
+        var keys = keysOf.Transform(data);
+        foreach (var (backward, cell, layers, tie) in new[] { (false, RecurrentCellKind.Lstm, 1, true), (true, RecurrentCellKind.Gru, 2, false) })
+        {
+            var lm = ml.Transforms.Text.RecurrentLanguageModel(new RecurrentLanguageModelEstimator.Options
+            {
+                InputColumnName = "Tokens", EmbeddingSize = 8, HiddenSize = 8, TieWeights = tie, NumberOfLayers = layers, Cell = cell, Backward = backward,
+                SequenceLength = 8, BatchSize = 8, NumberOfEpochs = 1, Seed = 2, NumberOfThreads = 1,
+            }).Fit(keys);
+            var test = keysOf.Transform(ml.Data.LoadFromEnumerable(sentences.Take(12).Append(new LanguageModeling.LanguageModelText.Row { Text = "" })));
+            CheckAgainstOrt(ml, test, lm, ["LogLikelihood", "Perplexity"], "Tokens");
+        }
+        var characters = ml.Transforms.Text.RecurrentLanguageModel(new RecurrentLanguageModelEstimator.Options
+        {
+            EmbeddingSize = 4, HiddenSize = 4, SequenceLength = 8, BatchSize = 8, NumberOfEpochs = 1, Seed = 2,
+        }).Fit(data);
+        using var stream = new MemoryStream();
+        var error = Assert.ThrowsExactly<NotSupportedException>(() => ml.Model.ConvertToOnnx(characters, data, stream));
+        StringAssert.Contains(error.Message, "character model");
+    }
+
+    /// <summary>
     /// The whole pipeline from raw text — TokenizeIntoWords → MapValueToKey → recurrent classifier → MapKeyToValue —
     /// exports end to end, and ML.NET's ApplyOnnxModel over it gives our scores and labels.
     /// </summary>

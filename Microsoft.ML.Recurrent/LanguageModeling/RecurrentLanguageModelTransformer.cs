@@ -3,7 +3,9 @@ using Microsoft.ML.Data;
 using Microsoft.ML.Recurrent;
 using Microsoft.ML.Recurrent.Core;
 using Microsoft.ML.Recurrent.Generation;
+using Microsoft.ML.Model.OnnxConverter;
 using Microsoft.ML.Recurrent.Model;
+using Microsoft.ML.Recurrent.Onnx;
 using Microsoft.ML.Runtime;
 
 [assembly: LoadableClass(typeof(RecurrentLanguageModelTransformer), null, typeof(SignatureLoadModel),
@@ -219,10 +221,54 @@ public sealed class RecurrentLanguageModelTransformer : RowToRowTransformerBase
     /// <inheritdoc/>
     protected override IRowMapper MakeRowMapper(DataViewSchema schema) => new Mapper(this, schema);
 
-    private sealed class Mapper : MapperBase
+    /// <summary>
+    /// ONNX (token models): ids = [end of row] + each key's token + [end of row] (reversed for a backward model), the
+    /// network over all but the last, LogSoftmax at every step, the next token's log-probability gathered: the
+    /// log-likelihood is their sum and the perplexity exp(−LL / predictions). Character models read text, which
+    /// standard ONNX operators cannot split into this model's characters; they say so.
+    /// </summary>
+    private void SaveAsOnnx(OnnxContext ctx)
+    {
+        if (IsCharacterModel)
+            throw new NotSupportedException($"{nameof(RecurrentLanguageModelTransformer)} cannot be exported to ONNX: it is a character model, and standard ONNX operators cannot split text into its characters. Token models (a key column) export.");
+        if (!ctx.ContainsColumn(InputColumnName))
+            throw new InvalidOperationException(
+                $"{nameof(RecurrentLanguageModelTransformer)} cannot be exported to ONNX as part of this pipeline: its input column '{InputColumnName}' is made by a step " +
+                "that has no ONNX export, so that step and everything before it would be left out. Export the language model on its own from the key vector " +
+                "(mlContext.Model.ConvertToOnnx(languageModel, keysData, stream)). See docs/onnx.md.");
+        var g = new OnnxGraph(ctx, "Recurrent.");
+        // Key k → token id (0 and unseen keys: the unknown token), as LanguageModelVocabulary.OfKey.
+        var map = new long[_vocabulary.KeyCount + 1];
+        for (int k = 0; k < map.Length; k++) map[k] = _vocabulary.OfKey((uint)k);
+        var keys = g.Cast(g.Reshape(ctx.GetVariableName(InputColumnName), "lm_keys_row", 1, -1), "lm_keys", typeof(long));
+        var tokens = g.Node("Gather", "lm_tokens", n => n.AddAttribute("axis", 0L), g.LongsShaped("lm_key_tokens", map, [map.Length]), keys);
+        var end = g.LongsShaped("lm_end_of_row", [LanguageModelVocabulary.EndOfRow], [1, 1]);
+        var ids = g.Node("Concat", "lm_ids", n => n.AddAttribute("axis", 1L), end, tokens, end); // [1, n]
+        if (IsBackward)
+            ids = g.Node("Slice", "lm_ids_reversed", ids, g.Longs("lm_reverse_start", -1), g.Longs("lm_reverse_end", long.MinValue), g.Longs("lm_reverse_axis", 1), g.Longs("lm_reverse_step", -1));
+        var inputs = g.Node("Slice", "lm_inputs", ids, g.Longs("lm_inputs_start", 0), g.Longs("lm_inputs_end", -1), g.Longs("lm_inputs_axis", 1));
+        var targets = g.Node("Slice", "lm_targets", ids, g.Longs("lm_targets_start", 1), g.Longs("lm_targets_end", long.MaxValue), g.Longs("lm_targets_axis", 1));
+        var network = NetworkOnnxWriter.WriteFromIds(g, _network, inputs);
+        var logits = network.PerStepOutputs(); // [1, n − 1, V]
+        var logProbabilities = g.Node("LogSoftmax", "lm_log_probabilities", n => n.AddAttribute("axis", 2L), logits);
+        var picked = g.Node("GatherElements", "lm_picked", n => n.AddAttribute("axis", 2L), logProbabilities, g.Reshape(targets, "lm_targets_3d", 1, -1, 1));
+        var predictions = g.Cast(network.Steps, "lm_predictions", typeof(float)); // [1]
+        var mean = g.Node("ReduceMean", "lm_mean", n => { n.AddAttribute("axes", new long[] { 1, 2 }); n.AddAttribute("keepdims", 0L); }, picked); // [1]
+        var logLikelihood = g.Node("Mul", "lm_log_likelihood", mean, predictions);
+        var outputs = new[] { LogLikelihoodColumnName, PerplexityColumnName }.Select(c => ctx.AddIntermediateVariable(NumberDataViewType.Single, c)).ToArray();
+        g.NodeInto("Reshape", outputs[0], null, logLikelihood, g.Longs("lm_scalar_shape", 1, 1));
+        var perplexity = g.Node("Exp", "lm_perplexity", g.Node("Neg", "lm_negative_mean", mean));
+        g.NodeInto("Reshape", outputs[1], null, perplexity, g.Longs("lm_scalar_shape2", 1, 1));
+    }
+
+    private sealed class Mapper : MapperBase, ISaveAsOnnx
     {
         private readonly RecurrentLanguageModelTransformer _parent;
         private readonly int _inputIndex;
+
+        public bool CanSaveOnnx(OnnxContext ctx) => true; // what cannot be written is said by SaveAsOnnx, not skipped silently
+
+        public void SaveAsOnnx(OnnxContext ctx) => _parent.SaveAsOnnx(ctx);
 
         public Mapper(RecurrentLanguageModelTransformer parent, DataViewSchema schema)
             : base(parent._host.Register(nameof(Mapper)), schema, parent)

@@ -18,7 +18,6 @@ namespace Microsoft.ML.Recurrent.Onnx;
 internal sealed class NetworkOnnxWriter
 {
     private readonly OnnxGraph _g;
-    private readonly RecurrentModel _model;
     private readonly RecurrentNetwork _network;
     private readonly NetworkConfig _config;
 
@@ -41,12 +40,11 @@ internal sealed class NetworkOnnxWriter
     /// <summary>Step mask bool [T, B, 1].</summary>
     public string MaskBool { get; private set; } = "";
 
-    private NetworkOnnxWriter(OnnxGraph graph, RecurrentModel model)
+    private NetworkOnnxWriter(OnnxGraph graph, RecurrentNetwork network)
     {
         _g = graph;
-        _model = model;
-        _network = model.Network;
-        _config = model.Network.Config;
+        _network = network;
+        _config = network.Config;
     }
 
     /// <summary>
@@ -75,16 +73,39 @@ internal sealed class NetworkOnnxWriter
     /// </summary>
     public static NetworkOnnxWriter Write(OnnxGraph graph, RecurrentModel model, string featureVariable)
     {
-        var writer = new NetworkOnnxWriter(graph, model);
-        writer.WriteInput(featureVariable);
-        writer.WriteLengthsAndMask();
+        var writer = new NetworkOnnxWriter(graph, model.Network);
+        writer.WriteInput(model.Input, featureVariable);
+        writer.WriteLengthsAndMask(model.Input.IsTokens);
         writer.WriteStack();
         return writer;
     }
 
-    private void WriteInput(string feature)
+    /// <summary>
+    /// Writes the network of a token model (language model) from token ids int64 [1, T] (embedding rows, already mapped
+    /// from keys) and returns the writer.
+    /// </summary>
+    public static NetworkOnnxWriter WriteFromIds(OnnxGraph graph, RecurrentNetwork network, string ids)
     {
-        var input = _model.Input;
+        var writer = new NetworkOnnxWriter(graph, network);
+        var weights = network.Parameters;
+        var table = weights["embedding.weight"];
+        writer._stepValues = ids;
+        writer.Embed(ids, weights.Value(table), table.Shape[0]);
+        writer.WriteLengthsAndMask(tokens: true);
+        writer.WriteStack();
+        return writer;
+    }
+
+    /// <summary>X = the rows of <paramref name="table"/> [rows, E] at <paramref name="ids"/> [1, T], time-major, with the padding step.</summary>
+    private void Embed(string ids, ReadOnlySpan<float> table, int rows)
+    {
+        var gathered = _g.Node("Gather", "embedded", n => n.AddAttribute("axis", 0L), _g.Floats("embedding", table, rows, _config.InputSize), ids); // [B, T, E]
+        X = _g.Transpose(gathered, "x_real", 1, 0, 2);
+        X = _g.Node("Concat", "x", n => n.AddAttribute("axis", 0L), X, _g.Floats("x_pad", new float[_config.InputSize], 1, 1, _config.InputSize));
+    }
+
+    private void WriteInput(SequenceInput input, string feature)
+    {
         // One row per call, as ML.NET's converter declares its inputs ([1, T]); upstream ONNX steps may hand the row over
         // as [T] or [1, 1, T] (ML.NET's Tokenizer → LabelEncoder does), so it is reshaped to [1, T] first.
         if (input.IsTokens)
@@ -103,8 +124,7 @@ internal sealed class NetworkOnnxWriter
                 int row = input.TokenMap is null ? k : input.TokenMap[k];
                 embedding.Slice(row * e, e).CopyTo(table.AsSpan(k * e, e));
             }
-            var gathered = _g.Node("Gather", "embedded", n => n.AddAttribute("axis", 0L), _g.Floats("embedding", table, rows, e), ids); // [B, T, E]
-            X = _g.Transpose(gathered, "x_real", 1, 0, 2);
+            Embed(ids, table, rows);
         }
         else
         {
@@ -116,8 +136,8 @@ internal sealed class NetworkOnnxWriter
             var first = _g.Node("Slice", "features_first", steps, _g.Longs("first_start", 0), _g.Longs("first_end", 1), _g.Longs("first_axis", 2));
             _stepValues = _g.Reshape(first, "step_values", 1, -1); // [1, T]
             X = _g.Transpose(steps, "x_real", 1, 0, 2);
+            X = _g.Node("Concat", "x", n => n.AddAttribute("axis", 0L), X, _g.Floats("x_pad", new float[_config.InputSize], 1, 1, _config.InputSize));
         }
-        X = _g.Node("Concat", "x", n => n.AddAttribute("axis", 0L), X, _g.Floats("x_pad", new float[_config.InputSize], 1, 1, _config.InputSize));
     }
 
     private string _stepValues = ""; // [B, T], one value per step (any type)
@@ -137,10 +157,10 @@ internal sealed class NetworkOnnxWriter
         return _g.Node("Slice", name, row, _g.Longs(name + "_start", 0), _g.Cast(count, name + "_count", typeof(long)), _g.Longs(name + "_axis", 1));
     }
 
-    private void WriteLengthsAndMask()
+    private void WriteLengthsAndMask(bool tokens)
     {
         // The lengths are counted from the data, not read with Shape (see DynamicWidth).
-        var real = _g.Node("Greater", "step_real", _stepValues, _model.Input.IsTokens ? _g.Long("below_keys", -1) : _g.Float("below_features", float.NegativeInfinity));
+        var real = _g.Node("Greater", "step_real", _stepValues, tokens ? _g.Long("below_keys", -1) : _g.Float("below_features", float.NegativeInfinity));
         var always = _g.Node("Or", "step_always", real, _g.Node("Not", "step_not_real", real)); // NaN features too
         var ones = _g.Cast(always, "step_ones", typeof(float));
         var count = _g.Node("ReduceL1", "lengths_f", n => { n.AddAttribute("axes", new long[] { 1 }); n.AddAttribute("keepdims", 0L); }, ones); // [B]
