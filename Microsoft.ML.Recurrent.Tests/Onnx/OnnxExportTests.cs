@@ -317,6 +317,20 @@ public sealed class OnnxExportTests
         StringAssert.Contains(error.Message, "character model");
     }
 
+    /// <summary>The forecaster (each row's forecast reads earlier rows) says why it has no ONNX form.</summary>
+    [TestMethod]
+    public void ForecasterSaysWhyItCannotBeExported()
+    {
+        var ml = new MLContext(seed: 15);
+        var series = ml.Data.LoadFromEnumerable(Forecasting.ForecastingEstimatorTests.Series(120));
+        var options = Forecasting.ForecastingEstimatorTests.SmallOptions();
+        options.NumberOfEpochs = 1;
+        var model = ml.Forecasting.Recurrent(options).Fit(series);
+        using var stream = new MemoryStream();
+        var error = Assert.ThrowsExactly<NotSupportedException>(() => ml.Model.ConvertToOnnx(model, series, stream));
+        StringAssert.Contains(error.Message, "48 rows before it");
+    }
+
     /// <summary>
     /// The whole pipeline from raw text — TokenizeIntoWords → MapValueToKey → recurrent classifier → MapKeyToValue —
     /// exports end to end, and ML.NET's ApplyOnnxModel over it gives our scores and labels.

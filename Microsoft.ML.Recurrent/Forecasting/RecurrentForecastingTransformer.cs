@@ -254,9 +254,24 @@ public sealed class RecurrentForecastingTransformer : ITransformer
         return new ForecastView(this, input, GetOutputSchema(input.Schema));
     }
 
-    /// <summary>The transformed view: the input's columns, then the forecast columns; one cursor at a time, in order.</summary>
-    private sealed class ForecastView(RecurrentForecastingTransformer parent, IDataView input, DataViewSchema schema) : IDataView
+    /// <summary>
+    /// The transformed view: the input's columns, then the forecast columns; one cursor at a time, in order. ML.NET's
+    /// ONNX converter finds it as a step of the pipeline and is told why it cannot be written.
+    /// </summary>
+    private sealed class ForecastView(RecurrentForecastingTransformer parent, IDataView input, DataViewSchema schema) : Microsoft.ML.Model.OnnxConverter.ITransformCanSaveOnnx
     {
+        public IDataView Source => input;
+
+        public bool CanSaveOnnx(Microsoft.ML.Model.OnnxConverter.OnnxContext ctx) => true; // so that SaveAsOnnx can say why not
+
+        public void SaveAsOnnx(Microsoft.ML.Model.OnnxConverter.OnnxContext ctx) =>
+            throw new NotSupportedException(
+                $"{nameof(RecurrentForecastingTransformer)} cannot be exported to ONNX: each row's forecast reads the {parent._model.Layout.LookBack} rows before it " +
+                "(and, with future covariates, the rows of the horizon after it), which a row-to-row ONNX graph never sees. Score it in ML.NET " +
+                "(Transform, or CreateForecastEngine for one series at a time).");
+
+        void ICanSaveModel.Save(ModelSaveContext ctx) => ((ICanSaveModel)parent).Save(ctx);
+
         public bool CanShuffle => false;
 
         public DataViewSchema Schema => schema;
