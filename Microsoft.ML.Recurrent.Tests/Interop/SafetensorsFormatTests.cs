@@ -152,6 +152,9 @@ public sealed class SafetensorsFormatTests
         Refused(Raw("{\"w\":[1,2]}", four), "tensor 'w' is described by a JSON Array");
         Refused(Raw("{\"__metadata__\":{\"cell\":4}," + Tensor4() + "}", four), "__metadata__ entry 'cell' is a JSON Number");
         Refused(Raw("{\"__metadata__\":[]," + Tensor4() + "}", four), "__metadata__ is a JSON Array");
+        var invalidUtf8 = Raw("{\"w\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", four);
+        invalidUtf8[10] = 0xC3;   // the first byte of a two-byte sequence, followed by '"'
+        Refused(invalidUtf8, "the header is not valid UTF-8 text");
         Refused(Raw("{\"w\\u0007\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,8]}}", four), "tensor 'w\\u0007'");
 
         // Valid edge cases: no tensors at all, trailing spaces, an empty metadata object.

@@ -118,6 +118,9 @@ internal static class SafetensorsReader
     {
         if (header[0] != (byte)'{')
             throw Error(source, "the header does not begin with '{' (a JSON object).");
+        // System.Text.Json checks the UTF-8 of strings only when they are read; check all of it first.
+        if (!System.Text.Unicode.Utf8.IsValid(header))
+            throw Error(source, "the header is not valid UTF-8 text.");
         JsonDocument document;
         try
         {
