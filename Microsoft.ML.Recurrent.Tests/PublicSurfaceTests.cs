@@ -12,7 +12,7 @@ namespace Microsoft.ML.Recurrent.Tests;
 public sealed class PublicSurfaceTests
 {
     private static readonly Assembly Library = typeof(RecurrentTransformerBase).Assembly;
-    private static readonly string[] CoreFolders = ["Kernels", "Core", "Layers", "Model", "Optimizers", "Training"];
+    private static readonly string[] CoreFolders = ["Kernels", "Core", "Layers", "Model", "Optimizers", "Training", "Interop"];
 
     public TestContext TestContext { get; set; } = null!;
 

@@ -102,9 +102,13 @@ public abstract partial class RecurrentTrainerBase<TTransformer> : IEstimator<TT
         if (classWeights.Length != 0 && classWeights.Length != outputs)
             throw new ArgumentOutOfRangeException(nameof(trainData), $"{classWeights.Length} class weights are given but the label has {outputs} classes.");
 
+        // Initial weights are read (and their file checked) before the data; with no epochs the data is not read at all.
+        var initialWeights = ReadInitialWeights();
+        bool importOnly = initialWeights is not null && TrainerOptions.NumberOfEpochs == 0;
         using var channel = Host.Start("Training");
-        var data = ReadData(trainData, label, sequenceInput, channel, "training");
-        if (sequenceInput.IsTokens && TrainerOptions.MinimumTokenFrequency > 1)
+        // No rows are read for an import without training; nothing below reads data then.
+        var data = importOnly ? null! : ReadData(trainData, label, sequenceInput, channel, "training");
+        if (!importOnly && sequenceInput.IsTokens && TrainerOptions.MinimumTokenFrequency > 1 && initialWeights is null)
         {
             // Rare keys become the unknown row; the training tokens are remapped in place (validation data is read with the map).
             sequenceInput = sequenceInput.WithRareTokensAsUnknown(data.Tokens, TrainerOptions.MinimumTokenFrequency);
@@ -122,7 +126,7 @@ public abstract partial class RecurrentTrainerBase<TTransformer> : IEstimator<TT
         }
         long seed = TrainerOptions.Seed ?? Host.Rand.Next();
         SequenceDataset? validation = null;
-        if (validationData is not null)
+        if (validationData is not null && !importOnly)
         {
             var validationInput = SequenceInput.FromSchema(validationData.Schema, TrainerOptions.FeatureColumnName, TrainerOptions.FeaturesPerStep, TrainerOptions.MaximumSequenceLength);
             if (validationInput.KeyCount != sequenceInput.KeyCount)
@@ -134,7 +138,7 @@ public abstract partial class RecurrentTrainerBase<TTransformer> : IEstimator<TT
             sequenceInput.Wide?.ColumnIndex(validationData.Schema); // the same wide column, of the same size
             validation = ReadData(validationData, validationLabel, sequenceInput, channel, "validation");
         }
-        else if (TrainerOptions.ValidationFraction > 0)
+        else if (TrainerOptions.ValidationFraction > 0 && !importOnly)
         {
             var order = Enumerable.Range(0, data.Count).ToArray();
             new Core.SeededRandom(seed + 0x9E37).Shuffle(order);
@@ -189,6 +193,8 @@ public abstract partial class RecurrentTrainerBase<TTransformer> : IEstimator<TT
         if (pretrain)
             pretrained = Pretrain(sequenceInput, data, config, seed, threads, channel);
         pretrained?.Apply(network);
+        if (initialWeights is not null)
+            ImportInitialWeights(network, initialWeights, channel);
         var frozen = (Offset: 0, Length: 0);
         if (TrainerOptions.PretrainedEmbeddingsPath is { } vectorsPath)
             InitializeEmbeddings(network, sequenceInput, schema[TrainerOptions.FeatureColumnName], vectorsPath, channel);
@@ -197,6 +203,9 @@ public abstract partial class RecurrentTrainerBase<TTransformer> : IEstimator<TT
             var embedding = network.Parameters["embedding.weight"];
             frozen = (embedding.Offset, embedding.Length);
         }
+        if (importOnly)
+            return MakeTransformer(new RecurrentModel(sequenceInput, Objective, network.CreateInferenceSibling(), LabelValues(label, outputs), TrainerOptions.BatchSize,
+                TrainerOptions.NumberOfThreads ?? 0, VocabularyHash.Of(schema[TrainerOptions.FeatureColumnName])));
         channel.Info($"Training a {(config.Bidirectional ? "bidirectional " : "")}{config.NumLayers}-layer {config.Cell} " +
             $"(hidden {config.HiddenSize}, {network.Parameters.Length:N0} parameters{(pretrained is null ? "" : ", from language models")}) on {data.Count:N0} rows, {data.TotalSteps:N0} steps, " +
             $"{threads} thread(s), seed {seed}.");
@@ -219,14 +228,19 @@ public abstract partial class RecurrentTrainerBase<TTransformer> : IEstimator<TT
         });
         if (validation is not null)
             channel.Info($"Keeping the weights of epoch {trainer.BestEpoch}, the best on the validation data.");
-        var labelValues = Objective is Objective.Multiclass or Objective.Tagging ? LabelKeyValues.FromColumn(label) : null;
-        if (labelValues is not null && labelValues.Count != outputs)
-            labelValues = null;
+        var labelValues = LabelValues(label, outputs);
         // The transformer keeps an inference-only network over the trained weights; the training network (gradients,
         // optimizer state, training workspaces) is dropped here.
         var trained = network.CreateInferenceSibling();
         return MakeTransformer(new RecurrentModel(sequenceInput, Objective, trained, labelValues, TrainerOptions.BatchSize,
             TrainerOptions.NumberOfThreads ?? 0, VocabularyHash.Of(schema[TrainerOptions.FeatureColumnName])));
+    }
+
+    /// <summary>The label's key values (class names) for multiclass and tagging, when there is one per output.</summary>
+    private LabelKeyValues? LabelValues(DataViewSchema.Column label, int outputs)
+    {
+        var values = Objective is Objective.Multiclass or Objective.Tagging ? LabelKeyValues.FromColumn(label) : null;
+        return values is not null && values.Count == outputs ? values : null;
     }
 
     /// <summary>Throws when ML.NET's environment or the options' token was cancelled; called once per batch.</summary>

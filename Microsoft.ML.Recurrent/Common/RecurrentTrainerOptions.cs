@@ -179,7 +179,22 @@ public abstract class RecurrentTrainerOptions
     /// </summary>
     public bool GradualUnfreezing;
 
-    /// <summary>Passes over the training data. Default 5.</summary>
+    /// <summary>
+    /// A <c>.safetensors</c> file of weights with PyTorch's names and shapes — written by
+    /// <see cref="RecurrentTransformerBase.SaveAsSafetensors(string)"/>, or by PyTorch (<c>safetensors.torch.save_file</c>
+    /// of the <c>state_dict</c> of the module in docs/interop.md) — that the network starts from instead of its seeded
+    /// random start. The other options must describe the file's architecture (<see cref="Cell"/>,
+    /// <see cref="EmbeddingSize"/>, <see cref="HiddenSize"/>, <see cref="NumberOfLayers"/>, <see cref="Bidirectional"/>,
+    /// <see cref="Pooling"/>, …): every tensor is checked by name and shape, and a mismatch names the tensors and both
+    /// shapes. For token input, row k of <c>embedding.weight</c> is key k of the feature column (row 0 is key 0, the
+    /// missing or unknown token), so it has key count + 1 rows, and <see cref="MinimumTokenFrequency"/> does not apply.
+    /// With <see cref="NumberOfEpochs"/> = 0, <c>Fit</c> reads no rows and returns the imported model; otherwise training
+    /// continues from it. Not with <see cref="CharacterColumnName"/>, <see cref="PretrainedEmbeddingsPath"/> or a language
+    /// model. null = none. Default null.
+    /// </summary>
+    public string? InitialWeightsPath;
+
+    /// <summary>Passes over the training data; 0 only with <see cref="InitialWeightsPath"/> (the imported weights as they are). Default 5.</summary>
     public int NumberOfEpochs = 5;
 
     /// <summary>Sequences per mini-batch (also the scoring batch size). Default 32.</summary>
@@ -248,7 +263,15 @@ public abstract class RecurrentTrainerOptions
         Positive(FeaturesPerStep, nameof(FeaturesPerStep));
         Positive(HiddenSize, nameof(HiddenSize));
         Positive(NumberOfLayers, nameof(NumberOfLayers));
-        Positive(NumberOfEpochs, nameof(NumberOfEpochs));
+        if (InitialWeightsPath is null)
+            Positive(NumberOfEpochs, nameof(NumberOfEpochs));
+        else if (NumberOfEpochs < 0)
+            throw new ArgumentOutOfRangeException(nameof(NumberOfEpochs), NumberOfEpochs, "NumberOfEpochs must not be negative (0 keeps the weights of InitialWeightsPath as they are).");
+        if (InitialWeightsPath is not null && string.IsNullOrWhiteSpace(InitialWeightsPath))
+            throw new ArgumentException("InitialWeightsPath must be null or a file path.", nameof(InitialWeightsPath));
+        if (InitialWeightsPath is not null && (CharacterColumnName is not null || PretrainedEmbeddingsPath is not null || LanguageModelEpochs > 0 || PretrainedLanguageModel is not null))
+            throw new ArgumentException("InitialWeightsPath sets every weight: it cannot be combined with CharacterColumnName (whose character vocabulary is built from the training rows), " +
+                "PretrainedEmbeddingsPath, LanguageModelEpochs or PretrainedLanguageModel.", nameof(InitialWeightsPath));
         Positive(BatchSize, nameof(BatchSize));
         if (BatchSize > RecurrentModel.MaxBatchSize) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, $"BatchSize must be at most {RecurrentModel.MaxBatchSize}.");
         Positive(MinimumTokenFrequency, nameof(MinimumTokenFrequency));

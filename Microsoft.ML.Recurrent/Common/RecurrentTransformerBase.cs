@@ -23,7 +23,7 @@ namespace Microsoft.ML.Recurrent;
 /// operators (see docs/onnx.md); a model with character features, a wide part or a CRF says so in a
 /// <see cref="NotSupportedException"/>.</para>
 /// </summary>
-public abstract class RecurrentTransformerBase : RowToRowTransformerBase, ITransformer
+public abstract partial class RecurrentTransformerBase : RowToRowTransformerBase, ITransformer
 {
     private readonly IHost _host;
     private long _emptyRows, _invalidRows;

@@ -6,7 +6,8 @@ namespace TorchParity;
 /// <summary>
 /// Writes PyTorch (libtorch via TorchSharp) reference outputs and gradients as JSON fixtures.
 /// Usage: dotnet run -c Release --project build/TorchParity -- [output-dir]
-/// (default output dir: Microsoft.ML.Recurrent.Tests/Fixtures/torch, relative to the current directory).
+/// (default output dir: Microsoft.ML.Recurrent.Tests/Fixtures/torch, relative to the current directory), or
+/// <c>-- --safetensors [output-dir]</c> for the safetensors fixtures (default Microsoft.ML.Recurrent.Tests/Fixtures/safetensors).
 /// </summary>
 internal static class Program
 {
@@ -14,13 +15,16 @@ internal static class Program
 
     private static int Main(string[] args)
     {
+        bool safetensors = args.Length > 0 && args[0] == "--safetensors";
+        if (safetensors) args = args[1..];
         if (args.Length > 1 || (args.Length == 1 && args[0] is "-h" or "--help"))
         {
-            Console.Error.WriteLine("usage: TorchParity [output-dir]   (default: Microsoft.ML.Recurrent.Tests/Fixtures/torch)");
+            Console.Error.WriteLine("usage: TorchParity [output-dir]                  (default: Microsoft.ML.Recurrent.Tests/Fixtures/torch)");
+            Console.Error.WriteLine("       TorchParity --safetensors [output-dir]    (default: Microsoft.ML.Recurrent.Tests/Fixtures/safetensors)");
             return 2;
         }
 
-        string outDir = Path.GetFullPath(args.Length == 1 ? args[0] : Path.Combine("Microsoft.ML.Recurrent.Tests", "Fixtures", "torch"));
+        string outDir = Path.GetFullPath(args.Length == 1 ? args[0] : Path.Combine("Microsoft.ML.Recurrent.Tests", "Fixtures", safetensors ? "safetensors" : "torch"));
         var sw = Stopwatch.StartNew();
 
         // Must run before anything touches TorchSharp.torch (its static constructor loads libLibTorchSharp.so).
@@ -41,6 +45,10 @@ internal static class Program
 
         torch.set_num_threads(1);
         torch.set_default_dtype(torch.float32);
+        if (safetensors)
+        {
+            return WriteSafetensorsFixtures(outDir, sw);
+        }
 
         var fixtures = new List<(string File, Func<JObj> Make)>();
         long seed = 1000;
@@ -119,5 +127,42 @@ internal static class Program
         Console.WriteLine($"{outputs.Count} fixtures, {total:N0} bytes, {Check.Count} sanity checks passed "
             + $"(max |packed - reference| {Check.MaxDiffSeen:G3}) in {sw.Elapsed.TotalSeconds:F1}s");
         return 0;
+    }
+
+    /// <summary>
+    /// The safetensors fixtures (see <see cref="Safetensors"/>): the .safetensors files of both directions and one JSON
+    /// record per case. The files are written to a temporary directory and moved into place only when every case passed.
+    /// </summary>
+    private static int WriteSafetensorsFixtures(string outDir, Stopwatch sw)
+    {
+        string staging = Path.Combine(Path.GetTempPath(), "torchparity-safetensors-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(staging);
+        try
+        {
+            long seed = 6000;
+            foreach (var (tag, cell, bi, layers, pooling) in Safetensors.Cases())
+            {
+                using var scope = torch.NewDisposeScope();
+                File.WriteAllText(Path.Combine(staging, $"safetensors_{tag}.json"), Json.Serialize(Safetensors.Fixture(tag, cell, bi, layers, pooling, seed++, staging)));
+            }
+
+            Directory.CreateDirectory(outDir);
+            long total = 0;
+            foreach (string file in Directory.GetFiles(staging).Order(StringComparer.Ordinal))
+            {
+                string target = Path.Combine(outDir, Path.GetFileName(file));
+                File.Copy(file, target, overwrite: true);
+                total += new FileInfo(target).Length;
+                Console.WriteLine($"  wrote {Path.GetFileName(file),-36} {new FileInfo(target).Length,8:N0} bytes");
+            }
+
+            Console.WriteLine($"{Directory.GetFiles(staging).Length} files, {total:N0} bytes, {Check.Count} checks passed; max |ours - libtorch| on logits: "
+                + $"libtorch's file read by us {Safetensors.MaxDiffTorchToOurs:G3}, our file read by libtorch {Safetensors.MaxDiffOursToTorch:G3}; {sw.Elapsed.TotalSeconds:F1}s");
+            return 0;
+        }
+        finally
+        {
+            Directory.Delete(staging, recursive: true);
+        }
     }
 }
