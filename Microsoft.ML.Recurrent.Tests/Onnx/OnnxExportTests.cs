@@ -406,19 +406,66 @@ public sealed class OnnxExportTests
         }
     }
 
-    /// <summary>A model with a part that has no ONNX form names it.</summary>
+    /// <summary>
+    /// Wide &amp; deep: the wide column (ProduceNgrams over the keys) enters as a graph input beside the key vector and
+    /// its MatMul is added to the logits; agrees with ours. In a whole pipeline from raw text, ML.NET writes ProduceNgrams
+    /// itself (TfIdfVectorizer) and ApplyOnnxModel agrees too.
+    /// </summary>
     [TestMethod]
-    public void UnsupportedPartIsNamed()
+    public void WideAndDeepExports()
     {
         var (ml, featurized, _, _) = Featurize(new MLContext(seed: 10));
-        var withWide = ml.Transforms.Text.ProduceNgrams("Wide", "Features", ngramLength: 1).Fit(featurized).Transform(featurized);
+        var withWide = ml.Transforms.Text.ProduceNgrams("Wide", "Features", ngramLength: 2).Fit(featurized).Transform(featurized);
         var model = ml.MulticlassClassification.Trainers.Recurrent(new RecurrentMulticlassTrainer.Options
         {
             EmbeddingSize = 4, HiddenSize = 3, NumberOfEpochs = 1, WideFeatureColumnName = "Wide",
         }).Fit(withWide);
-        using var stream = new MemoryStream();
-        var error = Assert.ThrowsExactly<NotSupportedException>(() => ml.Model.ConvertToOnnx(model, FeatureSchema(withWide, "Features", "Wide"), stream));
-        StringAssert.Contains(error.Message, "wide");
+        var onnx = Export(ml, model, FeatureSchema(withWide, "Features", "Wide"));
+        OnnxChecker.Check(onnx, TestContext);
+        using var session = new InferenceSession(onnx);
+        var expected = Column(model.Transform(withWide), "Score");
+        var keys = Keys(withWide);
+        var wide = Column(withWide, "Wide");
+        for (int row = 0; row < keys.Count; row++)
+        {
+            using var results = session.Run(
+            [
+                NamedOnnxValue.CreateFromTensor("Features", new DenseTensor<uint>(keys[row], [1, keys[row].Length])),
+                NamedOnnxValue.CreateFromTensor("Wide", new DenseTensor<float>(wide[row], [1, wide[row].Length])),
+            ]);
+            AssertClose(expected[row], results.First(r => r.Name == "Score.output").AsTensor<float>().ToArray(), $"row {row} (length {keys[row].Length}) Score");
+        }
+    }
+
+    /// <summary>ProduceNgrams inside a whole raw-text pipeline: exported by ML.NET, and ApplyOnnxModel agrees with ours.</summary>
+    [TestMethod]
+    public void WideAndDeepFromRawText()
+    {
+        var ml = new MLContext(seed: 16);
+        var raw = ml.Data.LoadFromEnumerable(Rows());
+        var model = ml.Transforms.Conversion.MapValueToKey("Label")
+            .Append(ml.Transforms.Text.TokenizeIntoWords("Tokens", "Text"))
+            .Append(ml.Transforms.Conversion.MapValueToKey("Features", "Tokens"))
+            .Append(ml.Transforms.Text.ProduceNgrams("Wide", "Features", ngramLength: 2))
+            .Append(ml.MulticlassClassification.Trainers.Recurrent(new RecurrentMulticlassTrainer.Options
+            {
+                EmbeddingSize = 4, HiddenSize = 3, NumberOfEpochs = 1, WideFeatureColumnName = "Wide",
+            }))
+            .Fit(raw);
+        string path = Path.Combine(Path.GetTempPath(), $"wide-{Guid.NewGuid():N}.onnx");
+        try
+        {
+            using (var file = File.Create(path))
+                ml.Model.ConvertToOnnx(model, raw, file);
+            var ours = Column(model.Transform(raw), "Score");
+            var onnx = Column(ml.Transforms.ApplyOnnxModel(path).Fit(raw).Transform(raw), "Score");
+            for (int row = 0; row < ours.Count; row++)
+                AssertClose(ours[row], onnx[row], $"row {row} Score");
+        }
+        finally
+        {
+            File.Delete(path);
+        }
     }
 }
 

@@ -20,7 +20,7 @@ namespace Microsoft.ML.Recurrent;
 /// not a multiple of the features per step) gets NaN scores and a missing predicted label. Both are counted and
 /// reported as warnings through <c>MLContext.Log</c>.</para>
 /// <para>ONNX: <c>mlContext.Model.ConvertToOnnx</c> (Microsoft.ML.OnnxConverter) writes the network as standard ONNX
-/// operators (see docs/onnx.md); a model with character features, a wide part or a CRF says so in a
+/// operators (see docs/onnx.md); a model with character features or a CRF says so in a
 /// <see cref="NotSupportedException"/>.</para>
 /// </summary>
 public abstract partial class RecurrentTransformerBase : RowToRowTransformerBase, ITransformer
@@ -138,8 +138,18 @@ public abstract partial class RecurrentTransformerBase : RowToRowTransformerBase
                 $"Export the recurrent part on its own, from the key vector: mlContext.Model.ConvertToOnnx(recurrentModel, featurizedData, stream), " +
                 $"where featurizedData is the output of the steps before it (its column '{column}' becomes the ONNX input), and run those steps " +
                 "before ONNX Runtime. See docs/onnx.md.");
+        string? wide = null;
+        if (Model.Input.Wide is { } wideInput)
+        {
+            if (!ctx.ContainsColumn(wideInput.ColumnName))
+                throw new InvalidOperationException(
+                    $"{GetType().Name} cannot be exported to ONNX as part of this pipeline: its wide feature column '{wideInput.ColumnName}' is made by a " +
+                    "step that has no ONNX export (for example FeaturizeText or NormalizeText in ML.NET 5.0.1), so that step would be left out. Export the " +
+                    $"recurrent part on its own, with '{column}' and '{wideInput.ColumnName}' as the graph's inputs. See docs/onnx.md.");
+            wide = ctx.GetVariableName(wideInput.ColumnName);
+        }
         var graph = new OnnxGraph(ctx, "Recurrent.");
-        var network = NetworkOnnxWriter.Write(graph, Model, ctx.GetVariableName(column));
+        var network = NetworkOnnxWriter.Write(graph, Model, ctx.GetVariableName(column), wide);
         var outputs = GetOutputColumns().Select(c => ctx.AddIntermediateVariable(c.Type, c.Name)).ToArray();
         SaveOutputsAsOnnx(graph, network, outputs);
     }

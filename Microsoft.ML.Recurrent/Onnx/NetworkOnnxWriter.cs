@@ -48,22 +48,24 @@ internal sealed class NetworkOnnxWriter
     }
 
     /// <summary>
-    /// Why this model cannot be written as ONNX, or null when it can. Character features, the wide (n-gram) part and
-    /// the CRF have no standard-operator form here yet.
+    /// Why this model cannot be written as ONNX, or null when it can. Character features and the CRF have no
+    /// standard-operator form here: the character encoder splits text into characters, and Viterbi decoding needs a
+    /// loop, whose body graph ML.NET's <c>OnnxContext</c> has no way to write.
     /// </summary>
     public static string? Unsupported(RecurrentModel model)
     {
         var config = model.Network.Config;
         if (config.UsesCharacters)
             return "its character-level word encoder (WordCharacterInput) has no ONNX export yet; train without character features to export";
-        if (model.Network.HasWide)
-            return "its wide (n-gram) part has no ONNX export yet; train without a wide column to export";
         if (config.UseCrf)
-            return "its CRF (Viterbi decoding) has no ONNX export yet; the emission scores of a tagger without CRF export";
+            return "its CRF (Viterbi decoding) needs a Loop or Scan, whose body graph ML.NET's ONNX context cannot write; a tagger without CRF exports";
         if (config.Head == NetworkHeadKind.Forecast)
             return "forecast heads are exported by the forecaster, not by this transformer";
         return null;
     }
+
+    /// <summary>The wide column's variable (float [1, F]) when the network has a wide part.</summary>
+    private string? _wide;
 
     /// <summary>
     /// Writes the network from the feature column's variable and returns the writer, whose properties name its tensors.
@@ -71,9 +73,11 @@ internal sealed class NetworkOnnxWriter
     /// recurrent node reads max(length, 1) steps); the pooled vector of such a row is zero, as in our scorer ("no
     /// evidence": the head's bias), and its per-step outputs are empty.
     /// </summary>
-    public static NetworkOnnxWriter Write(OnnxGraph graph, RecurrentModel model, string featureVariable)
+    public static NetworkOnnxWriter Write(OnnxGraph graph, RecurrentModel model, string featureVariable, string? wideVariable = null)
     {
-        var writer = new NetworkOnnxWriter(graph, model.Network);
+        if (model.Network.HasWide != (wideVariable is not null))
+            throw new ArgumentException("The wide column's variable is needed exactly when the network has a wide part.", nameof(wideVariable));
+        var writer = new NetworkOnnxWriter(graph, model.Network) { _wide = wideVariable };
         writer.WriteInput(model.Input, featureVariable);
         writer.WriteLengthsAndMask(model.Input.IsTokens);
         writer.WriteStack();
@@ -311,14 +315,29 @@ internal sealed class NetworkOnnxWriter
         return _g.Node("Mul", "pool_attention", mean, _g.Cast(PaddedSteps, "attention_steps_f", typeof(float)));
     }
 
-    /// <summary>The pooled head's outputs (logits) [B, O]: Gemm of the pooled vector.</summary>
+    /// <summary>
+    /// The pooled head's outputs (logits) [B, O]: Gemm of the pooled vector, plus, with a wide part, the wide column
+    /// [1, F] times <c>wide.weight</c>ᵀ (a dense MatMul: the column's zeros add nothing, as the sparse product skips them).
+    /// </summary>
     public string PooledOutputs()
     {
         var ps = _network.Parameters;
         var weight = ps["head.weight"];
-        return _g.Node("Gemm", "logits", n => n.AddAttribute("transB", 1L), Pooled(),
+        var deep = _g.Node("Gemm", _wide is null ? "logits" : "deep_logits", n => n.AddAttribute("transB", 1L), Pooled(),
             _g.Floats("head_weight", ps.Value(weight), weight.Shape[0], weight.Shape[1]),
             _g.Floats("head_bias", ps.Value(ps["head.bias"]), _config.OutputSize));
+        if (_wide is null)
+            return deep;
+        var wide = ps["wide.weight"]; // [O, F]
+        int o = wide.Shape[0], f = wide.Shape[1];
+        var values = ps.Value(wide);
+        var transposed = new float[values.Length];
+        for (int i = 0; i < o; i++)
+            for (int k = 0; k < f; k++)
+                transposed[(long)k * o + i] = values[i * f + k];
+        var row = _g.Reshape(_wide, "wide_row", 1, f);
+        var product = _g.Node("MatMul", "wide_logits", row, _g.Floats("wide_weight_t", transposed, f, o));
+        return _g.Node("Add", "logits", deep, product);
     }
 
     /// <summary>The per-step head's outputs [B, T, O]: the top layer's state at every step times the head's weight, plus bias.</summary>

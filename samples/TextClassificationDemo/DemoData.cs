@@ -4,13 +4,14 @@ using System.Text;
 namespace TextClassificationDemo;
 
 /// <summary>Command-line options of the demo.</summary>
-internal sealed record Arguments(string Dataset, int Epochs, string DatasetsDirectory, string Output, int? Threads)
+internal sealed record Arguments(string Dataset, int Epochs, string DatasetsDirectory, string Output, int? Threads, bool Onnx)
 {
     public static Arguments Parse(string[] args)
     {
         string dataset = "sample", output = Path.Combine(Path.GetTempPath(), "recurrent-demo");
         string datasets = Path.Combine(FindRepositoryRoot(), "..", "shared", "datasets");
         int? epochs = null, threads = null;
+        bool onnx = false;
         for (int i = 0; i < args.Length; i++)
         {
             string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
@@ -21,12 +22,13 @@ internal sealed record Arguments(string Dataset, int Epochs, string DatasetsDire
                 case "--datasets": datasets = Next(); break;
                 case "--out": output = Next(); break;
                 case "--threads": threads = int.Parse(Next()); break;
+                case "--onnx": onnx = true; break;
                 default: throw new ArgumentException($"Unknown argument {args[i]}; see the comment at the top of Program.cs.");
             }
         }
         if (dataset is not ("sample" or "agnews" or "sst2" or "imdb"))
             throw new ArgumentException($"Unknown dataset '{dataset}': use sample, agnews, sst2 or imdb.");
-        return new Arguments(dataset, epochs ?? (dataset == "imdb" ? 3 : 6), Path.GetFullPath(datasets), output, threads);
+        return new Arguments(dataset, epochs ?? (dataset == "imdb" ? 3 : 6), Path.GetFullPath(datasets), output, threads, onnx);
     }
 
     private static string FindRepositoryRoot()

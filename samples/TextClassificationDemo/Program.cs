@@ -4,10 +4,11 @@
 //   dotnet run --project samples/TextClassificationDemo -- --dataset agnews   full AG News from ../shared/datasets
 //   dotnet run --project samples/TextClassificationDemo -- --dataset sst2     SST-2 (train → dev)
 //   dotnet run --project samples/TextClassificationDemo -- --dataset imdb     IMDB (train → test)
-//   options: --epochs N  --datasets DIR  --out DIR  --threads N
+//   options: --epochs N  --datasets DIR  --out DIR  --threads N  --onnx
 //
 // It trains, prints per-epoch progress, evaluates on held-out rows, saves the model zip, loads it back, predicts a few
-// sentences and draws the training curve as an SVG file (ScottPlot).
+// sentences and draws the training curve as an SVG file (ScottPlot). With --onnx it also exports the recurrent part to
+// ONNX (OnnxExport.cs), for samples/OnnxScoring to score with ONNX Runtime alone (docs/onnx.md).
 using System.Diagnostics;
 using Microsoft.ML;
 using Microsoft.ML.Data;
@@ -77,6 +78,9 @@ foreach (var text in examples)
     var prediction = engine.Predict(new TextRow { Text = text });
     Console.WriteLine($"  {prediction.PredictedLabel,-10} {prediction.Score.Max():P0}  \"{text}\"");
 }
+
+if (arguments.Onnx)
+    OnnxExport.Write(ml, model, test, Path.Combine(arguments.Output, $"{arguments.Dataset}-bilstm.onnx"));
 
 string svg = Path.Combine(arguments.Output, $"{arguments.Dataset}-training-curve.svg");
 TrainingCurve.Save(svg, epochs, $"BiLSTM on {arguments.Dataset}: test accuracy {metrics.MicroAccuracy:P1}");
