@@ -36,6 +36,7 @@ internal sealed class RecurrentDirection
     private PackedMatrix? _packedHhT;  // op(B) = W_hhᵀ [H, G·H], packed for the per-step forward product
     private PackedMatrix? _packedHh;   // op(B) = W_hh [G·H, H], packed for the per-step backward product
     private PackedMatrix? _packedIhT;  // op(B) = W_ihᵀ [I, G·H], packed once when the weights are frozen
+    private FrozenWeightPacks? _frozenPacks; // frozen weights: the packs shared with the other inference copies of the model
     private readonly float[] _zeros;   // [H]
     private float[] _h0 = [], _c0 = []; // [B, H] initial states in sorted batch order (c0: LSTM only), or empty for zeros
     private int _initialRows;          // rows of _h0 in use; 0 = zero initial states
@@ -60,6 +61,26 @@ internal sealed class RecurrentDirection
 
     /// <summary>The cell.</summary>
     public RecurrentCell Cell => _cell;
+
+    /// <summary>
+    /// The packs of this direction's frozen weights, for the inference copies made from it to share (see
+    /// <see cref="FrozenWeightPacks"/>). Only a direction whose weights never change may hand them out.
+    /// </summary>
+    public FrozenWeightPacks FrozenPacks
+    {
+        get
+        {
+            if (!WeightsFrozen) throw new InvalidOperationException("Only frozen weights have packs to share: these weights may still change.");
+            return LazyInitializer.EnsureInitialized(ref _frozenPacks, () => new FrozenWeightPacks());
+        }
+    }
+
+    /// <summary>Scores with <paramref name="packs"/> (another copy's, over the same frozen weights) instead of packing its own.</summary>
+    public void SharePacks(FrozenWeightPacks packs)
+    {
+        if (!WeightsFrozen) throw new InvalidOperationException("Only a copy with frozen weights can share packed weights.");
+        _frozenPacks = packs;
+    }
 
     /// <summary>Registers weight_ih{suffix}, weight_hh{suffix}, bias_ih{suffix}, bias_hh{suffix} under <paramref name="prefix"/>.</summary>
     public RecurrentDirection(ParameterSet parameters, string prefix, string suffix, RecurrentCellKind kind,
@@ -145,15 +166,21 @@ internal sealed class RecurrentDirection
         var bIh = _parameters.Value(_biasIh);
         var bHh = _parameters.Value(_biasHh);
 
-        // The recurrent weights are used at every step: pack them once per pass (they change between training steps).
-        if (_packedHhT is null) _packedHhT = Sgemm.PackB(Transpose.Yes, h, gw, wHh, h);
-        else if (!WeightsFrozen) Sgemm.RepackB(_packedHhT, Transpose.Yes, wHh, h);
+        // The recurrent weights are used at every step: pack them once per pass (they change between training steps), or
+        // once for good when they are frozen — shared with the model's other inference copies.
+        if (WeightsFrozen)
+        {
+            var packs = FrozenPacks;
+            _packedHhT = packs.Recurrent(wHh, h, gw);
+            _packedIhT = packs.Input(wIh, InputSize, gw);
+        }
+        else if (_packedHhT is null) _packedHhT = Sgemm.PackB(Transpose.Yes, h, gw, wHh, h);
+        else Sgemm.RepackB(_packedHhT, Transpose.Yes, wHh, h);
 
         // gates[N, G·H] = X[N, I] · W_ihᵀ + b_ih
         if (WeightsFrozen)
         {
-            _packedIhT ??= Sgemm.PackB(Transpose.Yes, InputSize, gw, wIh, InputSize);
-            Sgemm.Multiply(Transpose.No, n, x, InputSize, _packedIhT, gates, gw, accumulate: false, GemmThreads);
+            Sgemm.Multiply(Transpose.No, n, x, InputSize, _packedIhT!, gates, gw, accumulate: false, GemmThreads);
         }
         else
         {

@@ -69,6 +69,18 @@ internal sealed class RecurrentStack
         }
     }
 
+    /// <summary>
+    /// Scores with the packed weights of <paramref name="source"/> (a stack of the same shape over the same frozen weights,
+    /// typically the loaded model's, of which this is an inference copy) instead of packing its own.
+    /// </summary>
+    public void SharePacksOf(RecurrentStack source)
+    {
+        if (source._directions.Length != _directions.Length)
+            throw new ArgumentException("The stacks differ in shape.", nameof(source));
+        for (int i = 0; i < _directions.Length; i++)
+            _directions[i].SharePacks(source._directions[i].FrozenPacks);
+    }
+
     /// <summary>Registers the parameters of every layer and direction.</summary>
     public RecurrentStack(ParameterSet parameters, string prefix, RecurrentCellKind kind, int inputSize, int hiddenSize,
         int numLayers, bool bidirectional, float dropout)

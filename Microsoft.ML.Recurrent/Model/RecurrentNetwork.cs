@@ -51,8 +51,18 @@ internal sealed class RecurrentNetwork
     }
 
     /// <summary>An inference-only network (no gradient buffer) that shares this network's weights but has its own activations.</summary>
-    /// <remarks>The sibling assumes the weights no longer change: it packs them once (create a new sibling after training further).</remarks>
-    public RecurrentNetwork CreateInferenceSibling() => new(Config, Parameters.Values) { Threads = Threads, WeightsFrozen = true };
+    /// <remarks>
+    /// The sibling assumes the weights no longer change: it packs them once (create a new sibling after training further).
+    /// When this network's weights are frozen too (a trained model's), every sibling shares one set of packed recurrent
+    /// weights, packed on first use (see <see cref="FrozenWeightPacks"/>).
+    /// </remarks>
+    public RecurrentNetwork CreateInferenceSibling()
+    {
+        var sibling = new RecurrentNetwork(Config, Parameters.Values) { Threads = Threads, WeightsFrozen = true };
+        if (WeightsFrozen)
+            sibling._stack.SharePacksOf(_stack);
+        return sibling;
+    }
 
     /// <summary>
     /// An inference-only network over <paramref name="values"/> (adopted, not copied; laid out as
