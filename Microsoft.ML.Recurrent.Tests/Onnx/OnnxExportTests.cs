@@ -267,6 +267,26 @@ public sealed class OnnxExportTests
         using var stream = new MemoryStream();
         var error = Assert.ThrowsExactly<NotSupportedException>(() => ml.Model.ConvertToOnnx(withCrf, FeatureSchema(keys), stream));
         StringAssert.Contains(error.Message, "CRF");
+        // A featurizer never reads the CRF: over a CRF tagger it exports.
+        CheckAgainstOrt(ml, withEmpty, ml.Transforms.RecurrentFeatures(withCrf, pooledColumnName: "Pooled", statesColumnName: "States").Fit(keys), ["Pooled", "States"]);
+
+        // From the string tokens: MapValueToKey → the tagger, through ApplyOnnxModel; the predicted tags equal ours.
+        var pipeline = featurizerOfKeys.Append(tagger);
+        string path = Path.Combine(Path.GetTempPath(), $"tagger-{Guid.NewGuid():N}.onnx");
+        try
+        {
+            var rows = ml.Data.LoadFromEnumerable(sentences.Take(10).Append(new Tagging.TaggedSentence { Tokens = [], Tags = [] }));
+            using (var file = File.Create(path))
+                ml.Model.ConvertToOnnx(pipeline, rows, file);
+            var ours = pipeline.Transform(rows).GetColumn<VBuffer<uint>>(tagger.OutputColumnName).Select(v => v.DenseValues().ToArray()).ToList();
+            var onnx = ml.Transforms.ApplyOnnxModel(path).Fit(rows).Transform(rows).GetColumn<VBuffer<uint>>(tagger.OutputColumnName).Select(v => v.DenseValues().ToArray()).ToList();
+            for (int row = 0; row < ours.Count; row++)
+                CollectionAssert.AreEqual(ours[row], onnx[row], $"row {row}: tags");
+        }
+        finally
+        {
+            File.Delete(path);
+        }
     }
 
     /// <summary>Dense input (two features per step, a maximum length) through a stacked GRU regressor, and a pooled-head featurizer.</summary>
@@ -287,8 +307,8 @@ public sealed class OnnxExportTests
 
     /// <summary>
     /// Language-model scoring: each row's log-likelihood and perplexity, for a forward model with tied weights and a
-    /// backward two-layer GRU, through the whole raw-text pipeline (ApplyOnnxModel) and ONNX Runtime; a character model
-    /// says it cannot be exported.
+    /// backward two-layer GRU, exported from the key column and run in ONNX Runtime, and once from raw text through
+    /// ApplyOnnxModel; a key beyond the vocabulary gives NaN as ours; a character model says it cannot be exported.
     /// </summary>
     [TestMethod]
     public void LanguageModelScoringExports()
@@ -307,6 +327,31 @@ public sealed class OnnxExportTests
             }).Fit(keys);
             var test = keysOf.Transform(ml.Data.LoadFromEnumerable(sentences.Take(12).Append(new LanguageModeling.LanguageModelText.Row { Text = "" })));
             CheckAgainstOrt(ml, test, lm, ["LogLikelihood", "Perplexity"], "Tokens");
+            using var session = new InferenceSession(Export(ml, lm, FeatureSchema(test, "Tokens")));
+            var beyond = RunOrt(session, "Tokens", new uint[] { 1, 100_000, 2 });
+            Assert.IsTrue(float.IsNaN(beyond["LogLikelihood.output"][0]) && float.IsNaN(beyond["Perplexity.output"][0]), "a key beyond the vocabulary: NaN, as ours");
+            if (!backward)
+            {
+                // From raw text: TokenizeIntoWords → MapValueToKey → the language model, through ApplyOnnxModel.
+                var whole = keysOf.Append(lm);
+                string path = Path.Combine(Path.GetTempPath(), $"lm-{Guid.NewGuid():N}.onnx");
+                try
+                {
+                    // Non-empty rows: for an empty text, ONNX Runtime can fail in its buffer planner on ML.NET's own declaration of
+                    // TokenizeIntoWords' output (width 1) — see docs/onnx.md; from the key vector (above) the empty row scores.
+                    var raw = ml.Data.LoadFromEnumerable(sentences.Take(12));
+                    using (var file = File.Create(path))
+                        ml.Model.ConvertToOnnx(whole, raw, file);
+                    var ours = Column(whole.Transform(raw), "LogLikelihood");
+                    var onnx = Column(ml.Transforms.ApplyOnnxModel(path).Fit(raw).Transform(raw), "LogLikelihood");
+                    for (int row = 0; row < ours.Count; row++)
+                        AssertClose(ours[row], onnx[row], $"row {row} LogLikelihood (raw text)");
+                }
+                finally
+                {
+                    File.Delete(path);
+                }
+            }
         }
         var characters = ml.Transforms.Text.RecurrentLanguageModel(new RecurrentLanguageModelEstimator.Options
         {
@@ -315,6 +360,74 @@ public sealed class OnnxExportTests
         using var stream = new MemoryStream();
         var error = Assert.ThrowsExactly<NotSupportedException>(() => ml.Model.ConvertToOnnx(characters, data, stream));
         StringAssert.Contains(error.Message, "character model");
+    }
+
+    /// <summary>
+    /// A step without ONNX form that rewrites the feature column in place: ML.NET's converter would feed the raw column
+    /// of the same name to the network; the export is refused naming the step instead of scoring something else.
+    /// </summary>
+    [TestMethod]
+    public void AStepWithoutOnnxThatRewritesTheFeaturesIsRefused()
+    {
+        var ml = new MLContext(seed: 17);
+        var series = ml.Data.LoadFromEnumerable(TestData.Series(30, 5));
+        var model = ml.Transforms.CustomMapping<SeriesRow, SeriesRow>((a, b) => { b.Features = [.. a.Features.Select(v => 2 * v + 1)]; b.Label = a.Label; }, null)
+            .Append(ml.Regression.Trainers.Recurrent(new RecurrentRegressionTrainer.Options { FeaturesPerStep = 2, HiddenSize = 3, NumberOfEpochs = 1 }))
+            .Fit(series);
+        using var stream = new MemoryStream();
+        var error = Assert.ThrowsExactly<InvalidOperationException>(() => ml.Model.ConvertToOnnx(model, series, stream));
+        StringAssert.Contains(error.Message, "CustomMapping");
+        StringAssert.Contains(error.Message, "\"Features\"");
+    }
+
+    /// <summary>
+    /// Rows our scorer cannot read get what ours gives them in ONNX Runtime too: NaN scores for a NaN or infinite feature,
+    /// a width that is not a multiple of the features per step (hidden by truncation, too), a key beyond the vocabulary;
+    /// a missing predicted key (0) for the classifier.
+    /// </summary>
+    [TestMethod]
+    public void UnreadableRowsScoreAsOurs()
+    {
+        var ml = new MLContext(seed: 18);
+        var series = ml.Data.LoadFromEnumerable(TestData.Series(30, 6));
+        var regressor = ml.Regression.Trainers.Recurrent(new RecurrentRegressionTrainer.Options
+        {
+            FeaturesPerStep = 2, HiddenSize = 3, NumberOfEpochs = 1, MaximumSequenceLength = 3,
+        }).Fit(series);
+        using (var session = new InferenceSession(Export(ml, regressor, FeatureSchema(series))))
+        {
+            foreach (var (name, row) in new (string, float[])[]
+            {
+                ("NaN", [0.5f, float.NaN, 1, 2]), ("infinity", [0.5f, 1, float.PositiveInfinity, 2]),
+                ("odd width", [1, 2, 3, 4, 5, 6, 7, 8, 9]), ("odd width, short", [1, 2, 3]),
+            })
+                Assert.IsTrue(float.IsNaN(RunOrt(session, "Features", row)["Score.output"][0]), $"{name}: NaN, as ours");
+            Assert.IsFalse(float.IsNaN(RunOrt(session, "Features", new float[] { 1, 2, 3, 4, 5, 6, 7, 8, float.NaN, float.NaN })["Score.output"][0]),
+                "a non-finite value beyond the maximum length is not read, as ours");
+        }
+
+        var (_, featurized, _, _) = Featurize(ml);
+        var classifier = ml.MulticlassClassification.Trainers.Recurrent(new RecurrentMulticlassTrainer.Options { EmbeddingSize = 4, HiddenSize = 3, NumberOfEpochs = 1 }).Fit(featurized);
+        using (var session = new InferenceSession(Export(ml, classifier, FeatureSchema(featurized))))
+        {
+            var beyond = RunOrt(session, "Features", new uint[] { 1, 2, 100_000 });
+            Assert.IsTrue(beyond["Score.output"].All(float.IsNaN), "a key beyond the vocabulary: NaN scores, as ours");
+            Assert.AreEqual(0f, beyond["PredictedLabel.output"][0], "and the missing key, as ours");
+        }
+    }
+
+    /// <summary>The scored view can be re-applied to other data as ML.NET's own transforms can (ITransformTemplate).</summary>
+    [TestMethod]
+    public void TheScoredViewAppliesToOtherData()
+    {
+        var (ml, featurized, _, _) = Featurize(new MLContext(seed: 19));
+        var model = ml.MulticlassClassification.Trainers.Recurrent(new RecurrentMulticlassTrainer.Options { EmbeddingSize = 4, HiddenSize = 3, NumberOfEpochs = 1 }).Fit(featurized);
+        var view = model.Transform(featurized);
+        var template = view.GetType().GetInterfaces().Single(i => i.Name == "ITransformTemplate");
+        var environment = typeof(MLContext).Assembly.GetType("Microsoft.ML.Runtime.IHostEnvironment", throwOnError: false) is not null ? (object)ml : ml;
+        var other = ml.Data.TakeRows(featurized, 5);
+        var applied = (IDataView)template.GetMethod("ApplyToData")!.Invoke(view, [environment, other])!;
+        CollectionAssert.AreEqual(Column(model.Transform(other), "Score").SelectMany(r => r).ToArray(), Column(applied, "Score").SelectMany(r => r).ToArray());
     }
 
     /// <summary>The forecaster (each row's forecast reads earlier rows) says why it has no ONNX form.</summary>
@@ -396,7 +509,8 @@ public sealed class OnnxExportTests
             var whole = featurizer.Append(recurrent);
             using var stream = new MemoryStream();
             var error = Assert.ThrowsExactly<InvalidOperationException>(() => ml.Model.ConvertToOnnx(whole, raw, stream));
-            StringAssert.Contains(error.Message, "'Features'");
+            StringAssert.Contains(error.Message, "TokenizeToIds");
+            StringAssert.Contains(error.Message, "\"Features\"");
             StringAssert.Contains(error.Message, "on its own");
             CheckAgainstOrt(ml, featurized, recurrent, ["Score", "PredictedLabel"]);
         }

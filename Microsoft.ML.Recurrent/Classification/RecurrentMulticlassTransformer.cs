@@ -90,13 +90,14 @@ public sealed class RecurrentMulticlassTransformer : RecurrentTransformerBase
         return predicted;
     }
 
-    // ONNX: Score = Softmax(logits) [B, C]; PredictedLabel = ArgMax(logits) + 1 as a uint32 key [B, 1].
+    // ONNX: Score = Softmax(logits) [1, C]; PredictedLabel = ArgMax(logits) + 1 as a uint32 key [1, 1] (key 0, missing, for a
+    // row that cannot be read, as ours).
     private protected override void SaveOutputsAsOnnx(OnnxGraph graph, NetworkOnnxWriter network, string[] outputs)
     {
         var logits = network.PooledOutputs();
         graph.NodeInto("Softmax", outputs[0], n => n.AddAttribute("axis", 1L), logits);
         var best = graph.Node("ArgMax", "best_class", n => { n.AddAttribute("axis", 1L); n.AddAttribute("keepdims", 1L); }, logits);
-        var key = graph.Node("Add", "best_key", best, graph.Long("one_key", 1));
+        var key = network.MissingIfInvalid(graph.Node("Add", "best_key", best, graph.Long("one_key", 1)), "predicted_key");
         graph.NodeInto("Cast", outputs[1], n => n.AddAttribute("to", typeof(uint)), key);
     }
 }

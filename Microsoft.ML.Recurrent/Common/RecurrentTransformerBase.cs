@@ -1,7 +1,6 @@
 using Microsoft.ML.Data;
 using Microsoft.ML.Model.OnnxConverter;
 using Microsoft.ML.Recurrent.Model;
-using Microsoft.ML.Recurrent.Onnx;
 using Microsoft.ML.Runtime;
 
 namespace Microsoft.ML.Recurrent;
@@ -53,7 +52,7 @@ public abstract partial class RecurrentTransformerBase : RowToRowTransformerBase
     {
         ArgumentNullException.ThrowIfNull(input);
         var rowByRow = new RowToRowMapperTransform(_host, input, new Mapper(this, input.Schema), schema => new Mapper(this, schema));
-        return Model.ScoringBatchSize <= 1 ? rowByRow : new ScoredView(this, input, rowByRow);
+        return new ScoredView(this, input, rowByRow, batched: Model.ScoringBatchSize > 1);
     }
 
     IDataView ITransformer.Transform(IDataView input) => Transform(input);
@@ -122,44 +121,6 @@ public abstract partial class RecurrentTransformerBase : RowToRowTransformerBase
     {
     }
 
-    /// <summary>
-    /// Writes the network and the task's output columns into an ONNX graph being built by ML.NET's converter. The feature
-    /// column must be in the graph already (produced by exportable steps, or a graph input).
-    /// </summary>
-    private void SaveAsOnnx(OnnxContext ctx)
-    {
-        string column = Model.Input.ColumnName;
-        if (NetworkOnnxWriter.Unsupported(Model) is { } why)
-            throw new NotSupportedException($"{GetType().Name} cannot be exported to ONNX: {why}.");
-        if (!ctx.ContainsColumn(column))
-            throw new InvalidOperationException(
-                $"{GetType().Name} cannot be exported to ONNX as part of this pipeline: its feature column '{column}' is made by a step " +
-                "that has no ONNX export (for example TokenizeToIds), so that step and everything before it would be left out. " +
-                $"Export the recurrent part on its own, from the key vector: mlContext.Model.ConvertToOnnx(recurrentModel, featurizedData, stream), " +
-                $"where featurizedData is the output of the steps before it (its column '{column}' becomes the ONNX input), and run those steps " +
-                "before ONNX Runtime. See docs/onnx.md.");
-        string? wide = null;
-        if (Model.Input.Wide is { } wideInput)
-        {
-            if (!ctx.ContainsColumn(wideInput.ColumnName))
-                throw new InvalidOperationException(
-                    $"{GetType().Name} cannot be exported to ONNX as part of this pipeline: its wide feature column '{wideInput.ColumnName}' is made by a " +
-                    "step that has no ONNX export (for example FeaturizeText or NormalizeText in ML.NET 5.0.1), so that step would be left out. Export the " +
-                    $"recurrent part on its own, with '{column}' and '{wideInput.ColumnName}' as the graph's inputs. See docs/onnx.md.");
-            wide = ctx.GetVariableName(wideInput.ColumnName);
-        }
-        var graph = new OnnxGraph(ctx, "Recurrent.");
-        var network = NetworkOnnxWriter.Write(graph, Model, ctx.GetVariableName(column), wide);
-        var outputs = GetOutputColumns().Select(c => ctx.AddIntermediateVariable(c.Type, c.Name)).ToArray();
-        SaveOutputsAsOnnx(graph, network, outputs);
-    }
-
-    /// <summary>
-    /// Writes the task's output columns (in <see cref="GetOutputColumns"/> order) into the variables
-    /// <paramref name="outputs"/> from the network written by <paramref name="network"/>.
-    /// </summary>
-    private protected abstract void SaveOutputsAsOnnx(OnnxGraph graph, NetworkOnnxWriter network, string[] outputs);
-
     /// <summary>Counts a row that was scored without a real prediction (see the class remarks).</summary>
     private void CountIssue(RowStatus status)
     {
@@ -170,19 +131,22 @@ public abstract partial class RecurrentTransformerBase : RowToRowTransformerBase
     /// <summary>
     /// The output of <see cref="Transform"/>. Each sequential cursor, or each cursor set, gets its own
     /// <see cref="ReadAheadScorer"/>, which reads the source once and scores batches ahead for all cursors of the set.
-    /// Shuffled cursors score row by row.
+    /// Shuffled cursors, and every cursor when the model's scoring batch size is 1, score row by row.
+    /// <para>It is also the step ML.NET's ONNX converter finds when it walks back from a pipeline's output (through
+    /// <c>IDataTransform.Source</c>): it writes the network (see <c>RecurrentTransformerBase.Onnx.cs</c>), and it can be
+    /// re-applied to other data (<c>ITransformTemplate</c>) as the row-by-row mapping can.</para>
     /// </summary>
-    private sealed class ScoredView(RecurrentTransformerBase parent, IDataView source, IDataView rowByRow) : ITransformCanSaveOnnx
+    private sealed class ScoredView(RecurrentTransformerBase parent, IDataView source, IDataView rowByRow, bool batched) : ITransformCanSaveOnnx, ITransformTemplate
     {
-        // ML.NET's ONNX converter walks back from the pipeline's output through IDataTransform.Source and asks each step to
-        // write itself: the batched view is the same mapping as the row-by-row one, so it answers for it.
         public IDataView Source => source;
 
-        public bool CanSaveOnnx(OnnxContext ctx) => ((ICanSaveOnnx)rowByRow).CanSaveOnnx(ctx);
+        public bool CanSaveOnnx(OnnxContext ctx) => true; // what cannot be written is said by SaveAsOnnx, not skipped silently
 
-        public void SaveAsOnnx(OnnxContext ctx) => ((ISaveAsOnnx)rowByRow).SaveAsOnnx(ctx);
+        public void SaveAsOnnx(OnnxContext ctx) => parent.SaveAsOnnx(ctx, source);
 
         void ICanSaveModel.Save(ModelSaveContext ctx) => ((ICanSaveModel)rowByRow).Save(ctx);
+
+        IDataTransform ITransformTemplate.ApplyToData(IHostEnvironment env, IDataView newSource) => (IDataTransform)parent.Transform(newSource);
 
         public bool CanShuffle => rowByRow.CanShuffle;
 
@@ -199,18 +163,14 @@ public abstract partial class RecurrentTransformerBase : RowToRowTransformerBase
         }
 
         public DataViewRowCursor GetRowCursor(IEnumerable<DataViewSchema.Column> columnsNeeded, Random? rand = null) =>
-            rand is null ? ReadingAhead().GetRowCursor(columnsNeeded) : rowByRow.GetRowCursor(columnsNeeded, rand);
+            batched && rand is null ? ReadingAhead().GetRowCursor(columnsNeeded) : rowByRow.GetRowCursor(columnsNeeded, rand);
 
         public DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n, Random? rand = null) =>
-            rand is null ? ReadingAhead().GetRowCursorSet(columnsNeeded, n) : rowByRow.GetRowCursorSet(columnsNeeded, n, rand);
+            batched && rand is null ? ReadingAhead().GetRowCursorSet(columnsNeeded, n) : rowByRow.GetRowCursorSet(columnsNeeded, n, rand);
     }
 
-    private sealed class Mapper : MapperBase, ISaveAsOnnx
+    private sealed class Mapper : MapperBase
     {
-        public bool CanSaveOnnx(OnnxContext ctx) => true; // what cannot be written is said by SaveAsOnnx, not skipped silently
-
-        public void SaveAsOnnx(OnnxContext ctx) => _parent.SaveAsOnnx(ctx);
-
         private readonly RecurrentTransformerBase _parent;
         private readonly ReadAheadScorer? _readAhead;
         private readonly int _featureIndex;

@@ -106,8 +106,8 @@ public sealed class RecurrentFeaturizerTransformer : RecurrentTransformerBase
         return getter;
     }
 
-    // ONNX: the pooled representation [B, P] (the pooled head's pooled vector, or the masked mean and max of the top
-    // layer for a per-step head) and every token's top-layer state, flattened [B, T·D·H].
+    // ONNX: the pooled representation [1, P] (the pooled head's pooled vector, or the masked mean and max of the top
+    // layer for a per-step head) and every token's top-layer state, flattened [1, T·D·H]; NaN for a row that cannot be read.
     private protected override void SaveOutputsAsOnnx(OnnxGraph graph, NetworkOnnxWriter network, string[] outputs)
     {
         int next = 0;
@@ -115,8 +115,8 @@ public sealed class RecurrentFeaturizerTransformer : RecurrentTransformerBase
         {
             var pooled = Model.Network.Head is Model.PooledHead
                 ? network.Pooled()
-                : network.ZeroWithoutSteps(graph.Node("Concat", "representation_pieces", n => n.AddAttribute("axis", 1L),
-                    network.MaskedMean(network.Y, "represent_mean"), network.MaskedMax(network.Y, "represent_max")), "representation");
+                : network.NaNIfInvalid(network.ZeroWithoutSteps(graph.Node("Concat", "representation_pieces", n => n.AddAttribute("axis", 1L),
+                    network.MaskedMean(network.Y, "represent_mean"), network.MaskedMax(network.Y, "represent_max")), "representation_or_zero"), "representation");
             graph.NodeInto("Identity", outputs[next++], null, pooled);
         }
         if (StatesColumnName is not null)

@@ -1,5 +1,6 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML.Model.OnnxConverter;
 using Microsoft.ML.Recurrent;
 using Microsoft.ML.Runtime;
 
@@ -258,19 +259,21 @@ public sealed class RecurrentForecastingTransformer : ITransformer
     /// The transformed view: the input's columns, then the forecast columns; one cursor at a time, in order. ML.NET's
     /// ONNX converter finds it as a step of the pipeline and is told why it cannot be written.
     /// </summary>
-    private sealed class ForecastView(RecurrentForecastingTransformer parent, IDataView input, DataViewSchema schema) : Microsoft.ML.Model.OnnxConverter.ITransformCanSaveOnnx
+    private sealed class ForecastView(RecurrentForecastingTransformer parent, IDataView input, DataViewSchema schema) : ITransformCanSaveOnnx
     {
         public IDataView Source => input;
 
-        public bool CanSaveOnnx(Microsoft.ML.Model.OnnxConverter.OnnxContext ctx) => true; // so that SaveAsOnnx can say why not
+        public bool CanSaveOnnx(OnnxContext ctx) => true; // so that SaveAsOnnx can say why not
 
-        public void SaveAsOnnx(Microsoft.ML.Model.OnnxConverter.OnnxContext ctx) =>
+        public void SaveAsOnnx(OnnxContext ctx) =>
             throw new NotSupportedException(
                 $"{nameof(RecurrentForecastingTransformer)} cannot be exported to ONNX: each row's forecast reads the {parent._model.Layout.LookBack} rows before it " +
                 "(and, with future covariates, the rows of the horizon after it), which a row-to-row ONNX graph never sees. Score it in ML.NET " +
                 "(Transform, or CreateForecastEngine for one series at a time).");
 
-        void ICanSaveModel.Save(ModelSaveContext ctx) => ((ICanSaveModel)parent).Save(ctx);
+        // Saved as a transformer (mlContext.Model.Save), never as a data transform.
+        void ICanSaveModel.Save(ModelSaveContext ctx) =>
+            throw new NotSupportedException($"The view of a {nameof(RecurrentForecastingTransformer)} is not saved on its own: save the transformer (mlContext.Model.Save).");
 
         public bool CanShuffle => false;
 

@@ -24,7 +24,7 @@ namespace Microsoft.ML.Recurrent;
 /// or keys not seen in training count as the unknown token. A key beyond the model's key count cannot be the same
 /// vocabulary; such a row gets NaN.</para>
 /// </remarks>
-public sealed class RecurrentLanguageModelTransformer : RowToRowTransformerBase
+public sealed class RecurrentLanguageModelTransformer : RowToRowTransformerBase, ITransformer
 {
     internal const string LoaderSignature = "RecurrentLanguageModel";
 
@@ -221,6 +221,48 @@ public sealed class RecurrentLanguageModelTransformer : RowToRowTransformerBase
     /// <inheritdoc/>
     protected override IRowMapper MakeRowMapper(DataViewSchema schema) => new Mapper(this, schema);
 
+    /// <summary>Adds each row's log-likelihood and perplexity, lazily; the result has the input's columns plus the two.</summary>
+    public new IDataView Transform(IDataView input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        return new ScoredView(this, input, new RowToRowMapperTransform(_host, input, new Mapper(this, input.Schema), schema => new Mapper(this, schema)));
+    }
+
+    IDataView ITransformer.Transform(IDataView input) => Transform(input);
+
+    /// <summary>
+    /// The output of <see cref="Transform"/>: the row-by-row mapping, which is also the step ML.NET's ONNX converter finds
+    /// when it walks back from a pipeline's output (it writes the scoring graph after checking the steps before it) and
+    /// which can be re-applied to other data.
+    /// </summary>
+    private sealed class ScoredView(RecurrentLanguageModelTransformer parent, IDataView source, IDataView mapped) : ITransformCanSaveOnnx, ITransformTemplate
+    {
+        public IDataView Source => source;
+
+        public bool CanSaveOnnx(OnnxContext ctx) => true; // what cannot be written is said by SaveAsOnnx, not skipped silently
+
+        public void SaveAsOnnx(OnnxContext ctx)
+        {
+            OnnxSources.RequireExportable(source, ctx, nameof(RecurrentLanguageModelTransformer), $"\"{parent.InputColumnName}\"");
+            parent.SaveAsOnnx(ctx);
+        }
+
+        void ICanSaveModel.Save(ModelSaveContext ctx) => ((ICanSaveModel)mapped).Save(ctx);
+
+        IDataTransform ITransformTemplate.ApplyToData(IHostEnvironment env, IDataView newSource) => (IDataTransform)parent.Transform(newSource);
+
+        public bool CanShuffle => mapped.CanShuffle;
+
+        public DataViewSchema Schema => mapped.Schema;
+
+        public long? GetRowCount() => mapped.GetRowCount();
+
+        public DataViewRowCursor GetRowCursor(IEnumerable<DataViewSchema.Column> columnsNeeded, Random? rand = null) => mapped.GetRowCursor(columnsNeeded, rand);
+
+        public DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n, Random? rand = null) =>
+            mapped.GetRowCursorSet(columnsNeeded, n, rand);
+    }
+
     /// <summary>
     /// ONNX (token models): ids = [end of row] + each key's token + [end of row] (reversed for a backward model), the
     /// network over all but the last, LogSoftmax at every step, the next token's log-probability gathered: the
@@ -240,7 +282,12 @@ public sealed class RecurrentLanguageModelTransformer : RowToRowTransformerBase
         // Key k → token id (0 and unseen keys: the unknown token), as LanguageModelVocabulary.OfKey.
         var map = new long[_vocabulary.KeyCount + 1];
         for (int k = 0; k < map.Length; k++) map[k] = _vocabulary.OfKey((uint)k);
-        var keys = g.Cast(g.Reshape(ctx.GetVariableName(InputColumnName), "lm_keys_row", 1, -1), "lm_keys", typeof(long));
+        var (keys, _) = g.DynamicWidth(g.Cast(g.RowOfRuntimeWidth(ctx.GetVariableName(InputColumnName), "lm_keys_row", keys: true), "lm_key_values", typeof(long)),
+            "lm_keys_all", g.Long("lm_below_keys", -1));
+        // A key beyond the key count: ours gives NaN; here it is flagged (NaN outputs), and clamped so that Gather can run.
+        var keyCount = g.Long("lm_key_count", _vocabulary.KeyCount);
+        var invalid = g.AnyTrue(g.Node("Greater", "lm_key_beyond", keys, keyCount), "lm_invalid");
+        keys = g.Node("Min", "lm_keys", keys, keyCount);
         var tokens = g.Node("Gather", "lm_tokens", n => n.AddAttribute("axis", 0L), g.LongsShaped("lm_key_tokens", map, [map.Length]), keys);
         var end = g.LongsShaped("lm_end_of_row", [LanguageModelVocabulary.EndOfRow], [1, 1]);
         var ids = g.Node("Concat", "lm_ids", n => n.AddAttribute("axis", 1L), end, tokens, end); // [1, n]
@@ -248,12 +295,12 @@ public sealed class RecurrentLanguageModelTransformer : RowToRowTransformerBase
             ids = g.Node("Slice", "lm_ids_reversed", ids, g.Longs("lm_reverse_start", -1), g.Longs("lm_reverse_end", long.MinValue), g.Longs("lm_reverse_axis", 1), g.Longs("lm_reverse_step", -1));
         var inputs = g.Node("Slice", "lm_inputs", ids, g.Longs("lm_inputs_start", 0), g.Longs("lm_inputs_end", -1), g.Longs("lm_inputs_axis", 1));
         var targets = g.Node("Slice", "lm_targets", ids, g.Longs("lm_targets_start", 1), g.Longs("lm_targets_end", long.MaxValue), g.Longs("lm_targets_axis", 1));
-        var network = NetworkOnnxWriter.WriteFromIds(g, _network, inputs);
+        var network = NetworkOnnxWriter.WriteFromIds(g, _network, inputs, invalid);
         var logits = network.PerStepOutputs(); // [1, n − 1, V]
         var logProbabilities = g.Node("LogSoftmax", "lm_log_probabilities", n => n.AddAttribute("axis", 2L), logits);
         var picked = g.Node("GatherElements", "lm_picked", n => n.AddAttribute("axis", 2L), logProbabilities, g.Reshape(targets, "lm_targets_3d", 1, -1, 1));
         var predictions = g.Cast(network.Steps, "lm_predictions", typeof(float)); // [1]
-        var mean = g.Node("ReduceMean", "lm_mean", n => { n.AddAttribute("axes", new long[] { 1, 2 }); n.AddAttribute("keepdims", 0L); }, picked); // [1]
+        var mean = network.NaNIfInvalid(g.Node("ReduceMean", "lm_mean_all", n => { n.AddAttribute("axes", new long[] { 1, 2 }); n.AddAttribute("keepdims", 0L); }, picked), "lm_mean"); // [1]
         var logLikelihood = g.Node("Mul", "lm_log_likelihood", mean, predictions);
         var outputs = new[] { LogLikelihoodColumnName, PerplexityColumnName }.Select(c => ctx.AddIntermediateVariable(NumberDataViewType.Single, c)).ToArray();
         g.NodeInto("Reshape", outputs[0], null, logLikelihood, g.Longs("lm_scalar_shape", 1, 1));
@@ -261,14 +308,10 @@ public sealed class RecurrentLanguageModelTransformer : RowToRowTransformerBase
         g.NodeInto("Reshape", outputs[1], null, perplexity, g.Longs("lm_scalar_shape2", 1, 1));
     }
 
-    private sealed class Mapper : MapperBase, ISaveAsOnnx
+    private sealed class Mapper : MapperBase
     {
         private readonly RecurrentLanguageModelTransformer _parent;
         private readonly int _inputIndex;
-
-        public bool CanSaveOnnx(OnnxContext ctx) => true; // what cannot be written is said by SaveAsOnnx, not skipped silently
-
-        public void SaveAsOnnx(OnnxContext ctx) => _parent.SaveAsOnnx(ctx);
 
         public Mapper(RecurrentLanguageModelTransformer parent, DataViewSchema schema)
             : base(parent._host.Register(nameof(Mapper)), schema, parent)

@@ -111,13 +111,13 @@ public sealed class RecurrentTaggerTransformer : RecurrentTransformerBase
         return score;
     }
 
-    // ONNX (no CRF): each token's tag = ArgMax of its scores + 1 as uint32 keys [B, T]; the scores column = the softmax
-    // of each token's scores, flattened [B, T·C] as the column is.
+    // ONNX (no CRF): each token's tag = ArgMax of its scores + 1 as uint32 keys [1, T] (key 0 for a row that cannot be
+    // read, as ours); the scores column = the softmax of each token's scores, flattened [1, T·C] as the column is.
     private protected override void SaveOutputsAsOnnx(OnnxGraph graph, NetworkOnnxWriter network, string[] outputs)
     {
         var logits = network.PerStepOutputs(); // [B, T, C]
         var best = graph.Node("ArgMax", "best_tag", n => { n.AddAttribute("axis", 2L); n.AddAttribute("keepdims", 0L); }, logits);
-        var key = graph.Node("Add", "best_tag_key", best, graph.Long("one_key", 1));
+        var key = network.MissingIfInvalid(graph.Node("Add", "best_tag_key", best, graph.Long("one_key", 1)), "tag_keys");
         graph.NodeInto("Cast", outputs[0], n => n.AddAttribute("to", typeof(uint)), key);
         if (outputs.Length > 1)
         {
