@@ -272,16 +272,29 @@ public sealed class OnnxExportTests
 
         // From the string tokens: MapValueToKey → the tagger, through ApplyOnnxModel; the predicted tags equal ours.
         var pipeline = featurizerOfKeys.Append(tagger);
-        string path = Path.Combine(Path.GetTempPath(), $"tagger-{Guid.NewGuid():N}.onnx");
+        var rows = ml.Data.LoadFromEnumerable(sentences.Take(10).Append(new Tagging.TaggedSentence { Tokens = [], Tags = [] }));
+        List<uint[]> Tags(IDataView view) => view.GetColumn<VBuffer<uint>>(tagger.OutputColumnName).Select(v => v.DenseValues().ToArray()).ToList();
+        var ours = Tags(pipeline.Transform(rows));
+        var onnx = ThroughApplyOnnxModel(ml, pipeline, rows, Tags);
+        for (int row = 0; row < ours.Count; row++)
+            CollectionAssert.AreEqual(ours[row], onnx[row], $"row {row}: tags");
+    }
+
+    /// <summary>
+    /// Exports <paramref name="model"/> from <paramref name="data"/> to a file (checked by ONNX's checker when
+    /// <paramref name="check"/>), scores <paramref name="data"/> with ML.NET's ApplyOnnxModel over it and returns what
+    /// <paramref name="read"/> reads from the result.
+    /// </summary>
+    private T ThroughApplyOnnxModel<T>(MLContext ml, ITransformer model, IDataView data, Func<IDataView, T> read, bool check = false)
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"pipeline-{Guid.NewGuid():N}.onnx");
         try
         {
-            var rows = ml.Data.LoadFromEnumerable(sentences.Take(10).Append(new Tagging.TaggedSentence { Tokens = [], Tags = [] }));
             using (var file = File.Create(path))
-                ml.Model.ConvertToOnnx(pipeline, rows, file);
-            var ours = pipeline.Transform(rows).GetColumn<VBuffer<uint>>(tagger.OutputColumnName).Select(v => v.DenseValues().ToArray()).ToList();
-            var onnx = ml.Transforms.ApplyOnnxModel(path).Fit(rows).Transform(rows).GetColumn<VBuffer<uint>>(tagger.OutputColumnName).Select(v => v.DenseValues().ToArray()).ToList();
-            for (int row = 0; row < ours.Count; row++)
-                CollectionAssert.AreEqual(ours[row], onnx[row], $"row {row}: tags");
+                ml.Model.ConvertToOnnx(model, data, file);
+            if (check)
+                OnnxChecker.Check(File.ReadAllBytes(path), TestContext);
+            return read(ml.Transforms.ApplyOnnxModel(path).Fit(data).Transform(data));
         }
         finally
         {
@@ -334,23 +347,13 @@ public sealed class OnnxExportTests
             {
                 // From raw text: TokenizeIntoWords → MapValueToKey → the language model, through ApplyOnnxModel.
                 var whole = keysOf.Append(lm);
-                string path = Path.Combine(Path.GetTempPath(), $"lm-{Guid.NewGuid():N}.onnx");
-                try
-                {
-                    // Non-empty rows: for an empty text, ONNX Runtime can fail in its buffer planner on ML.NET's own declaration of
-                    // TokenizeIntoWords' output (width 1) — see docs/onnx.md; from the key vector (above) the empty row scores.
-                    var raw = ml.Data.LoadFromEnumerable(sentences.Take(12));
-                    using (var file = File.Create(path))
-                        ml.Model.ConvertToOnnx(whole, raw, file);
-                    var ours = Column(whole.Transform(raw), "LogLikelihood");
-                    var onnx = Column(ml.Transforms.ApplyOnnxModel(path).Fit(raw).Transform(raw), "LogLikelihood");
-                    for (int row = 0; row < ours.Count; row++)
-                        AssertClose(ours[row], onnx[row], $"row {row} LogLikelihood (raw text)");
-                }
-                finally
-                {
-                    File.Delete(path);
-                }
+                // Non-empty rows: for an empty text, ONNX Runtime can fail in its buffer planner on ML.NET's own declaration of
+                // TokenizeIntoWords' output (width 1) — see docs/onnx.md; from the key vector (above) the empty row scores.
+                var raw = ml.Data.LoadFromEnumerable(sentences.Take(12));
+                var ours = Column(whole.Transform(raw), "LogLikelihood");
+                var onnx = ThroughApplyOnnxModel(ml, whole, raw, view => Column(view, "LogLikelihood"));
+                for (int row = 0; row < ours.Count; row++)
+                    AssertClose(ours[row], onnx[row], $"row {row} LogLikelihood (raw text)");
             }
         }
         var characters = ml.Transforms.Text.RecurrentLanguageModel(new RecurrentLanguageModelEstimator.Options
@@ -462,27 +465,22 @@ public sealed class OnnxExportTests
             }))
             .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel"));
         var model = pipeline.Fit(raw);
-        string path = Path.Combine(TestContext.TestRunDirectory ?? Path.GetTempPath(), $"pipeline-{Guid.NewGuid():N}.onnx");
-        using (var file = File.Create(path))
-            ml.Model.ConvertToOnnx(model, raw, file);
-        OnnxChecker.Check(File.ReadAllBytes(path), TestContext);
         var ours = model.Transform(raw);
-        var onnx = ml.Transforms.ApplyOnnxModel(path).Fit(raw).Transform(raw);
+        var (onnxKeys, actualScores, actualLabels) = ThroughApplyOnnxModel(ml, model, raw, onnx => (
+            onnx.GetColumn<VBuffer<uint>>("Features").Select(v => v.DenseValues().ToArray()).ToList(),
+            Column(onnx, "Score"),
+            onnx.GetColumn<VBuffer<ReadOnlyMemory<char>>>("PredictedLabel").Select(l => l.DenseValues().Single().ToString()).ToList()), check: true);
         var oursKeys = Keys(ours);
-        var onnxKeys = onnx.GetColumn<VBuffer<uint>>("Features").Select(v => v.DenseValues().ToArray()).ToList();
         for (int row = 0; row < oursKeys.Count; row++)
             CollectionAssert.AreEqual(oursKeys[row], onnxKeys[row], $"row {row}: the tokens' keys differ between ML.NET and its ONNX export");
         var expectedScores = Column(ours, "Score");
-        var actualScores = Column(onnx, "Score");
         var expectedLabels = ours.GetColumn<ReadOnlyMemory<char>>("PredictedLabel").Select(l => l.ToString()).ToList();
-        var actualLabels = onnx.GetColumn<VBuffer<ReadOnlyMemory<char>>>("PredictedLabel").Select(l => l.DenseValues().Single().ToString()).ToList();
         Assert.AreEqual(expectedScores.Count, actualScores.Count);
         for (int row = 0; row < expectedScores.Count; row++)
         {
             AssertClose(expectedScores[row], actualScores[row], $"row {row} Score");
             Assert.AreEqual(expectedLabels[row], actualLabels[row], $"row {row} PredictedLabel");
         }
-        File.Delete(path);
     }
 
     /// <summary>
@@ -566,20 +564,10 @@ public sealed class OnnxExportTests
                 EmbeddingSize = 4, HiddenSize = 3, NumberOfEpochs = 1, WideFeatureColumnName = "Wide",
             }))
             .Fit(raw);
-        string path = Path.Combine(Path.GetTempPath(), $"wide-{Guid.NewGuid():N}.onnx");
-        try
-        {
-            using (var file = File.Create(path))
-                ml.Model.ConvertToOnnx(model, raw, file);
-            var ours = Column(model.Transform(raw), "Score");
-            var onnx = Column(ml.Transforms.ApplyOnnxModel(path).Fit(raw).Transform(raw), "Score");
-            for (int row = 0; row < ours.Count; row++)
-                AssertClose(ours[row], onnx[row], $"row {row} Score");
-        }
-        finally
-        {
-            File.Delete(path);
-        }
+        var ours = Column(model.Transform(raw), "Score");
+        var onnx = ThroughApplyOnnxModel(ml, model, raw, view => Column(view, "Score"));
+        for (int row = 0; row < ours.Count; row++)
+            AssertClose(ours[row], onnx[row], $"row {row} Score");
     }
 }
 
