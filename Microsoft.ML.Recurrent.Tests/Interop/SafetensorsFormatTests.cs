@@ -139,6 +139,11 @@ public sealed class SafetensorsFormatTests
         Refused(Raw("{" + Tensor4(shape: "[2.5]") + "}", four), "tensor 'w' has dimension 0 = 2.5");
         Refused(Raw("{" + Tensor4(shape: "[1,1,1,1,1,1,1,1,4]") + "}", four), "tensor 'w' has rank 9");
         Refused(Raw("{" + Tensor4(shape: "[65536,65536]") + "}", four), "tensor 'w' has shape [65536, 65536]…, more than", "elements");
+        // 2^29 elements: its float32 values would not fit one span of bytes (found by a review: OverflowException before).
+        Refused(Raw("{" + Tensor4(dtype: "F16", shape: "[536870912]", offsets: "[0,1073741824]") + "}", four), "tensor 'w' has shape [536870912]…, more than 536,870,911 elements");
+        // Escaped lone surrogates read as text only when asked for (InvalidOperationException from System.Text.Json before).
+        Refused(Raw("{\"w\\ud800\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", four), "not valid Unicode");
+        Refused(Raw("{" + Tensor4() + ",\"__metadata__\":{\"k\":\"\\udc00\"}}", four), "not valid Unicode");
         Refused(Raw("{" + Tensor4(offsets: "[0,16,32]") + "}", four), "tensor 'w' has 3 data_offsets");
         Refused(Raw("{" + Tensor4(offsets: "[16,0]") + "}", four), "tensor 'w' has data_offsets [16, 0]");
         Refused(Raw("{" + Tensor4(offsets: "[-16,0]") + "}", four), "tensor 'w' has data_offsets [-16, 0]");

@@ -232,6 +232,82 @@ public sealed class SafetensorsModelTests
         }
     }
 
+    /// <summary>
+    /// A wide &amp; deep model (ensemble mode, whose parts train at twice the kept scale) continues from its file: one
+    /// epoch at a tiny rate stays next to the imported model.
+    /// </summary>
+    [TestMethod]
+    public void AWideAndDeepEnsembleContinuesFromTheFile()
+    {
+        var (ml, data) = Topics();
+        var withWide = ml.Data.Cache(ml.Transforms.Text.ProduceNgrams("Wide", "Features", ngramLength: 1).Fit(data).Transform(data));
+        RecurrentMulticlassTrainer.Options Wide(string? weights, int epochs, float rate = 2e-3f)
+        {
+            var options = Classifier(weights, epochs);
+            options.WideFeatureColumnName = "Wide";
+            options.WideTraining = WideTrainingMode.Ensemble;
+            options.LearningRate = rate;
+            return options;
+        }
+        string path = TempFile();
+        try
+        {
+            ml.MulticlassClassification.Trainers.Recurrent(Wide(null, 2)).Fit(withWide).SaveAsSafetensors(path);
+            var imported = Column(ml.MulticlassClassification.Trainers.Recurrent(Wide(path, 0)).Fit(withWide).Transform(withWide), "Score");
+            var continued = Column(ml.MulticlassClassification.Trainers.Recurrent(Wide(path, 1, 1e-7f)).Fit(withWide).Transform(withWide), "Score");
+            float change = imported.Zip(continued, (x, y) => Math.Abs(x - y)).Max();
+            TestContext.WriteLine($"max |score change| after one epoch at 1e-7: {change:G3}");
+            Assert.IsTrue(change < 1e-3f, $"the continued ensemble moved {change} from the imported one: its parts did not start at the file's scale");
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    /// <summary>
+    /// A file recorded against other data is refused: other words behind the same keys (the vocabulary's hash), the
+    /// classes in another order, another task.
+    /// </summary>
+    [TestMethod]
+    public void AFileOfOtherDataIsRefused()
+    {
+        var (ml, data) = Topics();
+        string path = TempFile();
+        try
+        {
+            ml.MulticlassClassification.Trainers.Recurrent(Classifier()).Fit(data).SaveAsSafetensors(path);
+            // The same rows, keys given in reverse order: the same key count, other words behind each key.
+            var text = ml.Data.LoadFromEnumerable(TestData.Topic(160, 1));
+            var reversed = ml.Data.LoadFromEnumerable(TestData.Topic(160, 1).AsEnumerable().Reverse());
+            var otherKeys = ml.Transforms.Conversion.MapValueToKey("Label").Append(ml.Transforms.Text.TokenizeIntoWords("Tokens", "Text"))
+                .Append(ml.Transforms.Conversion.MapValueToKey("Features", "Tokens", keyOrdinality: Microsoft.ML.Transforms.ValueToKeyMappingEstimator.KeyOrdinality.ByValue))
+                .Fit(reversed).Transform(text);
+            var vocabulary = Assert.ThrowsExactly<InvalidDataException>(() =>
+                ml.MulticlassClassification.Trainers.Recurrent(Classifier(path, epochs: 0)).Fit(otherKeys));
+            StringAssert.Contains(vocabulary.Message, "another vocabulary");
+
+            var otherLabels = ml.Transforms.Conversion.MapValueToKey("Label", keyOrdinality: Microsoft.ML.Transforms.ValueToKeyMappingEstimator.KeyOrdinality.ByValue)
+                .Append(TestData.TokenKeys(ml)).Fit(text).Transform(text);
+            // Keys of the features as at export, classes sorted by value instead of by first appearance.
+            var labels = Assert.ThrowsExactly<InvalidDataException>(() =>
+                ml.MulticlassClassification.Trainers.Recurrent(Classifier(path, epochs: 0)).Fit(otherLabels));
+            StringAssert.Contains(labels.Message, "label order");
+
+            var binary = ml.Data.LoadFromEnumerable(TestData.Topic(160, 1).Select(r => new BinaryRow { Label = r.Label == "Sports", Text = r.Text }));
+            var binaryKeys = TestData.TokenKeys(ml).Fit(binary).Transform(binary);
+            var task = Assert.ThrowsExactly<InvalidDataException>(() => ml.BinaryClassification.Trainers.Recurrent(new RecurrentBinaryTrainer.Options
+            {
+                EmbeddingSize = 6, HiddenSize = 5, NumberOfEpochs = 0, Pooling = PoolingKind.Mean | PoolingKind.Max | PoolingKind.Attention, InitialWeightsPath = path,
+            }).Fit(binaryKeys));
+            StringAssert.Contains(task.Message, "multiclass model");
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
     [TestMethod]
     public void AMismatchNamesTheTensorsAndBothShapes()
     {

@@ -104,6 +104,8 @@ public abstract partial class RecurrentTrainerBase<TTransformer> : IEstimator<TT
 
         // Initial weights are read (and their file checked) before the data; with no epochs the data is not read at all.
         var initialWeights = ReadInitialWeights();
+        if (initialWeights is not null)
+            CheckInitialWeightsData(initialWeights, schema[TrainerOptions.FeatureColumnName], LabelValues(label, outputs));
         bool importOnly = initialWeights is not null && TrainerOptions.NumberOfEpochs == 0;
         using var channel = Host.Start("Training");
         // No rows are read for an import without training; nothing below reads data then.
@@ -220,6 +222,7 @@ public abstract partial class RecurrentTrainerBase<TTransformer> : IEstimator<TT
             GradualUnfreezing = TrainerOptions.GradualUnfreezing,
             WideFactor = TrainerOptions.WideLearningRateFactor,
             WideMode = TrainerOptions.WideTraining,
+            StartsFromSavedModel = initialWeights is not null,
         });
         trainer.Train(data, validation, CheckCancelled, report =>
         {

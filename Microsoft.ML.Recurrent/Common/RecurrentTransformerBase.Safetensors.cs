@@ -53,18 +53,15 @@ public abstract partial class RecurrentTransformerBase
         }
         var tensors = NetworkTensors.Export(network, rows);
         var metadata = NetworkTensors.Metadata(network.Config, rows.Length);
-        metadata["task"] = Model.Objective switch
-        {
-            Objective.Multiclass => "multiclass",
-            Objective.Binary => "binary",
-            Objective.Regression => "regression",
-            _ => "tagging",
-        };
+        metadata["task"] = NetworkTensors.TaskName(Model.Objective);
         metadata["feature_column"] = input.ColumnName;
         if (input.IsTokens)
         {
             metadata["key_count"] = input.KeyCount.ToString(CultureInfo.InvariantCulture);
             metadata["embedding_rows"] = "ML.NET key k is row k; key 0 (missing or unknown) is row 0";
+            // Which words the keys stand for (SHA-256 of the key values; see VocabularyHash): checked on import.
+            if (Model.Vocabulary is { } vocabulary)
+                metadata["vocabulary_sha256"] = Convert.ToHexStringLower(vocabulary);
         }
         else
         {

@@ -171,6 +171,15 @@ internal static class NetworkTensors
             file.Tensors[p.Name].Values.CopyTo(ps.Value(p));
     }
 
+    /// <summary>The <c>task</c> metadata value of an objective.</summary>
+    public static string TaskName(Training.Objective objective) => objective switch
+    {
+        Training.Objective.Multiclass => "multiclass",
+        Training.Objective.Binary => "binary",
+        Training.Objective.Regression => "regression",
+        _ => "tagging",
+    };
+
     /// <summary>A network's shape in words, for messages.</summary>
     public static string Describe(NetworkConfig config) =>
         $"{(config.Bidirectional ? "bidirectional " : "")}{config.NumLayers}-layer {CellName(config.Cell)} network (input {config.InputSize}, hidden {config.HiddenSize}, " +
@@ -194,6 +203,8 @@ internal static class NetworkTensors
                 throw new InvalidDataException($"Safetensors file '{file.Source}': its metadata says {key} = '{Model.BoundedReader.Printable(value)}', " +
                     $"but the options describe {key} = '{actual}'.");
         }
+        if (metadata.TryGetValue("format_version", out var version) && version != "1")
+            throw new InvalidDataException($"Safetensors file '{file.Source}' has format_version '{Model.BoundedReader.Printable(version)}'; this library reads 1.");
         Check("cell", CellName(config.Cell));
         Check("bidirectional", config.Bidirectional ? "true" : "false");
         Check("num_layers", config.NumLayers.ToString(CultureInfo.InvariantCulture));

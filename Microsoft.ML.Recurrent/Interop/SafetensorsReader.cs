@@ -19,7 +19,8 @@ namespace Microsoft.ML.Recurrent.Interop;
 /// characters, no name twice, a known floating-point dtype (F32; F16, BF16 and F64 are converted to float32; integer,
 /// boolean and 8-bit float dtypes are refused by name), a rank of at most 8, end − begin = (product of the shape) ×
 /// (element size), and offsets that, sorted, tile the data buffer exactly — no overlap, no hole, nothing left over (as
-/// the format requires). Only then are the values read, so the allocation is bounded by the file's length. Every
+/// the format requires). Only then are the values read, so the allocation is bounded by twice the file's length (F16 and
+/// BF16 widen to float32). Every
 /// failure is an <see cref="InvalidDataException"/> that names the file and the tensor or field, in printable text.
 /// <para>What this deliberately is not: it does not map the file into memory and it keeps no part of it open; a
 /// network's weights are read whole.</para>
@@ -31,6 +32,12 @@ internal static class SafetensorsReader
 
     /// <summary>Most tensors a file may hold.</summary>
     public const int MaxTensors = 65_536;
+
+    /// <summary>Most bytes read from a stream that cannot seek (it is copied into memory first): 2 GiB.</summary>
+    public const long MaxCopyBytes = int.MaxValue;
+
+    /// <summary>Most elements in one tensor: its float32 values (4 bytes each) must fit in one span of bytes.</summary>
+    public const int MaxElements = int.MaxValue / 4;
 
     /// <summary>Longest tensor name or metadata key, in characters.</summary>
     public const int MaxNameLength = 1_024;
@@ -58,7 +65,7 @@ internal static class SafetensorsReader
 
     /// <summary>
     /// Reads a safetensors file from the current position of <paramref name="stream"/> to its end. A stream that cannot
-    /// seek is first copied into memory (the copy is as large as what the stream holds).
+    /// seek is first copied into memory, up to <see cref="MaxCopyBytes"/>.
     /// <paramref name="source"/> names the file in messages.
     /// </summary>
     /// <exception cref="InvalidDataException">The data is not a valid safetensors file; the message names the tensor or field.</exception>
@@ -69,8 +76,16 @@ internal static class SafetensorsReader
             throw new ArgumentException("The stream cannot be read.", nameof(stream));
         if (!stream.CanSeek)
         {
+            // Copied into memory, but never more than MaxCopyBytes: a stream without end does not exhaust memory.
             var copy = new MemoryStream();
-            stream.CopyTo(copy);
+            var buffer = new byte[81920];
+            int read;
+            while ((read = stream.Read(buffer)) > 0)
+            {
+                if (copy.Length + read > MaxCopyBytes)
+                    throw new InvalidDataException($"Safetensors stream '{BoundedReader.Printable(source)}' holds more than {MaxCopyBytes:N0} bytes; a stream that cannot seek is read into memory, up to that size. Read a file instead.");
+                copy.Write(buffer, 0, read);
+            }
             copy.Position = 0;
             stream = copy;
         }
@@ -101,7 +116,17 @@ internal static class SafetensorsReader
         stream.ReadExactly(header);
         long bufferLength = length - 8 - (long)n;
 
-        var (entries, metadata) = ParseHeader(header, bufferLength, source);
+        List<Entry> entries;
+        Dictionary<string, string> metadata;
+        try
+        {
+            (entries, metadata) = ParseHeader(header, bufferLength, source);
+        }
+        catch (InvalidOperationException e)
+        {
+            // System.Text.Json reads an escaped lone surrogate (\ud800) in a name or string as invalid only when asked for it.
+            throw new InvalidDataException($"Safetensors file '{source}': the header holds a string that is not valid Unicode ({BoundedReader.Printable(e.Message, 200)}).", e);
+        }
         CheckCoverage(entries, bufferLength, source);
 
         // Sorted by offset and tiling the buffer: the values follow one another in this order.
@@ -222,8 +247,8 @@ internal static class SafetensorsReader
                 throw Bad($"has dimension {i} = {BoundedReader.Printable(dimension.GetRawText(), 40)}; expected an integer from 0 to {int.MaxValue}.");
             shape[i++] = (int)d;
             count *= d;   // ≤ Array.MaxLength · int.MaxValue < 2^62: no overflow before the check below
-            if (count > Array.MaxLength)
-                throw Bad($"has shape {SafetensorsTensor.FormatShape(shape.AsSpan(0, i))}…, more than {Array.MaxLength:N0} elements.");
+            if (count > MaxElements)
+                throw Bad($"has shape {SafetensorsTensor.FormatShape(shape.AsSpan(0, i))}…, more than {MaxElements:N0} elements.");
         }
 
         if (offsetsValue.GetArrayLength() != 2)

@@ -62,6 +62,9 @@ internal sealed class SequenceTrainer
         float[]? bestWeights = null;
         int sinceBest = 0;
         var started = System.Diagnostics.Stopwatch.StartNew();
+        // An ensemble trains its two parts at twice the kept scale (halved at the end): a saved model's parts are doubled.
+        if (_network.HasWide && _settings.WideMode == WideTrainingMode.Ensemble && _settings.StartsFromSavedModel)
+            ScaleEnsembleParts(2f);
         _frozenValues = _network.Parameters.Values.AsSpan(_settings.Frozen.Offset, _settings.Frozen.Length).ToArray();
         var groups = _settings.LayerGroupStarts;
         SetLearningRateGroups(groups);

@@ -36,6 +36,13 @@ internal sealed record TrainingSettings
     public float WideFactor { get; init; } = 1f;
     /// <summary>How the wide and the deep part learn (one loss on the sum, or one each).</summary>
     public WideTrainingMode WideMode { get; init; }
+
+    /// <summary>
+    /// Whether the network starts from a saved model's weights (a safetensors file), whose wide &amp; deep parts are at
+    /// the model's scale: <see cref="WideTrainingMode.Ensemble"/> trains them at twice that scale and halves them at the
+    /// end, so they are doubled first.
+    /// </summary>
+    public bool StartsFromSavedModel { get; init; }
     /// <summary>ULMFiT's gradual unfreezing: epoch e trains the top e groups only (the rest stay as they are); from epoch G on, all.</summary>
     public bool GradualUnfreezing { get; init; }
 }
