@@ -24,7 +24,7 @@ namespace Microsoft.ML.Recurrent;
 /// or keys not seen in training count as the unknown token. A key beyond the model's key count cannot be the same
 /// vocabulary; such a row gets NaN.</para>
 /// </remarks>
-public sealed class RecurrentLanguageModelTransformer : RowToRowTransformerBase, ITransformer
+public sealed partial class RecurrentLanguageModelTransformer : RowToRowTransformerBase, ITransformer
 {
     internal const string LoaderSignature = "RecurrentLanguageModel";
 
