@@ -23,20 +23,16 @@ public abstract partial class RecurrentTransformerBase
     /// <param name="path">The file to write (replaced if it exists; written to a temporary file first).</param>
     public void SaveAsSafetensors(string path)
     {
-        ArgumentException.ThrowIfNullOrWhiteSpace(path);
         var (tensors, metadata) = SafetensorsContents();
-        SafetensorsWriter.Write(path, tensors, metadata);
+        SafetensorsWriter.Write(path, tensors, metadata); // checks the path
     }
 
     /// <summary>Writes the weights as a safetensors file to <paramref name="stream"/>; see <see cref="SaveAsSafetensors(string)"/>.</summary>
     /// <param name="stream">A writable stream; it is left open.</param>
     public void SaveAsSafetensors(Stream stream)
     {
-        ArgumentNullException.ThrowIfNull(stream);
-        if (!stream.CanWrite)
-            throw new ArgumentException("The stream cannot be written.", nameof(stream));
         var (tensors, metadata) = SafetensorsContents();
-        SafetensorsWriter.Write(stream, tensors, metadata);
+        SafetensorsWriter.Write(stream, tensors, metadata); // checks the stream
     }
 
     private (List<SafetensorsTensor> Tensors, Dictionary<string, string> Metadata) SafetensorsContents()

@@ -21,6 +21,8 @@ internal static class SafetensorsWriter
     public static void Write(Stream stream, IEnumerable<SafetensorsTensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
         ArgumentNullException.ThrowIfNull(stream);
+        if (!stream.CanWrite)
+            throw new ArgumentException("The stream cannot be written.", nameof(stream));
         ArgumentNullException.ThrowIfNull(tensors);
         var sorted = tensors.OrderBy(t => t.Name, StringComparer.Ordinal).ToList();
         for (int i = 0; i < sorted.Count; i++)
@@ -95,7 +97,7 @@ internal static class SafetensorsWriter
     /// <summary>Writes the file at <paramref name="path"/> (replacing it): to a temporary file beside it, then renamed into place.</summary>
     public static void Write(string path, IEnumerable<SafetensorsTensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
-        ArgumentNullException.ThrowIfNull(path);
+        ArgumentException.ThrowIfNullOrWhiteSpace(path);
         string full = Path.GetFullPath(path);
         string temporary = full + ".tmp-" + Guid.NewGuid().ToString("N")[..8];
         try
