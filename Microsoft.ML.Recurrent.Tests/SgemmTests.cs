@@ -119,6 +119,46 @@ public sealed class SgemmTests
         }
     }
 
+    /// <summary>
+    /// A few rows alone (the recurrent step of a small batch or of one sequence, which takes the small-row kernels)
+    /// give bit for bit what the same rows give inside a batch of 24 (a multiple of every path's MR, so the full
+    /// micro-kernels compute it): a sequence's scores do not depend on how many sequences are scored with it. Packed and
+    /// plain B, accumulate on and off, widths with vector tails (n mod 4, 8, 16, 48 ≠ 0) and k across KC blocks.
+    /// </summary>
+    [TestMethod]
+    [DataRow("Avx512")]
+    [DataRow("Avx2")]
+    [DataRow("Portable")]
+    public void FewRowsAloneEqualTheSameRowsInAFullBatch(string pathName)
+    {
+        KernelPath path = Enum.Parse<KernelPath>(pathName);
+        RequirePath(path);
+        const int batch = 24;
+        (int N, int K)[] shapes = [(1, 1), (5, 3), (13, 70), (47, 128), (48, 256), (100, 257), (388, 300), (512, 128), (1030, 520)];
+        int seed = 900;
+        foreach ((int n, int k) in shapes)
+        {
+            foreach (bool accumulate in new[] { false, true })
+            {
+                var (a, lda, b, ldb, c, ldc) = MakeOperands(Transpose.No, Transpose.Yes, batch, n, k, pad: seed % 2, seed: seed++);
+                PackedMatrix packed = Sgemm.PackB(Transpose.Yes, k, n, b, ldb);
+                float[] full = (float[])c.Clone();
+                Sgemm.Multiply(path, Transpose.No, batch, a, lda, packed, full, ldc, accumulate);
+                foreach (int rows in new[] { 1, 2, 3, 4, 5, 6, 7, 9, 11 })
+                {
+                    float[] alone = (float[])c.Clone(), plain = (float[])c.Clone();
+                    Sgemm.Multiply(path, Transpose.No, rows, a, lda, packed, alone, ldc, accumulate);
+                    Sgemm.Multiply(path, Transpose.No, Transpose.Yes, rows, n, k, a, lda, b, ldb, plain, ldc, accumulate);
+                    int used = rows * ldc;
+                    string what = $"{path} rows={rows} n={n} k={k} accumulate={accumulate}";
+                    AssertBitwiseEqual(full[..used], alone[..used], what + " (packed B)");
+                    AssertBitwiseEqual(full[..used], plain[..used], what + " (plain B)");
+                    AssertBitwiseEqual(c[used..], alone[used..], what + ": rows below the call were written");
+                }
+            }
+        }
+    }
+
     [TestMethod]
     public void RecurrentStepShapeWithPackedWeights()
     {

@@ -227,10 +227,15 @@ internal static unsafe class Sgemm
         fixed (float* pa = a)
         fixed (float* pc = c)
         {
-            if (path == KernelPath.Avx512 && transA == Transpose.No && m < SgemmKernelAvx512.MR && k > 0)
+            if (transA == Transpose.No && m < MicroRows(path) && k > 0)
             {
                 // Small batches (the recurrent step of a few sequences): read A in place, no packing, no blocking over n.
-                SmallRows(m, n, k, pa, lda, b, pc, ldc, accumulate);
+                if (path == KernelPath.Avx512)
+                    SmallRows(m, n, k, pa, lda, b, pc, ldc, accumulate);
+                else if (path == KernelPath.Avx2)
+                    SmallRows<Simd256>(m, n, k, pa, lda, b, pc, ldc, accumulate);
+                else
+                    SmallRows<Simd128>(m, n, k, pa, lda, b, pc, ldc, accumulate);
                 GC.KeepAlive(b);
                 return;
             }
@@ -270,16 +275,47 @@ internal static unsafe class Sgemm
             if (edge > 0)
             {
                 SgemmKernelAvx512.RunRows(m, kc, aBlock, 1, lda, bBlock + (nint)fullPanels * kc * NR, tile, NR, accumulate: false);
-                for (int r = 0; r < m; r++)
-                {
-                    float* src = tile + r * NR;
-                    float* dst = c + r * ldc + fullPanels * NR;
-                    if (acc)
-                        for (int j = 0; j < edge; j++) dst[j] += src[j];
-                    else
-                        for (int j = 0; j < edge; j++) dst[j] = src[j];
-                }
+                AddOrCopy(m, edge, tile, NR, c + fullPanels * NR, ldc, acc);
             }
+        }
+    }
+
+    /// <summary>
+    /// <see cref="SmallRows(int, int, int, float*, nint, PackedMatrix, float*, nint, bool)"/> on the narrower paths, through
+    /// the width-generic <see cref="SgemmRows{TV}"/>: whole vectors straight into C, the last partial vector through the
+    /// scratch tile (the packed B is zero beyond column n). Bitwise identical to the general path, as there.
+    /// </summary>
+    private static void SmallRows<TV>(int m, int n, int k, float* a, nint lda, PackedMatrix b, float* c, nint ldc, bool accumulate)
+        where TV : struct, ISimd<TV>
+    {
+        int w = TV.Count, fullVectors = n / w, edge = n - fullVectors * w;
+        float* tile = AlignedBuffer.Ensure(ref t_tile, MaxMR * SgemmPacking.NR);
+        for (int pc = 0; pc < k; pc += KC)
+        {
+            int kc = Math.Min(KC, k - pc);
+            bool acc = accumulate || pc > 0;
+            float* bBlock = b.Data + (nint)pc * b.PaddedColumns;
+            float* aBlock = a + pc;
+            SgemmRows<TV>.Run(m, 0, fullVectors, kc, aBlock, 1, lda, bBlock, c, ldc, acc);
+            if (edge > 0)
+            {
+                SgemmRows<TV>.Run(m, fullVectors, 1, kc, aBlock, 1, lda, bBlock, tile, w, accumulate: false);
+                AddOrCopy(m, edge, tile, w, c + fullVectors * w, ldc, acc);
+            }
+        }
+    }
+
+    /// <summary>C[r, j] (+)= tile[r, j] for r &lt; rows, j &lt; cols: the valid part of an edge tile.</summary>
+    private static void AddOrCopy(int rows, int cols, float* tile, nint ldt, float* c, nint ldc, bool accumulate)
+    {
+        for (int r = 0; r < rows; r++)
+        {
+            float* src = tile + r * ldt;
+            float* dst = c + r * ldc;
+            if (accumulate)
+                for (int j = 0; j < cols; j++) dst[j] += src[j];
+            else
+                for (int j = 0; j < cols; j++) dst[j] = src[j];
         }
     }
 
@@ -449,11 +485,14 @@ internal static unsafe class Sgemm
             int rows = Math.Min(mr, mc - m0);
             float* aPanel = aPack + (nint)(m0 / mr) * kc * mr;  // panel m0/mr: [kc × mr]
             int start = 0;
-            if (rows == 1 && path == KernelPath.Avx512 && nc >= NR)
+            if (rows == 1 && nc >= NR)
             {
                 // A single row (batch of one): all full-width panels at once, several FMA chains in flight.
                 start = nc / NR * NR;
-                SgemmKernelAvx512.Row1Panels(nc / NR, kc, aPanel, bPack, c + m0 * ldc, accumulate);
+                if (path == KernelPath.Avx512)
+                    SgemmKernelAvx512.Row1Panels(nc / NR, kc, aPanel, bPack, c + m0 * ldc, accumulate);
+                else
+                    PartialRows(path, 1, start, kc, aPanel, mr, bPack, c + m0 * ldc, ldc, accumulate);
             }
             for (int n0 = start; n0 < nc; n0 += NR)
             {
@@ -464,39 +503,43 @@ internal static unsafe class Sgemm
                 {
                     RunKernel(path, kc, aPanel, bPanel, cTile, ldc, accumulate);
                 }
-                else if (path == KernelPath.Avx512 && cols == NR)
+                else if (cols == NR)
                 {
                     // Partial row tile (small batches): only the real rows, straight into C.
-                    SgemmKernelAvx512.RunRows(rows, kc, aPanel, bPanel, cTile, ldc, accumulate);
+                    PartialRows(path, rows, NR, kc, aPanel, mr, bPanel, cTile, ldc, accumulate);
                 }
                 else
                 {
                     // Edge tile: compute the tile into scratch (padding rows/columns are zeros), copy the valid part.
-                    if (path == KernelPath.Avx512 && rows < mr)
-                        SgemmKernelAvx512.RunRows(rows, kc, aPanel, bPanel, tile, NR, accumulate: false);
+                    if (rows < mr)
+                        PartialRows(path, rows, NR, kc, aPanel, mr, bPanel, tile, NR, accumulate: false);
                     else
                         RunKernel(path, kc, aPanel, bPanel, tile, NR, accumulate: false);
-                    for (int r = 0; r < rows; r++)
-                    {
-                        float* src = tile + r * NR;
-                        float* dst = cTile + r * ldc;
-                        if (accumulate)
-                        {
-                            for (int j = 0; j < cols; j++)
-                            {
-                                dst[j] += src[j];
-                            }
-                        }
-                        else
-                        {
-                            for (int j = 0; j < cols; j++)
-                            {
-                                dst[j] = src[j];
-                            }
-                        }
-                    }
+                    AddOrCopy(rows, cols, tile, NR, cTile, ldc, accumulate);
                 }
             }
+        }
+    }
+
+    /// <summary>
+    /// The first <paramref name="rows"/> rows of a packed A panel (element (r, p) at p·<paramref name="mr"/> + r) times
+    /// <paramref name="columns"/> (a multiple of <see cref="SgemmPacking.NR"/>) columns of packed B panels, without the padding rows.
+    /// </summary>
+    private static void PartialRows(KernelPath path, int rows, int columns, int kc, float* aPanel, int mr, float* b,
+        float* c, nint ldc, bool accumulate)
+    {
+        switch (path)
+        {
+            case KernelPath.Avx512:
+                for (int q = 0; q < columns / SgemmPacking.NR; q++)
+                    SgemmKernelAvx512.RunRows(rows, kc, aPanel, b + (nint)q * kc * SgemmPacking.NR, c + q * SgemmPacking.NR, ldc, accumulate);
+                break;
+            case KernelPath.Avx2:
+                SgemmRows<Simd256>.Run(rows, 0, columns / Simd256.Count, kc, aPanel, mr, 1, b, c, ldc, accumulate);
+                break;
+            default:
+                SgemmRows<Simd128>.Run(rows, 0, columns / Simd128.Count, kc, aPanel, mr, 1, b, c, ldc, accumulate);
+                break;
         }
     }
 
