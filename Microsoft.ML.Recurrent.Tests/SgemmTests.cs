@@ -12,11 +12,12 @@ public sealed class SgemmTests
 {
     private static readonly Transpose[] Forms = [Transpose.No, Transpose.Yes];
 
-    /// <summary>(m, n, k) triples: tile edges on both sides of MR (4/6/8) and NR (48), several k blocks (KC = 256), MC blocking (> 128 rows), NC blocking (> 480 columns).</summary>
+    /// <summary>(m, n, k) triples: tile edges on both sides of MR (4/6/8) and NR (48), several k blocks (KC = 256), MC blocking (> 128 rows), row chunks (> 512 rows), NC blocking (> 480 columns).</summary>
     private static readonly (int M, int N, int K)[] Shapes =
     [
         (1, 1, 1), (2, 7, 13), (7, 2, 1), (13, 31, 33), (31, 33, 7), (33, 13, 64), (1, 65, 31), (64, 64, 64),
         (65, 1, 65), (127, 49, 2), (8, 48, 257), (9, 97, 300), (2, 257, 13), (257, 33, 31), (130, 47, 65), (6, 96, 513), (3, 530, 20),
+        (1100, 50, 300), // several row chunks (RowChunkBlocks × MC) and k blocks
     ];
 
     [TestMethod]
@@ -92,7 +93,7 @@ public sealed class SgemmTests
     {
         KernelPath path = Enum.Parse<KernelPath>(pathName);
         RequirePath(path);
-        (int M, int N, int K)[] shapes = [(1, 1, 1), (7, 13, 31), (32, 100, 64), (33, 257, 65), (5, 49, 300), (20, 50, 520), (3, 1000, 270)];
+        (int M, int N, int K)[] shapes = [(1, 1, 1), (7, 13, 31), (32, 100, 64), (33, 257, 65), (5, 49, 300), (20, 50, 520), (3, 1000, 270), (1030, 70, 300)];
         int seed = 100;
         foreach ((int m, int n, int k) in shapes)
         {

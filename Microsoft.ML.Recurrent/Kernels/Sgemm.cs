@@ -36,6 +36,12 @@ internal static unsafe class Sgemm
     /// </summary>
     private const int NC = 480;
 
+    /// <summary>
+    /// MC blocks per row chunk when B is pre-packed (see RunRange): 512 rows on the AVX-512 and portable paths, 504 on
+    /// AVX2. Chunks of 256–512 rows measured alike (Zen 5: 177–180 GFLOP/s at 8192 × 2048 × 1024, AVX-512 path).
+    /// </summary>
+    private const int RowChunkBlocks = 4;
+
     /// <summary>Below this many multiply-adds (m·n·k) a call stays on one thread: the hand-off costs more than it saves.</summary>
     private const long ParallelThreshold = 1L << 21;
 
@@ -443,30 +449,40 @@ internal static unsafe class Sgemm
         float* aPack = AlignedBuffer.Ensure(ref t_packA, (mcBlock + mr) * KC);
         float* bPack = job.PackedB == null ? AlignedBuffer.Ensure(ref t_packB, NC * KC) : null;
 
-        for (int jc = j0; jc < j1; jc += NC)
+        // Rows go in chunks of a few MC blocks: the chunk's rows of A and C stay in cache while every column block and k
+        // block passes over them; a tall A otherwise streams the whole C column strip (m × NC) through memory once per k
+        // block. Zen 5, GFLOP/s before → after: pre-packed 8192 × 2048 × 1024 146 → 184 (AVX-512) and 85 → 95 (AVX2);
+        // 1024³ 150 → 167 and 81 → 87. Not for Aᵀ with B packed here (weight gradients): each chunk packs B again, and
+        // 2048 × 1024 × 8192 lost 4 % on AVX2. Per element nothing changes (same k blocks, same order).
+        int chunk = job.TransA == Transpose.Yes && job.PackedB == null ? i1 - i0 : RowChunkBlocks * mcBlock;
+        for (int i0c = i0; i0c < i1; i0c += chunk)
         {
-            int nc = Math.Min(NC, j1 - jc);
-            for (int pc = 0; pc < k; pc += KC)
+            int i1c = Math.Min(i1, i0c + chunk);
+            for (int jc = j0; jc < j1; jc += NC)
             {
-                int kc = Math.Min(KC, k - pc);
-                float* bBlock;
-                if (job.PackedB == null)
+                int nc = Math.Min(NC, j1 - jc);
+                for (int pc = 0; pc < k; pc += KC)
                 {
-                    SgemmPacking.PackB(job.TransB, job.B, job.Ldb, pc, kc, jc, nc, bPack);
-                    bBlock = bPack;
-                }
-                else
-                {
-                    // Pre-packed: block pc starts at pc·PaddedColumns; column jc (a multiple of NR) is panel jc/NR.
-                    bBlock = job.PackedB + (nint)pc * job.PackedStride + (nint)(jc / SgemmPacking.NR) * kc * SgemmPacking.NR;
-                }
+                    int kc = Math.Min(KC, k - pc);
+                    float* bBlock;
+                    if (job.PackedB == null)
+                    {
+                        SgemmPacking.PackB(job.TransB, job.B, job.Ldb, pc, kc, jc, nc, bPack);
+                        bBlock = bPack;
+                    }
+                    else
+                    {
+                        // Pre-packed: block pc starts at pc·PaddedColumns; column jc (a multiple of NR) is panel jc/NR.
+                        bBlock = job.PackedB + (nint)pc * job.PackedStride + (nint)(jc / SgemmPacking.NR) * kc * SgemmPacking.NR;
+                    }
 
-                bool accumulate = job.Accumulate || pc > 0;
-                for (int ic = i0; ic < i1; ic += mcBlock)
-                {
-                    int mc = Math.Min(mcBlock, i1 - ic);
-                    SgemmPacking.PackA(job.TransA, job.A, job.Lda, ic, mc, pc, kc, mr, aPack);
-                    MacroKernel(job.Path, mr, mc, nc, kc, aPack, bBlock, job.C + ic * ldc + jc, ldc, accumulate, tile);
+                    bool accumulate = job.Accumulate || pc > 0;
+                    for (int ic = i0c; ic < i1c; ic += mcBlock)
+                    {
+                        int mc = Math.Min(mcBlock, i1c - ic);
+                        SgemmPacking.PackA(job.TransA, job.A, job.Lda, ic, mc, pc, kc, mr, aPack);
+                        MacroKernel(job.Path, mr, mc, nc, kc, aPack, bBlock, job.C + ic * ldc + jc, ldc, accumulate, tile);
+                    }
                 }
             }
         }

@@ -52,6 +52,10 @@ internal static class Breakdown
         }
 
         int dirs = s.L * s.D;
+        // Pre-packed weights, as the layers use them (packed once per pass, once per model for an inference copy).
+        var packIh = new Dictionary<int, PackedMatrix>();
+        PackedMatrix Ih(int inSize) => packIh.TryGetValue(inSize, out var p) ? p : packIh[inSize] = Sgemm.PackB(Transpose.Yes, inSize, gw, wIh, inSize);
+        PackedMatrix packHh = Sgemm.PackB(Transpose.Yes, h, gw, wHh, h);
         double inFlop = 0;
         for (int l = 0; l < s.L; l++) inFlop += 2.0 * n * gw * (l == 0 ? s.E : s.OutputWidth) * s.D;
         Time("forward: input projection GEMMs (N×4H×I) + bias", inFlop, () =>
@@ -60,7 +64,7 @@ internal static class Breakdown
                 for (int d = 0; d < s.D; d++)
                 {
                     int inSize = l == 0 ? s.E : s.OutputWidth;
-                    Sgemm.Multiply(Transpose.No, Transpose.Yes, n, gw, inSize, x, inSize, wIh, inSize, gates, gw, accumulate: false);
+                    Sgemm.Multiply(Transpose.No, n, x, inSize, Ih(inSize), gates, gw, accumulate: false);
                     for (int r = 0; r < n; r++)
                         System.Numerics.Tensors.TensorPrimitives.Add(gates.AsSpan(r * gw, gw), bias, gates.AsSpan(r * gw, gw));
                 }
@@ -69,7 +73,7 @@ internal static class Breakdown
         {
             for (int k = 0; k < dirs; k++)
                 for (int t = 1; t < s.T; t++)
-                    Sgemm.Multiply(Transpose.No, Transpose.Yes, s.B, gw, h, y.AsSpan((t - 1) * s.B * ldy), ldy, wHh, h, gh, gw, accumulate: false);
+                    Sgemm.Multiply(Transpose.No, s.B, y.AsSpan((t - 1) * s.B * ldy), ldy, packHh, gh, gw, accumulate: false);
         });
         Time("forward: LSTM cell rows (element-wise)", 0, () =>
         {

@@ -36,7 +36,8 @@ internal sealed record MachineInfo(string CpuModel, string CpuFamily, string Cpu
             _ => "Vector128",
         };
         string knobs = string.Join(' ', Environment.GetEnvironmentVariables().Keys.OfType<string>()
-            .Where(k => k.StartsWith("DOTNET_Enable", StringComparison.Ordinal) || k.StartsWith("DOTNET_PreferredVectorBitWidth", StringComparison.Ordinal))
+            .Where(k => k.StartsWith("DOTNET_Enable", StringComparison.Ordinal) || k.StartsWith("DOTNET_PreferredVectorBitWidth", StringComparison.Ordinal)
+                || Program.Avx2PeerKnobs.Any(knob => knob.Name == k))
             .Order(StringComparer.Ordinal).Select(k => $"{k}={Environment.GetEnvironmentVariable(k)}"));
         return new MachineInfo(Program.CpuModel(), Field("cpu family"), Field("model"), Field("stepping"), Environment.ProcessorCount,
             path, knobs, FmaPeak(path), RuntimeInformation.FrameworkDescription);

@@ -106,7 +106,9 @@ internal static class Program
                           <path> = avx512, avx2 or vector128: the vector path the run took, so no path's results hide another's)
           --mlnet         end-to-end ML.NET scoring on AG News instead: rows/s of Transform + cursor and of a PredictionEngine
                           loop, ours and FeaturizeText + SDCA (writes bench/results/mlnet-<path>.md)
-          --both-paths    on an AVX-512 machine, then run everything again with DOTNET_EnableAVX512=0 (the AVX2 path)
+          --both-paths    on an AVX-512 machine, then run everything again with DOTNET_EnableAVX512=0 (the AVX2 path), with
+                          libtorch held to AVX2 as well (ATEN_CPU_CAPABILITY, ONEDNN_MAX_CPU_ISA, MKL_ENABLE_INSTRUCTIONS), as
+                          on an AVX2 machine; ONNX Runtime has no such switch and keeps AVX-512 (recorded in the machine line)
         """;
 
     private static int Main(string[] args)
@@ -265,12 +267,21 @@ internal static class Program
         foreach (var a in args) psi.ArgumentList.Add(a);
         psi.Environment["DOTNET_EnableAVX512"] = "0";    // .NET 10's name; it ignores the older DOTNET_EnableAVX512F
         psi.Environment["DOTNET_EnableAVX512F"] = "0";   // the .NET 8/9 name
+        // The peers as on an AVX2 machine where they allow it: libtorch's ATen kernels, its oneDNN and its MKL each read a
+        // switch at load. ONNX Runtime's MLAS has none (it reads CPUID), so its figures stay AVX-512 ones; the machine
+        // line records both.
+        foreach (var (name, value) in Avx2PeerKnobs)
+            psi.Environment[name] = value;
         Console.WriteLine();
         Console.WriteLine("--both-paths: the same run with DOTNET_EnableAVX512=0 (AVX2 path) in a child process");
         using var child = Process.Start(psi)!;
         child.WaitForExit();
         return child.ExitCode;
     }
+
+    /// <summary>The switches that hold libtorch to AVX2 (read when it loads, so set for a child process).</summary>
+    internal static readonly (string Name, string Value)[] Avx2PeerKnobs =
+        [("ATEN_CPU_CAPABILITY", "avx2"), ("ONEDNN_MAX_CPU_ISA", "AVX2"), ("MKL_ENABLE_INSTRUCTIONS", "AVX2")];
 
     private static string Describe((long PeakKb, long BaseKb)? m) =>
         m is null ? "n/a" : $"peak RSS {m.Value.PeakKb / 1024.0:F0} MB (+{(m.Value.PeakKb - m.Value.BaseKb) / 1024.0:F0} MB over the set-up state)";
