@@ -1,5 +1,6 @@
 using Microsoft.ML.Recurrent.Core;
 using Microsoft.ML.Recurrent.Layers;
+using Microsoft.ML.Recurrent.Layers.Cells;
 using Microsoft.ML.Recurrent.Model;
 using Microsoft.ML.Recurrent.Optimizers;
 
@@ -94,5 +95,68 @@ public sealed class DeterminismTests
         var two = Run(2);
         CollectionAssert.AreEqual(one.Outputs, two.Outputs);
         CollectionAssert.AreEqual(one.Gradients, two.Gradients);
+    }
+
+    /// <summary>
+    /// A unidirectional stack at two threads splits its sequences between the threads for the step loops (forward and
+    /// backward); every output, final state, input gradient and parameter gradient must still equal one thread's bit for
+    /// bit — for each cell, with ragged lengths, given initial states and final-state gradients, and for the smallest
+    /// batches (one sequence: no split; two: one each).
+    /// </summary>
+    [TestMethod]
+    [DataRow(RecurrentCellKind.Lstm)]
+    [DataRow(RecurrentCellKind.Gru)]
+    [DataRow(RecurrentCellKind.RnnTanh)]
+    [DataRow(RecurrentCellKind.RnnRelu)]
+    public void UnidirectionalStackSplitOverThreadsChangesNoBit(RecurrentCellKind cell)
+    {
+        const int input = 20, hidden = 37, layers = 2;
+        int[][] batches = [[9, 1, 31, 17, 17, 4, 25, 2, 12, 30, 8], [5], [3, 7]];
+        foreach (int[] lengths in batches)
+        {
+            var one = RunStack(cell, input, hidden, layers, lengths, threads: 1);
+            var two = RunStack(cell, input, hidden, layers, lengths, threads: 2);
+            string what = $"{cell}, lengths [{string.Join(", ", lengths)}]";
+            CollectionAssert.AreEqual(one.Y, two.Y, what + ": outputs");
+            CollectionAssert.AreEqual(one.HN, two.HN, what + ": final hidden states");
+            CollectionAssert.AreEqual(one.CN, two.CN, what + ": final cell states");
+            CollectionAssert.AreEqual(one.DX, two.DX, what + ": input gradient");
+            CollectionAssert.AreEqual(one.Gradients, two.Gradients, what + ": parameter gradients");
+        }
+    }
+
+    private static (float[] Y, float[] HN, float[] CN, float[] DX, float[] Gradients) RunStack(
+        RecurrentCellKind cell, int input, int hidden, int layers, int[] lengths, int threads)
+    {
+        var parameters = new ParameterSet();
+        var stack = new RecurrentStack(parameters, "rnn.", cell, input, hidden, layers, bidirectional: false, dropout: 0f);
+        parameters.Allocate();
+        stack.Initialize(new SeededRandom(11));
+        stack.Threads = threads;
+        var batch = new RaggedBatch(lengths);
+        int n = batch.TotalSteps, b = batch.BatchSize;
+        var data = new SeededRandom(12);
+        var x = new float[n * input];
+        data.FillNormal(x, 1f);
+        bool lstm = cell == RecurrentCellKind.Lstm;
+        var h0 = new float[layers * b * hidden];
+        var c0 = lstm ? new float[h0.Length] : [];
+        data.FillUniform(h0, -0.5f, 0.5f);
+        if (lstm) data.FillUniform(c0, -0.5f, 0.5f);
+        stack.SetInitialStates(h0, c0);
+        var y = stack.Forward(batch, x, random: null).ToArray();
+        var hN = new float[h0.Length];
+        var cN = lstm ? new float[h0.Length] : [];
+        stack.FinalStates(batch, hN, cN);
+        var dY = new float[y.Length];
+        data.FillUniform(dY, -0.1f, 0.1f);
+        var dhN = new float[hN.Length];
+        data.FillUniform(dhN, -0.1f, 0.1f);
+        var dcN = lstm ? new float[hN.Length] : [];
+        if (lstm) data.FillUniform(dcN, -0.1f, 0.1f);
+        var dX = new float[x.Length];
+        parameters.ZeroGradients();
+        stack.Backward(batch, x, dY, dhN, dcN, dX);
+        return (y, hN, cN, dX, parameters.Gradients.ToArray());
     }
 }

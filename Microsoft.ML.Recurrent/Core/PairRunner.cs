@@ -1,4 +1,5 @@
 using System.Runtime.ExceptionServices;
+using Microsoft.ML.Recurrent.Kernels;
 
 namespace Microsoft.ML.Recurrent.Core;
 
@@ -13,7 +14,9 @@ internal interface IPairWork
 /// Runs the two halves of an <see cref="IPairWork"/> at once: half 0 on the calling thread, half 1 on one long-lived
 /// worker thread — no task, closure or other allocation per call, and a wake-up of a few microseconds (the events
 /// spin briefly before they block). When the worker is busy with another caller, both halves run on the calling thread;
-/// results are the same either way, as the halves share no state.
+/// results are the same either way, as the halves share no state. The worker runs its half on the caller's kernel
+/// paths (<see cref="Sgemm.Path"/>, <see cref="FusedKernels.Path"/>; thread-static, normally Auto), so a path forced on the
+/// caller's thread covers both halves.
 /// </summary>
 internal static class PairRunner
 {
@@ -23,6 +26,8 @@ internal static class PairRunner
     private static IPairWork? s_work;
     private static Exception? s_workerError;
     private static Thread? s_worker;
+    private static KernelPath s_sgemmPath, s_fusedPath;
+    private static bool s_allowEmulation;
 
     /// <summary>Runs both halves; rethrows the first exception either half threw.</summary>
     public static void Run(IPairWork work)
@@ -42,6 +47,9 @@ internal static class PairRunner
             }
             s_work = work;
             s_workerError = null;
+            s_sgemmPath = Sgemm.Path;
+            s_fusedPath = FusedKernels.Path;
+            s_allowEmulation = FusedKernels.AllowEmulation;
             WorkDone.Reset();
             WorkReady.Set();
             Exception? own = null;
@@ -84,6 +92,9 @@ internal static class PairRunner
     {
         try
         {
+            Sgemm.Path = s_sgemmPath;
+            FusedKernels.Path = s_fusedPath;
+            FusedKernels.AllowEmulation = s_allowEmulation;
             s_work!.RunPart(1);
         }
         catch (Exception e)

@@ -40,6 +40,7 @@ internal sealed class RecurrentDirection
     private readonly float[] _zeros;   // [H]
     private float[] _h0 = [], _c0 = []; // [B, H] initial states in sorted batch order (c0: LSTM only), or empty for zeros
     private int _initialRows;          // rows of _h0 in use; 0 = zero initial states
+    private readonly StepHalves _steps;  // the step loop split over two threads (see RunStepsInParallel)
 
     /// <summary>Input width I.</summary>
     public int InputSize { get; }
@@ -97,6 +98,7 @@ internal sealed class RecurrentDirection
         _biasIh = parameters.Register($"{prefix}bias_ih{suffix}", gh);
         _biasHh = parameters.Register($"{prefix}bias_hh{suffix}", gh);
         _zeros = new float[hiddenSize];
+        _steps = new StepHalves(this);
     }
 
     /// <summary>PyTorch's default initialization: every weight and bias U(−1/√H, 1/√H).</summary>
@@ -164,7 +166,6 @@ internal sealed class RecurrentDirection
         var wIh = _parameters.Value(_weightIh);
         var wHh = _parameters.Value(_weightHh);
         var bIh = _parameters.Value(_biasIh);
-        var bHh = _parameters.Value(_biasHh);
 
         // The recurrent weights are used at every step: pack them once per pass (they change between training steps), or
         // once for good when they are frozen — shared with the model's other inference copies.
@@ -189,20 +190,43 @@ internal sealed class RecurrentDirection
         for (int r = 0; r < n; r++)
             System.Numerics.Tensors.TensorPrimitives.Add(gates.Slice(r * gw, gw), bIh, gates.Slice(r * gw, gw));
 
+        int split = SplitPoint(batch);
+        if (split > 0)
+            RunStepsInParallel(batch, backward: false, y, ldy, default, split);
+        else
+            ForwardSteps(batch, y, ldy, 0, batch.BatchSize, GemmThreads);
+    }
+
+    /// <summary>
+    /// The forward step loop for the sequences [<paramref name="s0"/>, <paramref name="s1"/>) of the sorted batch (rows
+    /// s0 … of every step): their recurrent products and cell updates. Sequences never meet in it, so any split of the
+    /// batch gives the same values bit for bit (SGEMM computes a row the same way whichever rows come with it).
+    /// </summary>
+    private void ForwardSteps(RaggedBatch batch, Span<float> y, int ldy, int s0, int s1, int gemmThreads)
+    {
+        int n = batch.TotalSteps, h = HiddenSize, gw = _cell.Gates * h;
+        var gates = _gates.AsSpan(0, n * gw);
+        var aux = _cell.UsesAux ? _aux.AsSpan(0, n * h) : default;
+        var gh = _gh.AsSpan(0, batch.BatchSize * gw);
+        ReadOnlySpan<float> bHh = _parameters.Value(_biasHh);
         for (int s = 0; s < batch.MaxLength; s++)
         {
             int t = Reverse ? batch.MaxLength - 1 - s : s;
-            int rows = batch.StepSizes[t], offset = batch.StepOffsets[t];
-            var (prevOffset, prevRows) = Previous(batch, t);
+            int offset = batch.StepOffsets[t];
+            var (prevOffset, previous) = Previous(batch, t);
+            int rows = Math.Min(batch.StepSizes[t], s1), prevRows = Math.Min(previous, s1);
+            if (rows <= s0)
+                continue;
             // gh[0:prevRows, G·H] = Y[prev rows, H] · W_hhᵀ ; rows without a previous state see zeros.
-            if (prevRows > 0)
-                Sgemm.Multiply(Transpose.No, prevRows, y.Slice(prevOffset * ldy), ldy, _packedHhT, gh, gw, accumulate: false, GemmThreads);
+            if (prevRows > s0)
+                Sgemm.Multiply(Transpose.No, prevRows - s0, y.Slice((prevOffset + s0) * ldy), ldy, _packedHhT!, gh.Slice(s0 * gw), gw, accumulate: false, gemmThreads);
             // Rows starting here: W_hh · h0 with given initial states, else zeros.
-            if (_initialRows > 0 && rows > prevRows)
-                Sgemm.Multiply(Transpose.No, rows - prevRows, _h0.AsSpan(prevRows * h), h, _packedHhT, gh.Slice(prevRows * gw), gw, accumulate: false, GemmThreads);
+            int starting = Math.Max(prevRows, s0);
+            if (_initialRows > 0 && rows > starting)
+                Sgemm.Multiply(Transpose.No, rows - starting, _h0.AsSpan(starting * h), h, _packedHhT!, gh.Slice(starting * gw), gw, accumulate: false, gemmThreads);
             else
-                gh.Slice(prevRows * gw, (rows - prevRows) * gw).Clear();
-            for (int j = 0; j < rows; j++)
+                gh.Slice(starting * gw, (rows - starting) * gw).Clear();
+            for (int j = s0; j < rows; j++)
             {
                 int row = offset + j;
                 bool hasPrev = j < prevRows;
@@ -215,6 +239,117 @@ internal sealed class RecurrentDirection
                     y.Slice(row * ldy, h),
                     _cell.UsesAux ? aux.Slice(row * h, h) : default);
             }
+        }
+    }
+
+    /// <summary>
+    /// The backward step loop for the sequences [<paramref name="s0"/>, <paramref name="s1"/>) of the sorted batch: dh and
+    /// dAux of those rows, dGx/dGh of their packed rows. Sequences never meet in it, so any split of the batch gives
+    /// the same values bit for bit (SGEMM computes a row the same way whichever rows come with it).
+    /// </summary>
+    private void BackwardSteps(RaggedBatch batch, ReadOnlySpan<float> y, int ldy, ReadOnlySpan<float> dY, int s0, int s1, int gemmThreads)
+    {
+        int n = batch.TotalSteps, b = batch.BatchSize, h = HiddenSize, gw = _cell.Gates * h;
+        var gates = _gates.AsSpan(0, n * gw);
+        var aux = _cell.UsesAux ? _aux.AsSpan(0, n * h) : default;
+        var dGx = _dGx.AsSpan(0, n * gw);
+        var dGh = _cell.SeparateRecurrentGradient ? _dGh.AsSpan(0, n * gw) : dGx;
+        var dh = _dh.AsSpan(0, b * h);
+        var dAux = _dAux.AsSpan(0, b * h);
+        for (int s = batch.MaxLength - 1; s >= 0; s--)
+        {
+            int t = Reverse ? batch.MaxLength - 1 - s : s;
+            int offset = batch.StepOffsets[t];
+            var (prevOffset, previous) = Previous(batch, t);
+            int rows = Math.Min(batch.StepSizes[t], s1), prevRows = Math.Min(previous, s1);
+            for (int j = s0; j < rows; j++)
+            {
+                int row = offset + j;
+                var dhRow = dh.Slice(j * h, h);
+                if (!dY.IsEmpty)
+                    System.Numerics.Tensors.TensorPrimitives.Add(dhRow, dY.Slice(row * ldy, h), dhRow);
+                bool hasPrev = j < prevRows;
+                _cell.BackwardRow(
+                    gates.Slice(row * gw, gw),
+                    _cell.UsesAux ? aux.Slice(row * h, h) : default,
+                    hasPrev ? y.Slice((prevOffset + j) * ldy, h) : InitialH(j),
+                    hasPrev && _cell.UsesAux ? aux.Slice((prevOffset + j) * h, h) : InitialC(j),
+                    y.Slice(row * ldy, h),
+                    dhRow,
+                    dAux.Slice(j * h, h),
+                    dGx.Slice(row * gw, gw),
+                    dGh.Slice(row * gw, gw));
+            }
+            // dh[0:prevRows, H] (+)= dGh[rows of step t, G·H] · W_hh[G·H, H]
+            if (prevRows > s0)
+                Sgemm.Multiply(Transpose.No, prevRows - s0, dGh.Slice((offset + s0) * gw), gw, _packedHh!, dh.Slice(s0 * h), h,
+                    accumulate: _cell.HasDirectStateGradient, gemmThreads);
+        }
+    }
+
+    /// <summary>
+    /// Where to split the batch's sequences between two threads for the step loops, or 0 to keep them on one: only a
+    /// direction given GEMM threads (a unidirectional stack with <see cref="RecurrentStack.Threads"/> ≥ 2) and a batch of
+    /// two or more. The first sequences (the longest, sorted) up to about half of all steps go to the calling thread.
+    /// </summary>
+    private int SplitPoint(RaggedBatch batch)
+    {
+        int b = batch.BatchSize;
+        if (GemmThreads < 2 || b < 2)
+            return 0;
+        long total = batch.TotalSteps, prefix = 0;
+        int split = 0;
+        while (split < b - 1 && 2 * (prefix + batch.SortedLengths[split]) <= total)
+            prefix += batch.SortedLengths[split++];
+        return Math.Max(split, 1);
+    }
+
+    /// <summary>
+    /// Runs the forward or backward step loop over the sequences [0, <paramref name="split"/>) on the calling thread and
+    /// [split, B) on <see cref="PairRunner"/>'s worker — no synchronization per step, since sequences are independent
+    /// there; the large GEMMs before and after stay split by columns. Results equal the one-thread loop bit for bit.
+    /// </summary>
+    private unsafe void RunStepsInParallel(RaggedBatch batch, bool backward, ReadOnlySpan<float> y, int ldy, ReadOnlySpan<float> dY, int split)
+    {
+        fixed (float* pY = y, pDY = dY)
+        {
+            _steps.Set(batch, backward, pY, y.Length, ldy, pDY, dY.Length, split);
+            try
+            {
+                PairRunner.Run(_steps);
+            }
+            finally
+            {
+                _steps.Clear();
+            }
+        }
+    }
+
+    /// <summary>The two halves of a step loop, with the caller's spans held as pointers pinned for the duration of <see cref="PairRunner.Run"/>.</summary>
+    private sealed unsafe class StepHalves(RecurrentDirection direction) : IPairWork
+    {
+        private RaggedBatch? _batch;
+        private bool _backward;
+        private float* _y, _dY;
+        private int _yLength, _ldy, _dYLength, _split;
+
+        public void Set(RaggedBatch batch, bool backward, float* y, int yLength, int ldy, float* dY, int dYLength, int split)
+        {
+            _batch = batch; _backward = backward; _y = y; _yLength = yLength; _ldy = ldy; _dY = dY; _dYLength = dYLength; _split = split;
+        }
+
+        public void Clear()
+        {
+            _batch = null; _y = null; _dY = null;
+        }
+
+        public void RunPart(int part)
+        {
+            int s0 = part == 0 ? 0 : _split, s1 = part == 0 ? _split : _batch!.BatchSize;
+            if (_backward)
+                direction.BackwardSteps(_batch!, new ReadOnlySpan<float>(_y, _yLength), _ldy, new ReadOnlySpan<float>(_dY, _dYLength), s0, s1, gemmThreads: 1);
+            else
+                direction.ForwardSteps(_batch!, new Span<float>(_y, _yLength), _ldy, s0, s1, gemmThreads: 1);
         }
     }
 
@@ -244,8 +379,6 @@ internal sealed class RecurrentDirection
     {
         int n = batch.TotalSteps, b = batch.BatchSize, h = HiddenSize, gw = _cell.Gates * h;
         CheckInitialRows(batch);
-        var gates = _gates.AsSpan(0, n * gw);
-        var aux = _cell.UsesAux ? _aux.AsSpan(0, n * h) : default;
         var dGx = Workspace.Ensure(ref _dGx, n * gw);
         var dGh = _cell.SeparateRecurrentGradient ? Workspace.Ensure(ref _dGh, n * gw) : dGx;
         var dh = Workspace.Ensure(ref _dh, b * h);
@@ -259,34 +392,11 @@ internal sealed class RecurrentDirection
         if (dhN.IsEmpty) dh.Clear(); else dhN.Slice(0, b * h).CopyTo(dh);
         if (dcN.IsEmpty) dAux.Clear(); else dcN.Slice(0, b * h).CopyTo(dAux);
 
-        for (int s = batch.MaxLength - 1; s >= 0; s--)
-        {
-            int t = Reverse ? batch.MaxLength - 1 - s : s;
-            int rows = batch.StepSizes[t], offset = batch.StepOffsets[t];
-            var (prevOffset, prevRows) = Previous(batch, t);
-            for (int j = 0; j < rows; j++)
-            {
-                int row = offset + j;
-                var dhRow = dh.Slice(j * h, h);
-                if (!dY.IsEmpty)
-                    System.Numerics.Tensors.TensorPrimitives.Add(dhRow, dY.Slice(row * ldy, h), dhRow);
-                bool hasPrev = j < prevRows;
-                _cell.BackwardRow(
-                    gates.Slice(row * gw, gw),
-                    _cell.UsesAux ? aux.Slice(row * h, h) : default,
-                    hasPrev ? y.Slice((prevOffset + j) * ldy, h) : InitialH(j),
-                    hasPrev && _cell.UsesAux ? aux.Slice((prevOffset + j) * h, h) : InitialC(j),
-                    y.Slice(row * ldy, h),
-                    dhRow,
-                    dAux.Slice(j * h, h),
-                    dGx.Slice(row * gw, gw),
-                    dGh.Slice(row * gw, gw));
-            }
-            // dh[0:prevRows, H] (+)= dGh[rows of step t, G·H] · W_hh[G·H, H]
-            if (prevRows > 0)
-                Sgemm.Multiply(Transpose.No, prevRows, dGh.Slice(offset * gw), gw, _packedHh, dh, h,
-                    accumulate: _cell.HasDirectStateGradient, GemmThreads);
-        }
+        int split = SplitPoint(batch);
+        if (split > 0)
+            RunStepsInParallel(batch, backward: true, y, ldy, dY, split);
+        else
+            BackwardSteps(batch, y, ldy, dY, 0, b, GemmThreads);
 
         // hPrev[N, H]: the state each packed row started from (h0 or zeros at a sequence's first step).
         var hPrev = Workspace.Ensure(ref _hPrev, n * h);
