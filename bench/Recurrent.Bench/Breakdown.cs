@@ -16,7 +16,7 @@ internal static class Breakdown
     public static void Run(string c, Options o)
     {
         var s = Cases.ShapeOf(c, o.Smoke);
-        bool backward = c is "d-train" or "b-train";
+        bool backward = c is "d-train" or "b-train" or "e-train";
         int n = s.B * s.T, h = s.H, gw = 4 * h, ldy = s.OutputWidth;
         var rng = new SeededRandom(5);
         float[] Rand(int len) { var a = new float[len]; rng.FillUniform(a, -0.1f, 0.1f); return a; }

@@ -21,7 +21,7 @@ internal sealed class Record
 
 internal sealed class Options
 {
-    public static readonly string[] AllCases = ["a-infer", "b-train", "c-latency", "d-train", "d-infer", "gemm-1024"];
+    public static readonly string[] AllCases = ["a-infer", "b-train", "c-latency", "d-train", "d-infer", "e-train", "gemm-1024"];
     public List<string> Cases { get; } = new();
     public List<int> Threads { get; } = new();
     public bool Quick { get; set; }
@@ -93,7 +93,7 @@ internal static class Program
 
     private const string Usage = """
         usage: dotnet run -c Release --project bench/Recurrent.Bench -- [options]
-          --case LIST     comma-separated subset of: a-infer, b-train, c-latency, d-train, d-infer, gemm-1024 (default: all)
+          --case LIST     comma-separated subset of: a-infer, b-train, c-latency, d-train, d-infer, e-train, gemm-1024 (default: all)
           --threads LIST  thread counts (default: 1,2)
           --quick         fewer iterations (numbers are noisier)
           --smoke         tiny shapes: checks the plumbing and the numerical checks only; numbers are meaningless
