@@ -32,7 +32,8 @@ internal static class PairRunner
     /// <summary>Runs both halves; rethrows the first exception either half threw.</summary>
     public static void Run(IPairWork work)
     {
-        if (!Monitor.TryEnter(Gate))
+        // Busy with another caller, or (a call from inside a half) already ours: both halves here, one after the other.
+        if (Monitor.IsEntered(Gate) || !Monitor.TryEnter(Gate))
         {
             work.RunPart(0);
             work.RunPart(1);
