@@ -53,8 +53,10 @@ public sealed class SgemmTests
     {
         KernelPath path = Enum.Parse<KernelPath>(pathName);
         RequirePath(path);
-        // n > NC (480) several times over exercises the jc loop and a partial last column block.
+        // n > NC (480) several times over exercises the jc loop and a partial last column block; 1070 = 480 + a block of
+        // 590 that took in the short tail (MaxNC), its last panel partial.
         CheckAgainstReference(path, Transpose.No, Transpose.Yes, 9, 1601, 20, pad: 3, accumulate: true, maxThreads: 1, seed: 7);
+        CheckAgainstReference(path, Transpose.No, Transpose.No, 13, 1070, 300, pad: 1, accumulate: false, maxThreads: 1, seed: 9);
         CheckAgainstReference(path, Transpose.Yes, Transpose.No, 3, 1700, 5, pad: 0, accumulate: false, maxThreads: 2, seed: 8);
     }
 

@@ -42,6 +42,12 @@ internal static unsafe class Sgemm
     /// </summary>
     private const int RowChunkBlocks = 4;
 
+    /// <summary>
+    /// Widest column block: NC plus a short tail that would otherwise be a block of its own (1024 columns went 480 + 480 +
+    /// 64, packing A three times; now 480 + 544).
+    /// </summary>
+    private const int MaxNC = NC + NC / 4;
+
     /// <summary>Below this many multiply-adds (m·n·k) a call stays on one thread: the hand-off costs more than it saves.</summary>
     private const long ParallelThreshold = 1L << 21;
 
@@ -447,7 +453,7 @@ internal static unsafe class Sgemm
         }
 
         float* aPack = AlignedBuffer.Ensure(ref t_packA, (mcBlock + mr) * KC);
-        float* bPack = job.PackedB == null ? AlignedBuffer.Ensure(ref t_packB, NC * KC) : null;
+        float* bPack = job.PackedB == null ? AlignedBuffer.Ensure(ref t_packB, (MaxNC + SgemmPacking.NR) * KC) : null;
 
         // Rows go in chunks of a few MC blocks: the chunk's rows of A and C stay in cache while every column block and k
         // block passes over them; a tall A otherwise streams the whole C column strip (m × NC) through memory once per k
@@ -458,9 +464,10 @@ internal static unsafe class Sgemm
         for (int i0c = i0; i0c < i1; i0c += chunk)
         {
             int i1c = Math.Min(i1, i0c + chunk);
-            for (int jc = j0; jc < j1; jc += NC)
+            for (int jc = j0, nc; jc < j1; jc += nc)
             {
-                int nc = Math.Min(NC, j1 - jc);
+                // A short last column block joins this one: it would cost a pass packing A for a few panels of work.
+                nc = j1 - jc <= MaxNC ? j1 - jc : NC;
                 for (int pc = 0; pc < k; pc += KC)
                 {
                     int kc = Math.Min(KC, k - pc);
