@@ -106,38 +106,28 @@ internal static class MLNetThroughput
     }
 
     /// <summary>Seconds to transform the rows and read every row's Score through one cursor.</summary>
-    private static double TransformAndRead(ITransformer model, IDataView data)
+    private static double TransformAndRead(ITransformer model, IDataView data) =>
+        TransformAndRead<VBuffer<float>>(model, data, "Score", score => score.GetValues()[0]);
+
+    /// <summary>Seconds to transform the rows and read every row's Features keys through one cursor.</summary>
+    private static double TransformAndReadKeys(ITransformer model, IDataView data) =>
+        TransformAndRead<VBuffer<uint>>(model, data, "Features", keys => keys.Length);
+
+    /// <summary>Seconds to transform the rows and read <paramref name="column"/> of every row through one cursor (a checksum keeps the reads).</summary>
+    private static double TransformAndRead<T>(ITransformer model, IDataView data, string column, Func<T, double> checksum)
     {
         var clock = Stopwatch.StartNew();
-        var scored = model.Transform(data);
-        using var cursor = scored.GetRowCursor([scored.Schema["Score"]]);
-        var getter = cursor.GetGetter<VBuffer<float>>(scored.Schema["Score"]);
-        VBuffer<float> score = default;
+        var transformed = model.Transform(data);
+        using var cursor = transformed.GetRowCursor([transformed.Schema[column]]);
+        var getter = cursor.GetGetter<T>(transformed.Schema[column]);
+        T value = default!;
         double sum = 0;
         while (cursor.MoveNext())
         {
-            getter(ref score);
-            sum += score.GetValues()[0];
+            getter(ref value);
+            sum += checksum(value);
         }
         if (double.IsInfinity(sum)) Console.WriteLine("(checksum infinite)");
-        return clock.Elapsed.TotalSeconds;
-    }
-
-    /// <summary>Seconds to transform the rows and read every row's Features keys through one cursor.</summary>
-    private static double TransformAndReadKeys(ITransformer model, IDataView data)
-    {
-        var clock = Stopwatch.StartNew();
-        var keyed = model.Transform(data);
-        using var cursor = keyed.GetRowCursor([keyed.Schema["Features"]]);
-        var getter = cursor.GetGetter<VBuffer<uint>>(keyed.Schema["Features"]);
-        VBuffer<uint> keys = default;
-        long sum = 0;
-        while (cursor.MoveNext())
-        {
-            getter(ref keys);
-            sum += keys.Length;
-        }
-        if (sum < 0) Console.WriteLine("(checksum negative)");
         return clock.Elapsed.TotalSeconds;
     }
 
