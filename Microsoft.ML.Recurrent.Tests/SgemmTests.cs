@@ -162,6 +162,46 @@ public sealed class SgemmTests
         }
     }
 
+    /// <summary>
+    /// A column of C does not depend on how many columns come with it: the last panel of a narrow product (its whole
+    /// vectors computed on their own, the rest through the scratch tile) gives bit for bit what the same columns give
+    /// inside full panels of a wider one — packed and plain B, every row count up to two tiles.
+    /// </summary>
+    [TestMethod]
+    [DataRow("Avx512")]
+    [DataRow("Avx2")]
+    [DataRow("Portable")]
+    public void EdgeColumnsEqualTheSameColumnsInFullPanels(string pathName)
+    {
+        KernelPath path = Enum.Parse<KernelPath>(pathName);
+        RequirePath(path);
+        const int wide = 144, k = 300; // three full panels
+        int seed = 700;
+        foreach (int n in new[] { 16, 32, 40, 64, 68, 96 + 8, 96 + 17 })
+        {
+            foreach (int m in new[] { 1, 3, 6, 8, 13, 16 })
+            {
+                foreach (bool accumulate in new[] { false, true })
+                {
+                    var random = new Random(seed++);
+                    float[] a = new float[m * k], b = new float[k * wide], c0 = new float[m * wide];
+                    Fill(a, random); Fill(b, random); Fill(c0, random);
+                    float[] full = (float[])c0.Clone(), narrow = (float[])c0.Clone(), narrowPacked = (float[])c0.Clone();
+                    Sgemm.Multiply(path, Transpose.No, Transpose.No, m, wide, k, a, k, b, wide, full, wide, accumulate);
+                    Sgemm.Multiply(path, Transpose.No, Transpose.No, m, n, k, a, k, b, wide, narrow, wide, accumulate);
+                    Sgemm.Multiply(path, Transpose.No, m, a, k, Sgemm.PackB(Transpose.No, k, n, b, wide), narrowPacked, wide, accumulate);
+                    for (int r = 0; r < m; r++)
+                    {
+                        string what = $"{path} n={n} m={m} accumulate={accumulate} row {r}";
+                        AssertBitwiseEqual(full[(r * wide)..(r * wide + n)], narrow[(r * wide)..(r * wide + n)], what + " (plain B)");
+                        AssertBitwiseEqual(full[(r * wide)..(r * wide + n)], narrowPacked[(r * wide)..(r * wide + n)], what + " (packed B)");
+                        AssertBitwiseEqual(c0[(r * wide + n)..((r + 1) * wide)], narrow[(r * wide + n)..((r + 1) * wide)], what + ": columns beyond n were written");
+                    }
+                }
+            }
+        }
+    }
+
     [TestMethod]
     public void RecurrentStepShapeWithPackedWeights()
     {

@@ -531,6 +531,12 @@ internal static unsafe class Sgemm
                     // Partial row tile (small batches): only the real rows, straight into C.
                     PartialRows(path, rows, NR, kc, aPanel, mr, bPanel, cTile, ldc, accumulate);
                 }
+                else if (cols % VectorWidth(path) == 0)
+                {
+                    // Edge panel of whole vectors (1024 columns end in 16 on every path): only those columns, straight
+                    // into C — the full kernel would compute 48 columns into scratch for them.
+                    EdgeColumns(path, rows, cols, kc, aPanel, mr, bPanel, cTile, ldc, accumulate);
+                }
                 else
                 {
                     // Edge tile: compute the tile into scratch (padding rows/columns are zeros), copy the valid part.
@@ -556,6 +562,36 @@ internal static unsafe class Sgemm
             case KernelPath.Avx512:
                 for (int q = 0; q < columns / SgemmPacking.NR; q++)
                     SgemmKernelAvx512.RunRows(rows, kc, aPanel, b + (nint)q * kc * SgemmPacking.NR, c + q * SgemmPacking.NR, ldc, accumulate);
+                break;
+            case KernelPath.Avx2:
+                SgemmRows<Simd256>.Run(rows, 0, columns / Simd256.Count, kc, aPanel, mr, 1, b, c, ldc, accumulate);
+                break;
+            default:
+                SgemmRows<Simd128>.Run(rows, 0, columns / Simd128.Count, kc, aPanel, mr, 1, b, c, ldc, accumulate);
+                break;
+        }
+    }
+
+    /// <summary>Floats per vector of the path's kernels.</summary>
+    private static int VectorWidth(KernelPath path) => path switch
+    {
+        KernelPath.Avx512 => Simd512.Count,
+        KernelPath.Avx2 => Simd256.Count,
+        _ => Simd128.Count,
+    };
+
+    /// <summary>
+    /// The first <paramref name="rows"/> rows of a packed A panel times the first <paramref name="columns"/> (a multiple of
+    /// the path's vector width, fewer than <see cref="SgemmPacking.NR"/>) columns of one packed B panel, straight into C;
+    /// same summation order as the micro-kernel.
+    /// </summary>
+    private static void EdgeColumns(KernelPath path, int rows, int columns, int kc, float* aPanel, int mr, float* b,
+        float* c, nint ldc, bool accumulate)
+    {
+        switch (path)
+        {
+            case KernelPath.Avx512:
+                SgemmRows<Simd512>.Run(rows, 0, columns / Simd512.Count, kc, aPanel, mr, 1, b, c, ldc, accumulate);
                 break;
             case KernelPath.Avx2:
                 SgemmRows<Simd256>.Run(rows, 0, columns / Simd256.Count, kc, aPanel, mr, 1, b, c, ldc, accumulate);
