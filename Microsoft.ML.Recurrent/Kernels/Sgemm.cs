@@ -535,7 +535,7 @@ internal static unsafe class Sgemm
                 {
                     // Edge panel of whole vectors (1024 columns end in 16 on every path): only those columns, straight
                     // into C — the full kernel would compute 48 columns into scratch for them.
-                    EdgeColumns(path, rows, cols, kc, aPanel, mr, bPanel, cTile, ldc, accumulate);
+                    VectorColumns(path, rows, cols, kc, aPanel, mr, bPanel, cTile, ldc, accumulate);
                 }
                 else
                 {
@@ -557,18 +557,15 @@ internal static unsafe class Sgemm
     private static void PartialRows(KernelPath path, int rows, int columns, int kc, float* aPanel, int mr, float* b,
         float* c, nint ldc, bool accumulate)
     {
-        switch (path)
+        if (path == KernelPath.Avx512)
         {
-            case KernelPath.Avx512:
-                for (int q = 0; q < columns / SgemmPacking.NR; q++)
-                    SgemmKernelAvx512.RunRows(rows, kc, aPanel, b + (nint)q * kc * SgemmPacking.NR, c + q * SgemmPacking.NR, ldc, accumulate);
-                break;
-            case KernelPath.Avx2:
-                SgemmRows<Simd256>.Run(rows, 0, columns / Simd256.Count, kc, aPanel, mr, 1, b, c, ldc, accumulate);
-                break;
-            default:
-                SgemmRows<Simd128>.Run(rows, 0, columns / Simd128.Count, kc, aPanel, mr, 1, b, c, ldc, accumulate);
-                break;
+            // The hand-written AVX-512 row kernels (a full 48-wide panel per call).
+            for (int q = 0; q < columns / SgemmPacking.NR; q++)
+                SgemmKernelAvx512.RunRows(rows, kc, aPanel, b + (nint)q * kc * SgemmPacking.NR, c + q * SgemmPacking.NR, ldc, accumulate);
+        }
+        else
+        {
+            VectorColumns(path, rows, columns, kc, aPanel, mr, b, c, ldc, accumulate);
         }
     }
 
@@ -582,10 +579,10 @@ internal static unsafe class Sgemm
 
     /// <summary>
     /// The first <paramref name="rows"/> rows of a packed A panel times the first <paramref name="columns"/> (a multiple of
-    /// the path's vector width, fewer than <see cref="SgemmPacking.NR"/>) columns of one packed B panel, straight into C;
-    /// same summation order as the micro-kernel.
+    /// the path's vector width) columns of packed B panels, straight into C, through the width-generic
+    /// <see cref="SgemmRows{TV}"/>; same summation order as the micro-kernel.
     /// </summary>
-    private static void EdgeColumns(KernelPath path, int rows, int columns, int kc, float* aPanel, int mr, float* b,
+    private static void VectorColumns(KernelPath path, int rows, int columns, int kc, float* aPanel, int mr, float* b,
         float* c, nint ldc, bool accumulate)
     {
         switch (path)
