@@ -263,13 +263,19 @@ public sealed class TotalScoringTests
             binaryEngine.Predict(sentences[i % 50], ref b);
             multiclassEngine.Predict(topics[i % 50], ref m);
         }
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 1000; i++) binaryEngine.Predict(sentences[i % 50], ref b);
-        long binaryBytes = GC.GetAllocatedBytesForCurrentThread() - before;
-        before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 1000; i++) multiclassEngine.Predict(topics[i % 50], ref m);
-        long multiclassBytes = GC.GetAllocatedBytesForCurrentThread() - before;
-        TestContext.WriteLine($"1,000 calls: binary {binaryBytes} bytes, multiclass {multiclassBytes} bytes (text → TokenizeIntoWords → MapValueToKey → ours)");
+        // Steady state: the fewest bytes of three rounds of 1,000 calls. A round can catch a one-off allocation of the
+        // runtime's on this thread (once in a loaded CI run: 4,704 bytes in one round); a per-call allocation is in every round.
+        long binaryBytes = long.MaxValue, multiclassBytes = long.MaxValue;
+        for (int round = 0; round < 3; round++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 1000; i++) binaryEngine.Predict(sentences[i % 50], ref b);
+            binaryBytes = Math.Min(binaryBytes, GC.GetAllocatedBytesForCurrentThread() - before);
+            before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 1000; i++) multiclassEngine.Predict(topics[i % 50], ref m);
+            multiclassBytes = Math.Min(multiclassBytes, GC.GetAllocatedBytesForCurrentThread() - before);
+        }
+        TestContext.WriteLine($"1,000 calls (fewest of 3 rounds): binary {binaryBytes} bytes, multiclass {multiclassBytes} bytes (text → TokenizeIntoWords → MapValueToKey → ours)");
         Assert.AreEqual(0, binaryBytes);
         Assert.AreEqual(0, multiclassBytes);
     }
