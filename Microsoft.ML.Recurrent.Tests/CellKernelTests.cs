@@ -112,6 +112,37 @@ public sealed class CellKernelTests
         TestContext.WriteLine($"{path} (resolved {FusedKernels.Current()}): max difference from the scalar reference {worst:G3}");
     }
 
+    /// <summary>
+    /// The cells add b_ih themselves, first: a row gives exactly (bitwise) what it gave when b_ih was added to the
+    /// projection in a pass of its own before the cell ran with no b_ih — ((W_ih·x + b_ih) + W_hh·h) + b_hh, in that order.
+    /// </summary>
+    [TestMethod]
+    [DataRow(KernelPaths.Avx512)]
+    [DataRow(KernelPaths.Avx2)]
+    [DataRow(KernelPaths.Portable)]
+    public void InputBiasIsAddedFirstAsASeparatePassDid(string path)
+    {
+        using var scope = KernelPaths.Force(path, sgemmToo: false);
+        foreach (var kind in Kinds)
+        {
+            var cell = RecurrentCell.Create(kind);
+            foreach (int h in new[] { 1, 7, 16, 35 })
+            {
+                var inside = new ForwardBuffers(cell, h, new SeededRandom(500 + h * 10 + (int)kind));
+                var separate = inside.Clone();
+                System.Numerics.Tensors.TensorPrimitives.Add(separate.Gates, separate.BiasIh, separate.Gates);
+                Array.Clear(separate.BiasIh);
+                inside.Run(cell.ForwardRow);
+                separate.Run(cell.ForwardRow);
+                string where = $"{kind} H={h} on {path}";
+                if (cell is not RnnCell) // an RNN leaves its gates as they came (its backward needs only h')
+                    AssertBitwise(separate.Gates, inside.Gates, $"{where}: gates");
+                AssertBitwise(separate.H, inside.H, $"{where}: h");
+                AssertBitwise(separate.Aux, inside.Aux, $"{where}: aux");
+            }
+        }
+    }
+
     /// <summary>Backward of every cell at H = 1 … 35 on one path, as <see cref="ForwardMatchesScalarReference"/>.</summary>
     [TestMethod]
     [DataRow(KernelPaths.Avx512)]
@@ -165,9 +196,9 @@ public sealed class CellKernelTests
         // Which argument (by position) each cell checks, and the name it reports.
         var forwardChecks = new Dictionary<RecurrentCellKind, (int Slot, string Name)[]>
         {
-            [RecurrentCellKind.Lstm] = [(0, "gates"), (1, "gh"), (2, "biasHh"), (4, "cPrev"), (6, "c")],
-            [RecurrentCellKind.Gru] = [(0, "gates"), (1, "gh"), (2, "biasHh"), (3, "hPrev"), (6, "hn")],
-            [RecurrentCellKind.RnnTanh] = [(0, "gates"), (1, "gh"), (2, "biasHh")],
+            [RecurrentCellKind.Lstm] = [(0, "gates"), (1, "biasIh"), (2, "gh"), (3, "biasHh"), (5, "cPrev"), (7, "c")],
+            [RecurrentCellKind.Gru] = [(0, "gates"), (1, "biasIh"), (2, "gh"), (3, "biasHh"), (4, "hPrev"), (7, "hn")],
+            [RecurrentCellKind.RnnTanh] = [(0, "gates"), (1, "biasIh"), (2, "gh"), (3, "biasHh")],
         };
         var backwardChecks = new Dictionary<RecurrentCellKind, (int Slot, string Name)[]>
         {
@@ -184,7 +215,7 @@ public sealed class CellKernelTests
                 float[][] args = full.Select(a => a.ToArray()).ToArray();
                 args[slot] = new float[full[slot].Length - 1];
                 float[][] before = args.Select(a => a.ToArray()).ToArray();
-                var e = Assert.ThrowsExactly<ArgumentException>(() => cell.ForwardRow(args[0], args[1], args[2], args[3], args[4], args[5], args[6]),
+                var e = Assert.ThrowsExactly<ArgumentException>(() => cell.ForwardRow(args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7]),
                     $"{kind} forward, {name} one short");
                 AssertRejected(e, name, args[slot].Length, full[slot].Length, $"{kind} forward");
                 for (int i = 0; i < args.Length; i++)
@@ -266,19 +297,20 @@ public sealed class CellKernelTests
         }
     }
 
-    private delegate void ForwardRowFn(Span<float> gates, ReadOnlySpan<float> gh, ReadOnlySpan<float> biasHh,
+    private delegate void ForwardRowFn(Span<float> gates, ReadOnlySpan<float> biasIh, ReadOnlySpan<float> gh, ReadOnlySpan<float> biasHh,
         ReadOnlySpan<float> hPrev, ReadOnlySpan<float> auxPrev, Span<float> h, Span<float> aux);
 
     private delegate void BackwardRowFn(ReadOnlySpan<float> gates, ReadOnlySpan<float> aux, ReadOnlySpan<float> hPrev,
         ReadOnlySpan<float> auxPrev, ReadOnlySpan<float> h, Span<float> dh, Span<float> dAux, Span<float> dGx, Span<float> dGh);
 
-    /// <summary>One forward row's arguments, in ForwardRow's order: gates [G·H], gh [G·H], b_hh [G·H], h_prev [H], aux_prev [H], h [H], aux [H].</summary>
+    /// <summary>One forward row's arguments, in ForwardRow's order: gates [G·H], b_ih [G·H], gh [G·H], b_hh [G·H], h_prev [H], aux_prev [H], h [H], aux [H].</summary>
     private sealed class ForwardBuffers
     {
         public float[][] All { get; }
         public float[] Gates => All[0];
-        public float[] H => All[5];
-        public float[] Aux => All[6];
+        public float[] BiasIh => All[1];
+        public float[] H => All[6];
+        public float[] Aux => All[7];
 
         private ForwardBuffers(float[][] all) => All = all;
 
@@ -287,12 +319,12 @@ public sealed class CellKernelTests
             int gh = cell.Gates * h;
             float[] Fill(int n, float scale) { var v = new float[n]; random.FillUniform(v, -scale, scale); return v; }
             // Pre-activations up to ±7 reach σ's and tanh's saturation.
-            All = [Fill(gh, 4f), Fill(gh, 2f), Fill(gh, 1f), Fill(h, 1f), Fill(h, 2f), new float[h], new float[h]];
+            All = [Fill(gh, 4f), Fill(gh, 1f), Fill(gh, 2f), Fill(gh, 1f), Fill(h, 1f), Fill(h, 2f), new float[h], new float[h]];
         }
 
         public ForwardBuffers Clone() => new(All.Select(a => a.ToArray()).ToArray());
 
-        public void Run(ForwardRowFn f) => f(All[0], All[1], All[2], All[3], All[4], All[5], All[6]);
+        public void Run(ForwardRowFn f) => f(All[0], All[1], All[2], All[3], All[4], All[5], All[6], All[7]);
     }
 
     /// <summary>

@@ -73,9 +73,9 @@ internal sealed class SingleStepNetwork
         {
             var (ih, hh, bih, bhh) = _layers[l];
             var hl = h.Slice(l * hs, hs);
-            Gemv.Multiply(_ps.Value(ih), x, _ps.Value(bih), _gates);
+            Gemv.Multiply(_ps.Value(ih), x, default, _gates);
             Gemv.Multiply(_ps.Value(hh), hl, default, _gh);
-            _cell.ForwardRow(_gates, _gh, _ps.Value(bhh), hl, lstm ? c.Slice(l * hs, hs) : _zeros, _h, _cell.UsesAux ? _c : default);
+            _cell.ForwardRow(_gates, _ps.Value(bih), _gh, _ps.Value(bhh), hl, lstm ? c.Slice(l * hs, hs) : _zeros, _h, _cell.UsesAux ? _c : default);
             _h.CopyTo(hl);
             if (lstm) _c.CopyTo(c.Slice(l * hs, hs));
             x = hl;

@@ -7,8 +7,9 @@ namespace Microsoft.ML.Recurrent.Layers;
 /// <summary>
 /// One direction of one recurrent layer over a packed ragged batch (see <see cref="RaggedBatch"/>).
 /// Parameters (PyTorch names and shapes, G = gate count): weight_ih [G·H, I], weight_hh [G·H, H], bias_ih [G·H], bias_hh [G·H].
-/// <para>Forward: one GEMM projects every step's input at once (gates = X·W_ihᵀ + b_ih, [N, G·H]); then, step by step,
-/// one GEMM for the recurrent product of the rows still running and the cell's element-wise update.
+/// <para>Forward: one GEMM projects every step's input at once (gates = X·W_ihᵀ, [N, G·H]); then, step by step,
+/// one GEMM for the recurrent product of the rows still running and the cell's element-wise update, which adds b_ih
+/// and b_hh as it reads each row.
 /// The forward direction walks t = 0 … T−1, the reverse direction t = T−1 … 0; in both, the rows active at step t
 /// are the prefix [0, b_t) of the sorted batch, and a row that has no previous state (its first step) sees zeros.
 /// So padded steps never touch the state, and each sequence's reverse pass starts at its own last real token.</para>
@@ -165,7 +166,6 @@ internal sealed class RecurrentDirection
         var gh = Workspace.Ensure(ref _gh, batch.BatchSize * gw);
         var wIh = _parameters.Value(_weightIh);
         var wHh = _parameters.Value(_weightHh);
-        var bIh = _parameters.Value(_biasIh);
 
         // The recurrent weights are used at every step: pack them once per pass (they change between training steps), or
         // once for good when they are frozen — shared with the model's other inference copies.
@@ -178,7 +178,7 @@ internal sealed class RecurrentDirection
         else if (_packedHhT is null) _packedHhT = Sgemm.PackB(Transpose.Yes, h, gw, wHh, h);
         else Sgemm.RepackB(_packedHhT, Transpose.Yes, wHh, h);
 
-        // gates[N, G·H] = X[N, I] · W_ihᵀ + b_ih
+        // gates[N, G·H] = X[N, I] · W_ihᵀ (the cells add b_ih as they read each row: no pass of its own over the gates)
         if (WeightsFrozen)
         {
             Sgemm.Multiply(Transpose.No, n, x, InputSize, _packedIhT!, gates, gw, accumulate: false, GemmThreads);
@@ -187,8 +187,6 @@ internal sealed class RecurrentDirection
         {
             Sgemm.Multiply(Transpose.No, Transpose.Yes, n, gw, InputSize, x, InputSize, wIh, InputSize, gates, gw, accumulate: false, GemmThreads);
         }
-        for (int r = 0; r < n; r++)
-            System.Numerics.Tensors.TensorPrimitives.Add(gates.Slice(r * gw, gw), bIh, gates.Slice(r * gw, gw));
 
         int split = SplitPoint(batch);
         if (split > 0)
@@ -208,7 +206,7 @@ internal sealed class RecurrentDirection
         var gates = _gates.AsSpan(0, n * gw);
         var aux = _cell.UsesAux ? _aux.AsSpan(0, n * h) : default;
         var gh = _gh.AsSpan(0, batch.BatchSize * gw);
-        ReadOnlySpan<float> bHh = _parameters.Value(_biasHh);
+        ReadOnlySpan<float> bIh = _parameters.Value(_biasIh), bHh = _parameters.Value(_biasHh);
         for (int s = 0; s < batch.MaxLength; s++)
         {
             int t = Reverse ? batch.MaxLength - 1 - s : s;
@@ -232,6 +230,7 @@ internal sealed class RecurrentDirection
                 bool hasPrev = j < prevRows;
                 _cell.ForwardRow(
                     gates.Slice(row * gw, gw),
+                    bIh,
                     gh.Slice(j * gw, gw),
                     bHh,
                     hasPrev ? y.Slice((prevOffset + j) * ldy, h) : InitialH(j),

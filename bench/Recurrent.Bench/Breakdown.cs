@@ -58,15 +58,13 @@ internal static class Breakdown
         PackedMatrix packHh = Sgemm.PackB(Transpose.Yes, h, gw, wHh, h);
         double inFlop = 0;
         for (int l = 0; l < s.L; l++) inFlop += 2.0 * n * gw * (l == 0 ? s.E : s.OutputWidth) * s.D;
-        Time("forward: input projection GEMMs (N×4H×I) + bias", inFlop, () =>
+        Time("forward: input projection GEMMs (N×4H×I)", inFlop, () =>
         {
             for (int l = 0; l < s.L; l++)
                 for (int d = 0; d < s.D; d++)
                 {
                     int inSize = l == 0 ? s.E : s.OutputWidth;
                     Sgemm.Multiply(Transpose.No, n, x, inSize, Ih(inSize), gates, gw, accumulate: false);
-                    for (int r = 0; r < n; r++)
-                        System.Numerics.Tensors.TensorPrimitives.Add(gates.AsSpan(r * gw, gw), bias, gates.AsSpan(r * gw, gw));
                 }
         });
         Time("forward: recurrent GEMMs (T per direction, B×4H×H)", 2.0 * (s.T - 1) * s.B * gw * h * dirs, () =>
@@ -75,13 +73,13 @@ internal static class Breakdown
                 for (int t = 1; t < s.T; t++)
                     Sgemm.Multiply(Transpose.No, s.B, y.AsSpan((t - 1) * s.B * ldy), ldy, packHh, gh, gw, accumulate: false);
         });
-        Time("forward: LSTM cell rows (element-wise)", 0, () =>
+        Time("forward: LSTM cell rows (element-wise, with both biases)", 0, () =>
         {
             for (int k = 0; k < dirs; k++)
                 for (int r = 0; r < n; r++)
                 {
                     int j = r % s.B, prev = Math.Max(0, r - s.B);
-                    cell.ForwardRow(gates.AsSpan(r * gw, gw), gh.AsSpan(j * gw, gw), bias, y.AsSpan(prev * ldy, h), aux.AsSpan(prev * h, h),
+                    cell.ForwardRow(gates.AsSpan(r * gw, gw), bias, gh.AsSpan(j * gw, gw), bias, y.AsSpan(prev * ldy, h), aux.AsSpan(prev * h, h),
                         y.AsSpan(r * ldy, h), aux.AsSpan(r * h, h));
                 }
         });

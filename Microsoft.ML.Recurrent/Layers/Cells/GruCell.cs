@@ -11,7 +11,8 @@ namespace Microsoft.ML.Recurrent.Layers.Cells;
 ///   n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))
 ///   h' = (1 − z) ⊙ n + z ⊙ h
 /// </code>
-/// gates keep the activated r, z, n; aux keeps W_hn h + b_hn.
+/// r and z are summed as ((W_i· x + b_i·) + W_h· h) + b_h·, n's input part as W_in x + b_in first. gates keep the
+/// activated r, z, n; aux keeps W_hn h + b_hn.
 /// </summary>
 internal sealed class GruCell : RecurrentCell
 {
@@ -22,59 +23,61 @@ internal sealed class GruCell : RecurrentCell
     public override bool HasDirectStateGradient => true;
     public override bool SeparateRecurrentGradient => true;
 
-    public override void ForwardRow(Span<float> gates, ReadOnlySpan<float> gh, ReadOnlySpan<float> biasHh,
+    public override void ForwardRow(Span<float> gates, ReadOnlySpan<float> biasIh, ReadOnlySpan<float> gh, ReadOnlySpan<float> biasHh,
         ReadOnlySpan<float> hPrev, ReadOnlySpan<float> auxPrev, Span<float> h, Span<float> hn)
     {
         switch (FusedKernels.Current())
         {
-            case KernelPath.Avx512: Forward<Simd512>(gates, gh, biasHh, hPrev, h, hn); break;
-            case KernelPath.Avx2: Forward<Simd256>(gates, gh, biasHh, hPrev, h, hn); break;
-            default: Forward<Simd128>(gates, gh, biasHh, hPrev, h, hn); break;
+            case KernelPath.Avx512: Forward<Simd512>(gates, biasIh, gh, biasHh, hPrev, h, hn); break;
+            case KernelPath.Avx2: Forward<Simd256>(gates, biasIh, gh, biasHh, hPrev, h, hn); break;
+            default: Forward<Simd128>(gates, biasIh, gh, biasHh, hPrev, h, hn); break;
         }
     }
 
-    private static void Forward<TV>(Span<float> gates, ReadOnlySpan<float> gh, ReadOnlySpan<float> biasHh,
+    private static void Forward<TV>(Span<float> gates, ReadOnlySpan<float> biasIh, ReadOnlySpan<float> gh, ReadOnlySpan<float> biasHh,
         ReadOnlySpan<float> hPrev, Span<float> h, Span<float> hn) where TV : struct, ISimd<TV>
     {
         int n = h.Length; // H
-        // Every unchecked access below stays inside these lengths: gates, gh, b_hh [3·H]; h_prev, hn [H].
+        // Every unchecked access below stays inside these lengths: gates, b_ih, gh, b_hh [3·H]; h_prev, hn [H].
         FusedKernels.RequireLength(gates.Length, 3L * n, nameof(gates));
+        FusedKernels.RequireLength(biasIh.Length, 3L * n, nameof(biasIh));
         FusedKernels.RequireLength(gh.Length, 3L * n, nameof(gh));
         FusedKernels.RequireLength(biasHh.Length, 3L * n, nameof(biasHh));
         FusedKernels.RequireLength(hPrev.Length, n, nameof(hPrev));
         FusedKernels.RequireLength(hn.Length, n, nameof(hn));
         ref float gx = ref MemoryMarshal.GetReference(gates);
+        ref readonly float bi = ref MemoryMarshal.GetReference(biasIh);
         ref readonly float r0 = ref MemoryMarshal.GetReference(gh);
         ref readonly float b = ref MemoryMarshal.GetReference(biasHh);
         ref readonly float hp = ref MemoryMarshal.GetReference(hPrev);
         ref float hv = ref MemoryMarshal.GetReference(h);
         ref float hnv = ref MemoryMarshal.GetReference(hn);
-        int k = ForwardRange<TV>(ref gx, in r0, in b, in hp, ref hv, ref hnv, n, 0);
+        int k = ForwardRange<TV>(ref gx, in bi, in r0, in b, in hp, ref hv, ref hnv, n, 0);
         if (k < n)
-            ForwardRange<Simd1>(ref gx, in r0, in b, in hp, ref hv, ref hnv, n, k);
+            ForwardRange<Simd1>(ref gx, in bi, in r0, in b, in hp, ref hv, ref hnv, n, k);
     }
 
     /// <summary>Whole <typeparamref name="TV"/> vectors of hidden units from <paramref name="k"/>; returns the first unit left.</summary>
     /// <remarks>Not inlined: each width's loop gets the JIT's whole inlining budget for the dozens of vector operations its body expands to.</remarks>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static int ForwardRange<TV>(ref float gx, ref readonly float r0, ref readonly float b, ref readonly float hp,
+    private static int ForwardRange<TV>(ref float gx, ref readonly float bi, ref readonly float r0, ref readonly float b, ref readonly float hp,
         ref float hv, ref float hnv, int n, int k) where TV : struct, ISimd<TV>
     {
         for (; k + TV.Count <= n; k += TV.Count)
-            ForwardAt<TV>(ref gx, in r0, in b, in hp, ref hv, ref hnv, (nuint)n, (nuint)k);
+            ForwardAt<TV>(ref gx, in bi, in r0, in b, in hp, ref hv, ref hnv, (nuint)n, (nuint)k);
         return k;
     }
 
     /// <summary>Hidden units k … k + width − 1; gate block j of unit k is at j·H + k.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void ForwardAt<TV>(ref float gx, ref readonly float r0, ref readonly float b, ref readonly float hp,
+    private static void ForwardAt<TV>(ref float gx, ref readonly float bi, ref readonly float r0, ref readonly float b, ref readonly float hp,
         ref float hv, ref float hnv, nuint n, nuint k) where TV : struct, ISimd<TV>
     {
         nuint kr = k, kz = n + k, kn = 2 * n + k;
-        TV r = VectorMath.Sigmoid(TV.Load(in gx, kr) + TV.Load(in r0, kr) + TV.Load(in b, kr));
-        TV z = VectorMath.Sigmoid(TV.Load(in gx, kz) + TV.Load(in r0, kz) + TV.Load(in b, kz));
+        TV r = VectorMath.Sigmoid(TV.Load(in gx, kr) + TV.Load(in bi, kr) + TV.Load(in r0, kr) + TV.Load(in b, kr));
+        TV z = VectorMath.Sigmoid(TV.Load(in gx, kz) + TV.Load(in bi, kz) + TV.Load(in r0, kz) + TV.Load(in b, kz));
         TV hidden = TV.Load(in r0, kn) + TV.Load(in b, kn);
-        TV nn = VectorMath.Tanh(TV.MultiplyAdd(r, hidden, TV.Load(in gx, kn)));
+        TV nn = VectorMath.Tanh(TV.MultiplyAdd(r, hidden, TV.Load(in gx, kn) + TV.Load(in bi, kn)));
         TV.Store(r, ref gx, kr);
         TV.Store(z, ref gx, kz);
         TV.Store(nn, ref gx, kn);
@@ -83,16 +86,16 @@ internal sealed class GruCell : RecurrentCell
         TV.Store(TV.MultiplyAdd(z, TV.Load(in hp, kr) - nn, nn), ref hv, kr);
     }
 
-    public override void ForwardRowReference(Span<float> gates, ReadOnlySpan<float> gh, ReadOnlySpan<float> biasHh,
+    public override void ForwardRowReference(Span<float> gates, ReadOnlySpan<float> biasIh, ReadOnlySpan<float> gh, ReadOnlySpan<float> biasHh,
         ReadOnlySpan<float> hPrev, ReadOnlySpan<float> auxPrev, Span<float> h, Span<float> hn)
     {
         int n = h.Length; // H
         for (int k = 0; k < n; k++)
         {
-            float r = Sigmoid(gates[k] + gh[k] + biasHh[k]);
-            float z = Sigmoid(gates[n + k] + gh[n + k] + biasHh[n + k]);
+            float r = Sigmoid(gates[k] + biasIh[k] + gh[k] + biasHh[k]);
+            float z = Sigmoid(gates[n + k] + biasIh[n + k] + gh[n + k] + biasHh[n + k]);
             hn[k] = gh[2 * n + k] + biasHh[2 * n + k];
-            float nn = MathF.Tanh(gates[2 * n + k] + r * hn[k]);
+            float nn = MathF.Tanh(gates[2 * n + k] + biasIh[2 * n + k] + r * hn[k]);
             gates[k] = r; gates[n + k] = z; gates[2 * n + k] = nn;
             h[k] = (1 - z) * nn + z * hPrev[k];
         }

@@ -8,7 +8,8 @@ namespace Microsoft.ML.Recurrent.Layers.Cells;
 /// combines them. Forward and backward of each cell sit side by side in its file.
 /// <para>Per row, with G = <see cref="Gates"/> and hidden size H:</para>
 /// <list type="bullet">
-/// <item><c>gates</c> [G·H]: on entry W_ih·x + b_ih, on return whatever the backward pass needs (activated gates).</item>
+/// <item><c>gates</c> [G·H]: on entry W_ih·x (the input projection without its bias; the cell adds b_ih, first), on
+/// return whatever the backward pass needs (activated gates).</item>
 /// <item><c>gh</c> [G·H]: W_hh·h_prev (no bias); zero for a sequence's first step.</item>
 /// <item><c>aux</c> [H]: a second per-step state the backward pass needs — LSTM: c_t; GRU: W_hn·h_prev + b_hn; RNN: unused.</item>
 /// </list>
@@ -33,14 +34,16 @@ internal abstract class RecurrentCell
     /// are zeros at a sequence's first step. A buffer shorter than H (or G·H) throws an <see cref="ArgumentException"/>
     /// naming it, before anything is read or written.
     /// </summary>
-    public abstract void ForwardRow(Span<float> gates, ReadOnlySpan<float> gh, ReadOnlySpan<float> biasHh,
+    /// <remarks>Each pre-activation is ((W_ih·x + b_ih) + W_hh·h) + b_hh, rounded in that order — what adding b_ih to the
+    /// projection in a pass of its own and then calling the cell gave, without that pass over the [N, G·H] gates.</remarks>
+    public abstract void ForwardRow(Span<float> gates, ReadOnlySpan<float> biasIh, ReadOnlySpan<float> gh, ReadOnlySpan<float> biasHh,
         ReadOnlySpan<float> hPrev, ReadOnlySpan<float> auxPrev, Span<float> h, Span<float> aux);
 
     /// <summary>
     /// The same step written plainly, one hidden unit at a time with <see cref="MathF"/>: the scalar reference every
     /// vector path of <see cref="ForwardRow"/> is tested against. Not used by the layers.
     /// </summary>
-    public abstract void ForwardRowReference(Span<float> gates, ReadOnlySpan<float> gh, ReadOnlySpan<float> biasHh,
+    public abstract void ForwardRowReference(Span<float> gates, ReadOnlySpan<float> biasIh, ReadOnlySpan<float> gh, ReadOnlySpan<float> biasHh,
         ReadOnlySpan<float> hPrev, ReadOnlySpan<float> auxPrev, Span<float> h, Span<float> aux);
 
     /// <summary>
