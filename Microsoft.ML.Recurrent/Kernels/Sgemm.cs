@@ -48,6 +48,12 @@ internal static unsafe class Sgemm
     /// </summary>
     private const int MaxNC = NC + NC / 4;
 
+    /// <summary>
+    /// Most k blocks of an A of one MC block that is packed once for all column blocks (see RunRange): 4 × KC = 1,024
+    /// deep, a 528 KB buffer at most; deeper products pack per column block as before.
+    /// </summary>
+    private const int MaxKBlocksPackedOnce = 4;
+
     /// <summary>Below this many multiply-adds (m·n·k) a call stays on one thread: the hand-off costs more than it saves.</summary>
     private const long ParallelThreshold = 1L << 21;
 
@@ -461,6 +467,18 @@ internal static unsafe class Sgemm
         // 1024³ 150 → 167 and 81 → 87. Not for Aᵀ with B packed here (weight gradients): each chunk packs B again, and
         // 2048 × 1024 × 8192 lost 4 % on AVX2. Per element nothing changes (same k blocks, same order).
         int chunk = job.TransA == Transpose.Yes && job.PackedB == null ? i1 - i0 : RowChunkBlocks * mcBlock;
+        // Rows of one MC block against a pre-packed B and more than one column block (the per-step recurrent product of
+        // a batch of up to MC sequences): A is packed once, every k block of it, and reused by every column block instead
+        // of packed again for each. Same packed values, same kernels: nothing changes per element.
+        int kBlocks = (k + KC - 1) / KC;
+        bool packOnce = job.PackedB != null && i1 - i0 <= mcBlock && j1 - j0 > MaxNC && kBlocks <= MaxKBlocksPackedOnce;
+        nint aBlockStride = (nint)(mcBlock + mr) * KC;
+        if (packOnce)
+        {
+            aPack = AlignedBuffer.Ensure(ref t_packA, (int)(aBlockStride * kBlocks));
+            for (int pc = 0; pc < k; pc += KC)
+                SgemmPacking.PackA(job.TransA, job.A, job.Lda, i0, i1 - i0, pc, Math.Min(KC, k - pc), mr, aPack + pc / KC * aBlockStride);
+        }
         for (int i0c = i0; i0c < i1; i0c += chunk)
         {
             int i1c = Math.Min(i1, i0c + chunk);
@@ -487,8 +505,10 @@ internal static unsafe class Sgemm
                     for (int ic = i0c; ic < i1c; ic += mcBlock)
                     {
                         int mc = Math.Min(mcBlock, i1c - ic);
-                        SgemmPacking.PackA(job.TransA, job.A, job.Lda, ic, mc, pc, kc, mr, aPack);
-                        MacroKernel(job.Path, mr, mc, nc, kc, aPack, bBlock, job.C + ic * ldc + jc, ldc, accumulate, tile);
+                        float* aBlock = packOnce ? aPack + pc / KC * aBlockStride : aPack;
+                        if (!packOnce)
+                            SgemmPacking.PackA(job.TransA, job.A, job.Lda, ic, mc, pc, kc, mr, aPack);
+                        MacroKernel(job.Path, mr, mc, nc, kc, aBlock, bBlock, job.C + ic * ldc + jc, ldc, accumulate, tile);
                     }
                 }
             }
