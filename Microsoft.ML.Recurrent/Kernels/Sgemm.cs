@@ -458,7 +458,13 @@ internal static unsafe class Sgemm
             return;
         }
 
-        float* aPack = AlignedBuffer.Ensure(ref t_packA, (mcBlock + mr) * KC);
+        // Rows of one MC block against a pre-packed B and more than one column block (the per-step recurrent product of
+        // a batch of up to MC sequences): A is packed once, every k block of it, and reused by every column block instead
+        // of packed again for each. Same packed values, same kernels: nothing changes per element.
+        int kBlocks = (k + KC - 1) / KC;
+        bool packOnce = job.PackedB != null && i1 - i0 <= mcBlock && j1 - j0 > MaxNC && kBlocks <= MaxKBlocksPackedOnce;
+        nint aBlockStride = (nint)(mcBlock + mr) * KC;
+        float* aPack = AlignedBuffer.Ensure(ref t_packA, (int)(aBlockStride * (packOnce ? kBlocks : 1)));
         float* bPack = job.PackedB == null ? AlignedBuffer.Ensure(ref t_packB, (MaxNC + SgemmPacking.NR) * KC) : null;
 
         // Rows go in chunks of a few MC blocks: the chunk's rows of A and C stay in cache while every column block and k
@@ -467,15 +473,8 @@ internal static unsafe class Sgemm
         // 1024³ 150 → 167 and 81 → 87. Not for Aᵀ with B packed here (weight gradients): each chunk packs B again, and
         // 2048 × 1024 × 8192 lost 4 % on AVX2. Per element nothing changes (same k blocks, same order).
         int chunk = job.TransA == Transpose.Yes && job.PackedB == null ? i1 - i0 : RowChunkBlocks * mcBlock;
-        // Rows of one MC block against a pre-packed B and more than one column block (the per-step recurrent product of
-        // a batch of up to MC sequences): A is packed once, every k block of it, and reused by every column block instead
-        // of packed again for each. Same packed values, same kernels: nothing changes per element.
-        int kBlocks = (k + KC - 1) / KC;
-        bool packOnce = job.PackedB != null && i1 - i0 <= mcBlock && j1 - j0 > MaxNC && kBlocks <= MaxKBlocksPackedOnce;
-        nint aBlockStride = (nint)(mcBlock + mr) * KC;
         if (packOnce)
         {
-            aPack = AlignedBuffer.Ensure(ref t_packA, (int)(aBlockStride * kBlocks));
             for (int pc = 0; pc < k; pc += KC)
                 SgemmPacking.PackA(job.TransA, job.A, job.Lda, i0, i1 - i0, pc, Math.Min(KC, k - pc), mr, aPack + pc / KC * aBlockStride);
         }
