@@ -61,17 +61,22 @@ public sealed class SgemmTests
     }
 
     [TestMethod]
-    [DataRow("Avx512", 150, 250, 100)] // column split
-    [DataRow("Avx512", 530, 40, 130)]  // narrow n: row split
-    [DataRow("Avx2", 150, 250, 100)]
-    [DataRow("Avx2", 530, 40, 130)]
-    [DataRow("Portable", 150, 250, 100)]
-    [DataRow("Portable", 530, 40, 130)]
-    public void TwoThreadsAreBitwiseIdenticalToOne(string pathName, int m, int n, int k)
+    [DataRow("Avx512", 150, 250, 100, true)]  // n > m: column split (each part packs A, the smaller operand)
+    [DataRow("Avx512", 530, 40, 130, false)]  // narrow n: row split
+    [DataRow("Avx512", 260, 200, 64, false)]  // n ≤ m: row split (each part packs B, the smaller operand)
+    [DataRow("Avx2", 150, 250, 100, true)]
+    [DataRow("Avx2", 530, 40, 130, false)]
+    [DataRow("Avx2", 260, 200, 64, false)]
+    [DataRow("Portable", 150, 250, 100, true)]
+    [DataRow("Portable", 530, 40, 130, false)]
+    [DataRow("Portable", 260, 200, 64, false)]
+    public void TwoThreadsAreBitwiseIdenticalToOne(string pathName, int m, int n, int k, bool splitsColumns)
     {
         KernelPath path = Enum.Parse<KernelPath>(pathName);
         RequirePath(path);
         Assert.IsGreaterThanOrEqualTo(1L << 21, (long)m * n * k, "shape must be large enough to actually go parallel");
+        var split = Sgemm.ChooseSplit(m, n, k, Sgemm.MicroRows(path), packedB: false, maxThreads: 2);
+        Assert.AreEqual((2, splitsColumns), split, "the split this row is meant to exercise");
         foreach (Transpose ta in Forms)
         {
             foreach (Transpose tb in Forms)
@@ -85,6 +90,26 @@ public sealed class SgemmTests
         }
 
         CheckAgainstReference(path, Transpose.No, Transpose.No, m, n, k, pad: 0, accumulate: false, maxThreads: 2, seed: 3);
+    }
+
+    /// <summary>
+    /// Which way two threads share a product: rows when each gets four row panels or more and B is pre-packed or no
+    /// larger than A (each part then packs only what is its own, or less than the columns' way would); columns otherwise;
+    /// one thread below the parallel threshold or when C is too small to share.
+    /// </summary>
+    [TestMethod]
+    public void ThreadsSplitRowsWhenThatRepacksLess()
+    {
+        int mr = Sgemm.MicroRows(KernelPath.Avx512); // 8 rows per micro-tile
+        Assert.AreEqual((2, false), Sgemm.ChooseSplit(1024, 1024, 1024, mr, packedB: false, maxThreads: 2), "square: B repacked per part is no larger than A");
+        Assert.AreEqual((2, true), Sgemm.ChooseSplit(512, 2048, 1024, mr, packedB: false, maxThreads: 2), "wide: A is the smaller operand to repack");
+        Assert.AreEqual((2, false), Sgemm.ChooseSplit(512, 2048, 1024, mr, packedB: true, maxThreads: 2), "pre-packed B: nothing of B is packed");
+        Assert.AreEqual((2, false), Sgemm.ChooseSplit(1024, 512, 2048, mr, packedB: false, maxThreads: 2), "weight gradient: n ≤ m");
+        Assert.AreEqual((2, false), Sgemm.ChooseSplit(64, 2048, 512, mr, packedB: true, maxThreads: 2), "a recurrent step of 64 rows: four row panels each");
+        Assert.AreEqual((2, true), Sgemm.ChooseSplit(32, 1024, 256, mr, packedB: true, maxThreads: 2), "a recurrent step of 32 rows: too few row panels to share");
+        Assert.AreEqual((1, true), Sgemm.ChooseSplit(32, 64, 64, mr, packedB: false, maxThreads: 2), "below the parallel threshold");
+        Assert.AreEqual((3, false), Sgemm.ChooseSplit(3000, 8, 300, mr, packedB: false, maxThreads: 3), "one column panel: rows");
+        Assert.AreEqual((2, true), Sgemm.ChooseSplit(1, 2048, 2048, mr, packedB: true, maxThreads: 2), "one row: the columns' way is the only one");
     }
 
     [TestMethod]
