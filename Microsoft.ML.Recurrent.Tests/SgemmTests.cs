@@ -120,11 +120,12 @@ public sealed class SgemmTests
     {
         KernelPath path = Enum.Parse<KernelPath>(pathName);
         RequirePath(path);
-        // The last four: rows of one MC block against several column blocks, where a pre-packed B packs A once for all of
-        // them — 1 and 3 k blocks; 128 rows (one MC block on AVX-512 and Vector128, two on AVX2); 5 k blocks, deeper than
-        // that reuse goes (A packed per column block as before).
+        // From (32, 620, 256) on: several column blocks against a pre-packed B, where A is packed once per row chunk for
+        // all of them — one MC block with 1 and 3 k blocks; 128 rows (one MC block on AVX-512 and Vector128, two on AVX2);
+        // 5 k blocks, deeper than that reuse goes (A packed per column block as before); several MC blocks and 2 k blocks;
+        // two row chunks (512 rows and a partial one) with a partial MC block.
         (int M, int N, int K)[] shapes = [(1, 1, 1), (7, 13, 31), (32, 100, 64), (33, 257, 65), (5, 49, 300), (20, 50, 520), (3, 1000, 270), (1030, 70, 300),
-            (32, 620, 256), (24, 620, 700), (128, 610, 40), (17, 610, 1100)];
+            (32, 620, 256), (24, 620, 700), (128, 610, 40), (17, 610, 1100), (140, 610, 260), (530, 610, 9)];
         int seed = 100;
         foreach ((int m, int n, int k) in shapes)
         {

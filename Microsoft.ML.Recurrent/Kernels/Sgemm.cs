@@ -49,8 +49,8 @@ internal static unsafe class Sgemm
     private const int MaxNC = NC + NC / 4;
 
     /// <summary>
-    /// Most k blocks of an A of one MC block that is packed once for all column blocks (see RunRange): 4 × KC = 1,024
-    /// deep, a 528 KB buffer at most; deeper products pack per column block as before.
+    /// Most k blocks of a chunk of A that is packed once for all column blocks (see RunRange): 4 × KC = 1,024 deep, a
+    /// buffer of at most 4 MC blocks × 4 k blocks ≈ 2.2 MB per thread; deeper products pack per column block as before.
     /// </summary>
     private const int MaxKBlocksPackedOnce = 4;
 
@@ -475,29 +475,37 @@ internal static unsafe class Sgemm
             return;
         }
 
-        // Rows of one MC block against a pre-packed B and more than one column block (the per-step recurrent product of
-        // a batch of up to MC sequences): A is packed once, every k block of it, and reused by every column block instead
-        // of packed again for each. Same packed values, same kernels: nothing changes per element.
-        int kBlocks = (k + KC - 1) / KC;
-        bool packOnce = job.PackedB != null && i1 - i0 <= mcBlock && j1 - j0 > MaxNC && kBlocks <= MaxKBlocksPackedOnce;
-        nint aBlockStride = (nint)(mcBlock + mr) * KC;
-        float* aPack = AlignedBuffer.Ensure(ref t_packA, (int)(aBlockStride * (packOnce ? kBlocks : 1)));
-        float* bPack = job.PackedB == null ? AlignedBuffer.Ensure(ref t_packB, (MaxNC + SgemmPacking.NR) * KC) : null;
-
         // Rows go in chunks of a few MC blocks: the chunk's rows of A and C stay in cache while every column block and k
         // block passes over them; a tall A otherwise streams the whole C column strip (m × NC) through memory once per k
         // block. Zen 5, GFLOP/s before → after: pre-packed 8192 × 2048 × 1024 146 → 184 (AVX-512) and 85 → 95 (AVX2);
         // 1024³ 150 → 167 and 81 → 87. Not for Aᵀ with B packed here (weight gradients): each chunk packs B again, and
         // 2048 × 1024 × 8192 lost 4 % on AVX2. Per element nothing changes (same k blocks, same order).
         int chunk = job.TransA == Transpose.Yes && job.PackedB == null ? i1 - i0 : RowChunkBlocks * mcBlock;
-        if (packOnce)
-        {
-            for (int pc = 0; pc < k; pc += KC)
-                SgemmPacking.PackA(job.TransA, job.A, job.Lda, i0, i1 - i0, pc, Math.Min(KC, k - pc), mr, aPack + pc / KC * aBlockStride);
-        }
+
+        // Against a pre-packed B with more than one column block (the input projections, and the per-step recurrent
+        // product of a batch), a chunk's A is packed once, every MC block and k block of it, and reused by every column
+        // block instead of packed again for each. Same packed values, same kernels: nothing changes per element.
+        int kBlocks = (k + KC - 1) / KC;
+        int chunkBlocks = (Math.Min(chunk, i1 - i0) + mcBlock - 1) / mcBlock;
+        bool packOnce = job.PackedB != null && j1 - j0 > MaxNC && kBlocks <= MaxKBlocksPackedOnce;
+        nint aBlockStride = (nint)(mcBlock + mr) * KC;
+        float* aPack = AlignedBuffer.Ensure(ref t_packA, (int)(aBlockStride * (packOnce ? chunkBlocks * kBlocks : 1)));
+        float* bPack = job.PackedB == null ? AlignedBuffer.Ensure(ref t_packB, (MaxNC + SgemmPacking.NR) * KC) : null;
+
         for (int i0c = i0; i0c < i1; i0c += chunk)
         {
             int i1c = Math.Min(i1, i0c + chunk);
+            if (packOnce)
+            {
+                // Block (b, p) of the chunk: MC block b, k block p, at (b·kBlocks + p)·aBlockStride.
+                for (int ic = i0c, blockIndex = 0; ic < i1c; ic += mcBlock, blockIndex++)
+                {
+                    for (int pc = 0; pc < k; pc += KC)
+                        SgemmPacking.PackA(job.TransA, job.A, job.Lda, ic, Math.Min(mcBlock, i1c - ic), pc, Math.Min(KC, k - pc), mr,
+                            aPack + (blockIndex * kBlocks + pc / KC) * aBlockStride);
+                }
+            }
+
             for (int jc = j0, nc; jc < j1; jc += nc)
             {
                 // A short last column block joins this one: it would cost a pass packing A for a few panels of work.
@@ -521,8 +529,10 @@ internal static unsafe class Sgemm
                     for (int ic = i0c; ic < i1c; ic += mcBlock)
                     {
                         int mc = Math.Min(mcBlock, i1c - ic);
-                        float* aBlock = packOnce ? aPack + pc / KC * aBlockStride : aPack;
-                        if (!packOnce)
+                        float* aBlock = aPack;
+                        if (packOnce)
+                            aBlock += ((ic - i0c) / mcBlock * kBlocks + pc / KC) * aBlockStride;
+                        else
                             SgemmPacking.PackA(job.TransA, job.A, job.Lda, ic, mc, pc, kc, mr, aPack);
                         MacroKernel(job.Path, mr, mc, nc, kc, aBlock, bBlock, job.C + ic * ldc + jc, ldc, accumulate, tile);
                     }
