@@ -306,7 +306,8 @@ internal sealed class RecurrentDirection
     /// <summary>
     /// Runs the forward or backward step loop over the sequences [0, <paramref name="split"/>) on the calling thread and
     /// [split, B) on <see cref="PairRunner"/>'s worker — no synchronization per step, since sequences are independent
-    /// there; the large GEMMs before and after stay split by columns. Results equal the one-thread loop bit for bit.
+    /// there; the large GEMMs before and after share the threads as <c>Sgemm.ChooseSplit</c> decides. Results equal the
+    /// one-thread loop bit for bit.
     /// </summary>
     private unsafe void RunStepsInParallel(RaggedBatch batch, bool backward, ReadOnlySpan<float> y, int ldy, ReadOnlySpan<float> dY, int split)
     {
